@@ -1,0 +1,27 @@
+"""Configuration: config.yaml -> validated, frozen Settings (see ``loader``)."""
+
+from monitor.config.durations import format_duration, parse_duration
+from monitor.config.loader import UrlCheck, load_settings
+from monitor.config.schema import (
+    ChannelSpec,
+    DeliverySettings,
+    FeedSpec,
+    FetchSettings,
+    PollSettings,
+    Settings,
+    WatchRule,
+)
+
+__all__ = [
+    "ChannelSpec",
+    "DeliverySettings",
+    "FeedSpec",
+    "FetchSettings",
+    "PollSettings",
+    "Settings",
+    "UrlCheck",
+    "WatchRule",
+    "format_duration",
+    "load_settings",
+    "parse_duration",
+]

@@ -1,0 +1,161 @@
+"""The shape of config.yaml as pydantic models: types, defaults, unknown keys refused.
+
+Checks that need the whole document (channel names in ``notify``, duplicate names,
+Apprise URLs) live in ``loader``, which knows where each key sits in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ByteSize,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+
+from monitor.config.durations import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+FirstPoll = Literal["recent", "all", "none"]
+FullText = Literal["auto", "always", "never"]
+_WORD = re.compile(r"\w")
+
+
+class _Strict(BaseModel):
+    """Frozen, and every key not declared here is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Kyiv)") from e
+    return value
+
+
+class PollSettings(_Strict):
+    """When feeds are polled and what the first poll of a new feed alerts on."""
+
+    interval: Duration = timedelta(minutes=10)
+    first_poll: FirstPoll = "recent"
+    recent_window: Duration = timedelta(hours=24)
+    concurrency: int = Field(default=8, ge=1, le=64)
+    max_backoff: Duration = timedelta(hours=6)
+
+
+class FetchSettings(_Strict):
+    """Limits for every HTTP request: time, size, identity."""
+
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=30)
+    deadline: Duration = timedelta(seconds=60)
+    max_bytes: ByteSize = ByteSize(10 * 1024 * 1024)
+    user_agent: str | None = None
+
+
+class DeliverySettings(_Strict):
+    """How failed sends are retried before they become dead letters."""
+
+    backoff: tuple[Duration, ...] = (
+        timedelta(minutes=1),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=6),
+    )
+    timeout: Duration = timedelta(seconds=30)
+
+
+def _as_channel(value: object) -> object:
+    """Accept ``name: URL``, ``name: [URL, ...]`` or the full mapping form."""
+    if isinstance(value, str):
+        return {"urls": [value]}
+    if isinstance(value, list):
+        return {"urls": value}
+    return value
+
+
+class ChannelSpec(_Strict):
+    """Where alerts go: one or more Apprise URLs, shown in one time zone."""
+
+    urls: tuple[Annotated[str, Field(min_length=1)], ...] = Field(min_length=1)
+    timezone: str | None = None
+
+    _check_timezone = field_validator("timezone")(_timezone)
+
+
+class FeedSpec(_Strict):
+    """One feed to watch, as written in config.yaml."""
+
+    name: Annotated[str, Field(min_length=1)]
+    url: str
+    interval: Duration | None = None
+    full_text: FullText = "auto"
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"feed url must be an http(s) address, got {value!r}")
+        return value
+
+
+Phrase = Annotated[str, Field(min_length=1)]
+
+
+class WatchRule(_Strict):
+    """A keyword rule: which phrases must (not) appear, in which feeds, who to tell."""
+
+    name: Annotated[str, Field(min_length=1)]
+    any: tuple[Phrase, ...] = ()
+    all: tuple[Phrase, ...] = ()
+    exclude: tuple[Phrase, ...] = ()
+    feeds: tuple[Phrase, ...] = ()
+    notify: tuple[Phrase, ...] = Field(min_length=1)
+
+    @field_validator("any", "all", "exclude")
+    @classmethod
+    def _has_words(cls, phrases: tuple[str, ...]) -> tuple[str, ...]:
+        for phrase in phrases:
+            if not _WORD.search(phrase):
+                raise ValueError(f"phrase {phrase!r} has no letters or digits to match")
+        return phrases
+
+
+class Settings(_Strict):
+    """The validated, frozen configuration the whole program runs on."""
+
+    database: str = "sqlite:///monitor.db"
+    timezone: str = "UTC"
+    poll: PollSettings = PollSettings()
+    fetch: FetchSettings = FetchSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    channels: dict[str, Annotated[ChannelSpec, BeforeValidator(_as_channel)]] = {}
+    feeds: tuple[FeedSpec, ...] = ()
+    rules: tuple[WatchRule, ...] = ()
+    source: Path | None = Field(default=None, exclude=True)
+
+    _check_timezone = field_validator("timezone")(_timezone)
+
+    def feed_interval(self, feed: FeedSpec) -> timedelta:
+        """A feed's own interval, else the default one."""
+        return feed.interval or self.poll.interval
+
+    def channel_timezone(self, channel: str) -> ZoneInfo:
+        """The zone a channel shows times in."""
+        spec = self.channels.get(channel)
+        return ZoneInfo(spec.timezone if spec and spec.timezone else self.timezone)

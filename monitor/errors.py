@@ -1,0 +1,66 @@
+"""Exceptions of monitor; a leaf module.
+
+    MonitorError
+    ├── ConfigError          a config file is wrong (carries path:line:col)
+    ├── FeedError(url)       one feed could not be read; recorded on the feed row
+    │   ├── FetchError       network, HTTP status, size or time limits
+    │   └── ParseError       the body is not a feed we can read
+    ├── StorageError         the database refused an operation (locked, gone)
+    └── NotifyError          a channel did not accept a message
+
+Only operational failures are wrapped; bugs propagate as themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MonitorError(Exception):
+    """Base of every error monitor raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One mistake in a config file, located at the offending key."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+
+
+class ConfigError(MonitorError):
+    """The configuration is invalid; ``problems`` lists every mistake found."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class FeedError(MonitorError):
+    """A feed could not be fetched or parsed."""
+
+    def __init__(self, url: str, message: str, *, retry_after: float | None = None) -> None:
+        self.url = url
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class FetchError(FeedError):
+    """The HTTP exchange failed: connection, status, size or time."""
+
+
+class ParseError(FeedError):
+    """The body could not be read as a feed."""
+
+
+class StorageError(MonitorError):
+    """The database failed for an operational reason."""
+
+
+class NotifyError(MonitorError):
+    """A notification channel did not accept the message."""

@@ -1,0 +1,206 @@
+"""HTTP for feeds: one shared httpx.Client, conditional GET, hard limits on size and time.
+
+httpx gives us connect/read timeouts but no total deadline and no cap on the
+decompressed size, so the body is read with ``iter_raw()`` through our own
+decompressor, counting bytes and checking a monotonic deadline on every chunk.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from monitor import __version__
+from monitor.config import FetchSettings
+from monitor.errors import FetchError
+from monitor.models import Fetched, NotModified
+
+PROJECT_URL = "https://github.com/monitor-news/monitor"
+USER_AGENT = f"monitor/{__version__} (+{PROJECT_URL})"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml, "
+    "application/feed+json;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
+)
+MAX_REDIRECTS = 10
+_CHUNK = 64 * 1024
+
+
+class Fetcher:
+    """Owns the httpx.Client every feed request goes through."""
+
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._monotonic = monotonic
+        self._client = httpx.Client(
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout.total_seconds(),
+                read=settings.read_timeout.total_seconds(),
+                write=settings.read_timeout.total_seconds(),
+                pool=settings.deadline.total_seconds(),
+            ),
+            headers={
+                "User-Agent": settings.user_agent or USER_AGENT,
+                "Accept": ACCEPT,
+                "Accept-Encoding": "gzip, deflate",
+            },
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            transport=transport,
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        now: datetime | None = None,
+    ) -> Fetched | NotModified:
+        """GET ``url``; 304 -> NotModified; anything unusable raises FetchError."""
+        fetched_at = now or datetime.now(UTC)
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        try:
+            with self._client.stream("GET", url, headers=headers) as response:
+                if response.status_code == 304:
+                    return NotModified(url=url, fetched_at=fetched_at)
+                _raise_for_status(url, response, fetched_at)
+                body = self._read_body(url, response)
+                return Fetched(
+                    url=url,
+                    final_url=str(response.url),
+                    status=response.status_code,
+                    body=body,
+                    content_type=response.headers.get("Content-Type"),
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                    fetched_at=fetched_at,
+                )
+        except httpx.TimeoutException as e:
+            raise FetchError(url, f"fetch: timed out ({_timeout_kind(e)})") from e
+        except httpx.TooManyRedirects as e:
+            raise FetchError(url, f"fetch: more than {MAX_REDIRECTS} redirects") from e
+        except httpx.HTTPError as e:
+            raise FetchError(url, f"fetch: {_describe(e)}") from e
+
+    def _read_body(self, url: str, response: httpx.Response) -> bytes:
+        """Read, decompress and cap the body; enforce the total deadline."""
+        limit = int(self._settings.max_bytes)
+        deadline = self._monotonic() + self._settings.deadline.total_seconds()
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise FetchError(url, f"fetch: body of {declared} bytes is over the {limit}-byte cap")
+        decoder = _decoder(response.headers.get("Content-Encoding", ""))
+        parts: list[bytes] = []
+        size = 0
+        for chunk in _decoded(response.iter_raw(_CHUNK), decoder, limit + 1):
+            size += len(chunk)
+            if size > limit:
+                raise FetchError(url, f"fetch: body is over the {limit}-byte cap")
+            if self._monotonic() > deadline:
+                raise FetchError(
+                    url,
+                    f"fetch: took longer than {self._settings.deadline.total_seconds():g}s",
+                )
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+def _decoder(encoding: str) -> zlib._Decompress | None:
+    """A zlib decompressor for gzip/deflate, None for identity."""
+    name = encoding.strip().lower()
+    if name in ("", "identity"):
+        return None
+    if name in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if name == "deflate":
+        return zlib.decompressobj(zlib.MAX_WBITS)
+    raise httpx.DecodingError(f"unsupported Content-Encoding {encoding!r}")
+
+
+def _decoded(raw: Iterator[bytes], decoder: zlib._Decompress | None, cap: int) -> Iterator[bytes]:
+    """Decompress lazily, never producing more than ``cap`` bytes per step."""
+    if decoder is None:
+        yield from raw
+        return
+    try:
+        for chunk in raw:
+            data = decoder.decompress(chunk, cap)
+            yield data
+            while decoder.unconsumed_tail:
+                yield decoder.decompress(decoder.unconsumed_tail, cap)
+        yield decoder.flush()
+    except zlib.error as e:
+        raise httpx.DecodingError(f"corrupt compressed body: {e}") from e
+
+
+def _raise_for_status(url: str, response: httpx.Response, now: datetime) -> None:
+    """Non-2xx -> FetchError; 429/503 carry Retry-After in seconds."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    retry_after = None
+    if status in (429, 503):
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+    reason = response.reason_phrase or ""
+    raise FetchError(url, f"fetch: HTTP {status} {reason}".rstrip(), retry_after=retry_after)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _timeout_kind(e: httpx.TimeoutException) -> str:
+    return {
+        httpx.ConnectTimeout: "connect",
+        httpx.ReadTimeout: "read",
+        httpx.WriteTimeout: "write",
+        httpx.PoolTimeout: "pool",
+    }.get(type(e), "timeout")
+
+
+def _describe(e: httpx.HTTPError) -> str:
+    """A short reason: 'cannot connect: [Errno 111] Connection refused'."""
+    if isinstance(e, httpx.ConnectError):
+        return f"cannot connect: {e}" if str(e) else "cannot connect"
+    if isinstance(e, httpx.DecodingError):
+        return str(e)
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__

@@ -1,0 +1,62 @@
+"""Stable article identity: guid, else the normalised link, else a hash of the text.
+
+Changing anything here changes which stored articles count as "seen" and would
+re-alert old stories, so the rules are pinned by tests (see ADR 0002).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+_TRACKING_PREFIXES = ("utm_", "mtm_", "pk_")
+_TRACKING = frozenset(
+    "fbclid gclid dclid msclkid mc_cid mc_eid igshid yclid ocid cmpid ref_src "
+    "at_medium at_campaign at_custom1 at_custom2 at_custom3 at_custom4 _ga _gl".split()
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_KEY = 512
+
+
+def is_tracking_param(name: str) -> bool:
+    """Query parameters that only say where a click came from."""
+    lowered = name.lower()
+    return lowered in _TRACKING or lowered.startswith(_TRACKING_PREFIXES)
+
+
+def normalize_link(url: str) -> str:
+    """Lower-case scheme and host, drop default port, fragment and tracking parameters."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k)]
+    path = parts.path or ("/" if host else "")
+    return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
+
+
+def digest(*parts: str) -> str:
+    """A short, stable hash of some text parts."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()[:32]
+
+
+def entry_key(guid: str | None, link: str | None, title: str, text: str) -> str:
+    """The identity of an entry within its feed; at most MAX_KEY characters."""
+    if guid and guid.strip():
+        key = "guid:" + guid.strip()
+    elif link and link.strip():
+        key = "link:" + normalize_link(link)
+    else:
+        key = "hash:" + digest(title.strip(), text.strip())
+    if len(key) > MAX_KEY:
+        key = key[:5] + "sha256:" + digest(key)
+    return key

@@ -1,0 +1,167 @@
+"""Frozen values that the pipeline stages hand to each other.
+
+fetch -> Fetched | NotModified -> parse -> ParsedFeed(Entry...) -> store/match ->
+Match -> store (outbox) -> Alert -> notify.  None of these carry database rows or
+sessions; ``store`` converts at its boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Field = Literal["title", "summary", "content"]
+PollStatus = Literal["ok", "not_modified", "error"]
+DeliveryState = Literal["pending", "sent", "dead"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A feed body we downloaded (already decompressed, within the size cap)."""
+
+    url: str
+    final_url: str
+    status: int
+    body: bytes
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """The server answered 304: nothing to parse."""
+
+    url: str
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One feed entry, normalised: identity, UTC time, HTML and plain text."""
+
+    key: str
+    title: str
+    link: str | None
+    author: str | None
+    published: datetime
+    summary_html: str
+    summary_text: str
+    content_html: str
+    content_text: str
+
+    def text(self, name: Field) -> str:
+        """The plain text of one field, as rules see it."""
+        if name == "title":
+            return self.title
+        if name == "summary":
+            return self.summary_text
+        return self.content_text
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """What parse makes of a body: feed title and entries, in document order."""
+
+    title: str | None
+    link: str | None
+    entries: tuple[Entry, ...]
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """A short excerpt of plain text with the matched spans (start, end) marked."""
+
+    text: str
+    highlights: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A rule that matched an entry, where, and on which words."""
+
+    rule: str
+    field: Field
+    terms: tuple[str, ...]
+    snippet: Snippet
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A feed as the poller needs it: config plus the validators we saved."""
+
+    id: int
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    first_poll: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One message to send: an article, the rules it matched, for one channel."""
+
+    delivery_id: int
+    channel: str
+    feed: str
+    title: str
+    link: str | None
+    published: datetime
+    rules: tuple[str, ...]
+    snippet: Snippet
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """The result of polling one feed, for the log line and for status."""
+
+    feed: str
+    status: PollStatus
+    new: int = 0
+    matched: int = 0
+    queued: int = 0
+    error: str | None = None
+    duration_ms: float = 0.0
+    alerts: tuple[int, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class SavedPoll:
+    """What one poll added to the database."""
+
+    new: int
+    matched: int
+    queued: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    """A feed's health, for ``monitor status``."""
+
+    name: str
+    url: str
+    active: bool
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    error_count: int
+    next_poll_at: datetime | None
+    articles: int
+    alerts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatus:
+    """Deliveries of one channel by state, for ``monitor status``."""
+
+    channel: str
+    pending: int
+    retrying: int
+    sent: int
+    dead: int
+    last_error: str | None

@@ -1,0 +1,5 @@
+"""Persistence: SQLModel tables behind the Store facade (rows never leave this package)."""
+
+from monitor.store.store import PollResult, Store
+
+__all__ = ["PollResult", "Store"]

@@ -1,0 +1,70 @@
+"""Engine creation: SQLite pragmas (WAL, busy timeout, IMMEDIATE transactions) and schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, SQLModel, select
+
+from monitor.errors import StorageError
+from monitor.store.tables import SCHEMA_VERSION, SchemaVersionRow
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        _sqlite_pragmas(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # IMMEDIATE takes the write lock up front, so busy_timeout applies and a
+        # read-then-write transaction can never fail with "database is locked".
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables and record the schema version."""
+    try:
+        SQLModel.metadata.create_all(engine)
+        with Session(engine) as session:
+            row = session.exec(select(SchemaVersionRow)).first()
+            if row is None:
+                session.add(SchemaVersionRow(id=1, version=SCHEMA_VERSION))
+                session.commit()
+            elif row.version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"store: database schema {row.version} is newer than this monitor "
+                    f"({SCHEMA_VERSION}); upgrade monitor"
+                )
+    except SQLAlchemyError as e:
+        raise StorageError(f"store: cannot open database: {_short(e)}") from e
+
+
+def _short(e: SQLAlchemyError) -> str:
+    return str(getattr(e, "orig", None) or e).splitlines()[0]

@@ -1,0 +1,154 @@
+"""The delivery outbox: which messages are due, and what happened when we sent them.
+
+A delivery row is written with its article (``Store.save_poll``) and leaves the
+``pending`` state only after the send returned: ``sent`` on success, or back to
+``pending`` with a later ``next_attempt_at``, or ``dead`` once retries run out.
+So a crash between send and mark re-sends that one message: the at-least-once window.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, case, func, select, update
+
+from monitor.models import Alert, ChannelStatus, Snippet
+from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES
+
+
+class Outbox(ABC):
+    """Delivery methods of the Store."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One database transaction."""
+
+    def due_alerts(self, now: datetime, limit: int = 100) -> list[Alert]:
+        """Pending deliveries whose time has come, oldest first, ready to render."""
+        query = (
+            select(
+                DELIVERIES.c.id,
+                DELIVERIES.c.channel,
+                DELIVERIES.c.rules,
+                DELIVERIES.c.attempts,
+                DELIVERIES.c.article_id,
+                ARTICLES.c.title,
+                ARTICLES.c.link,
+                ARTICLES.c.published_at,
+                ARTICLES.c.fetched_at,
+                FEEDS.c.name.label("feed"),
+            )
+            .join(ARTICLES, ARTICLES.c.id == DELIVERIES.c.article_id)
+            .join(FEEDS, FEEDS.c.id == ARTICLES.c.feed_id)
+            .where(DELIVERIES.c.state == "pending", DELIVERIES.c.next_attempt_at <= now)
+            .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
+            .limit(limit)
+        )
+        with self.transaction() as conn:
+            rows = conn.execute(query).all()
+            snippets = _snippets(conn, [r.article_id for r in rows])
+        return [_alert(row, snippets) for row in rows]
+
+    def mark_sent(self, delivery_id: int, now: datetime) -> None:
+        """The channel accepted the message."""
+        with self.transaction() as conn:
+            conn.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id == delivery_id)
+                .values(
+                    state="sent",
+                    sent_at=now,
+                    attempts=DELIVERIES.c.attempts + 1,
+                    last_error=None,
+                )
+            )
+
+    def mark_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
+        """The send failed: try again at ``retry_at``, or give up (dead letter) if None."""
+        values: dict[str, Any] = {"attempts": DELIVERIES.c.attempts + 1, "last_error": error}
+        if retry_at is None:
+            values["state"] = "dead"
+        else:
+            values["next_attempt_at"] = retry_at
+        with self.transaction() as conn:
+            conn.execute(update(DELIVERIES).where(DELIVERIES.c.id == delivery_id).values(**values))
+
+    def channel_statuses(self) -> list[ChannelStatus]:
+        """Per channel: pending (never tried), retrying, sent and dead counts."""
+        pending = (DELIVERIES.c.state == "pending") & (DELIVERIES.c.attempts == 0)
+        retrying = (DELIVERIES.c.state == "pending") & (DELIVERIES.c.attempts > 0)
+        counts = (
+            select(
+                DELIVERIES.c.channel,
+                func.sum(case((pending, 1), else_=0)),
+                func.sum(case((retrying, 1), else_=0)),
+                func.sum(case((DELIVERIES.c.state == "sent", 1), else_=0)),
+                func.sum(case((DELIVERIES.c.state == "dead", 1), else_=0)),
+            )
+            .group_by(DELIVERIES.c.channel)
+            .order_by(DELIVERIES.c.channel)
+        )
+        with self.transaction() as conn:
+            rows = conn.execute(counts).all()
+            errors = _last_errors(conn)
+        return [
+            ChannelStatus(
+                channel=r[0],
+                pending=int(r[1] or 0),
+                retrying=int(r[2] or 0),
+                sent=int(r[3] or 0),
+                dead=int(r[4] or 0),
+                last_error=errors.get(r[0]),
+            )
+            for r in rows
+        ]
+
+
+def _last_errors(conn: Connection) -> dict[str, str]:
+    """The most recent error per channel among deliveries not yet sent."""
+    query = (
+        select(DELIVERIES.c.channel, DELIVERIES.c.last_error)
+        .where(DELIVERIES.c.state != "sent", DELIVERIES.c.last_error.is_not(None))
+        .order_by(DELIVERIES.c.id)
+    )
+    return {channel: error for channel, error in conn.execute(query)}
+
+
+def _snippets(conn: Connection, article_ids: Sequence[int]) -> dict[tuple[int, str], Snippet]:
+    """(article id, rule) -> the snippet stored with that match."""
+    if not article_ids:
+        return {}
+    query = select(MATCHES.c.article_id, MATCHES.c.rule, MATCHES.c.snippet, MATCHES.c.highlights).where(
+        MATCHES.c.article_id.in_(set(article_ids))
+    )
+    return {
+        (row.article_id, row.rule): Snippet(
+            text=row.snippet,
+            highlights=tuple((int(s), int(e)) for s, e in json.loads(row.highlights)),
+        )
+        for row in conn.execute(query)
+    }
+
+
+def _alert(row: Any, snippets: dict[tuple[int, str], Snippet]) -> Alert:
+    rules = tuple(json.loads(row.rules))
+    snippet = next(
+        (snippets[(row.article_id, r)] for r in rules if (row.article_id, r) in snippets),
+        Snippet(text=""),
+    )
+    return Alert(
+        delivery_id=row.id,
+        channel=row.channel,
+        feed=row.feed,
+        title=row.title,
+        link=row.link,
+        published=row.published_at or row.fetched_at,
+        rules=rules,
+        snippet=snippet,
+        attempts=row.attempts,
+    )

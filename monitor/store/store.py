@@ -1,0 +1,307 @@
+"""The Store: feed schedule, articles, alerts and the delivery outbox behind one facade.
+
+Every public method is one short transaction. ``save_poll`` writes a poll's new
+articles, their matches and their deliveries together, so a crash can never leave an
+alert without its outbox row (or the reverse).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+
+from monitor.errors import StorageError
+from monitor.models import Entry, FeedState, FeedStatus, Match, SavedPoll
+from monitor.store.engine import create_schema, make_engine
+from monitor.store.outbox import Outbox
+from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES
+_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What a successful fetch tells the store about the feed."""
+
+    etag: str | None
+    last_modified: str | None
+    title: str | None
+
+
+class Store(Outbox):
+    """Owns the SQLAlchemy engine; nothing outside sees rows or sessions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and create the schema if needed."""
+        engine = make_engine(url)
+        create_schema(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction; operational database errors become StorageError."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as e:
+            raise StorageError(f"store: {str(e.orig).splitlines()[0]}") from e
+
+    # -- feeds ---------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Sequence[tuple[str, str]], now: datetime) -> None:
+        """Make the feeds table match the config: (name, url) pairs, matched by url."""
+        wanted = dict((url, name) for name, url in feeds)
+        with self.transaction() as conn:
+            existing = {row.url: row for row in conn.execute(select(FEEDS))}
+            for url, name in wanted.items():
+                row = existing.get(url)
+                if row is None:
+                    conn.execute(
+                        insert(FEEDS).values(url=url, name=name, active=True, created_at=now, next_poll_at=now)
+                    )
+                elif row.name != name or not row.active:
+                    conn.execute(update(FEEDS).where(FEEDS.c.id == row.id).values(name=name, active=True))
+            gone = [row.id for url, row in existing.items() if url not in wanted and row.active]
+            if gone:
+                conn.execute(update(FEEDS).where(FEEDS.c.id.in_(gone)).values(active=False))
+
+    def feeds(self, *, due_at: datetime | None = None) -> list[FeedState]:
+        """Active feeds, all of them or only those due at ``due_at``, soonest first."""
+        query = select(FEEDS).where(FEEDS.c.active.is_(True))
+        if due_at is not None:
+            query = query.where((FEEDS.c.next_poll_at.is_(None)) | (FEEDS.c.next_poll_at <= due_at))
+        query = query.order_by(FEEDS.c.next_poll_at, FEEDS.c.id)
+        with self.transaction() as conn:
+            return [_feed_state(row) for row in conn.execute(query)]
+
+    def known_keys(self, feed_id: int, keys: Sequence[str]) -> set[str]:
+        """Which of these entry keys the feed already has (one query per batch)."""
+        found: set[str] = set()
+        with self.transaction() as conn:
+            for start in range(0, len(keys), _BATCH):
+                batch = keys[start : start + _BATCH]
+                query = select(ARTICLES.c.key).where(ARTICLES.c.feed_id == feed_id, ARTICLES.c.key.in_(batch))
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def record_unchanged(self, feed_id: int, now: datetime, next_poll_at: datetime) -> None:
+        """A 304 or an identical body: success, nothing new."""
+        with self.transaction() as conn:
+            conn.execute(_success(feed_id, now, next_poll_at))
+
+    def record_failure(self, feed_id: int, message: str, now: datetime, next_poll_at: datetime) -> int:
+        """Record a failed poll on the feed; returns the consecutive failure count."""
+        with self.transaction() as conn:
+            conn.execute(
+                update(FEEDS)
+                .where(FEEDS.c.id == feed_id)
+                .values(
+                    last_poll_at=now,
+                    last_error=message,
+                    last_error_at=now,
+                    error_count=FEEDS.c.error_count + 1,
+                    poll_count=FEEDS.c.poll_count + 1,
+                    next_poll_at=next_poll_at,
+                )
+            )
+            count = conn.execute(select(FEEDS.c.error_count).where(FEEDS.c.id == feed_id)).scalar_one()
+        return int(count)
+
+    # -- articles, matches, outbox -----------------------------------------
+
+    def save_poll(
+        self,
+        feed_id: int,
+        result: PollResult,
+        entries: Sequence[Entry],
+        matches: Mapping[str, Sequence[Match]],
+        routes: Mapping[str, Sequence[str]],
+        now: datetime,
+        next_poll_at: datetime,
+    ) -> SavedPoll:
+        """In ONE transaction: new articles, their matches, their deliveries, feed state.
+
+        ``matches`` maps entry key -> matches; ``routes`` maps rule -> channels.
+        Entries already stored (another poll won the race) are skipped entirely.
+        """
+        with self.transaction() as conn:
+            ids = self._insert_articles(conn, feed_id, entries, now)
+            matched = queued = 0
+            match_rows, delivery_rows = [], []
+            for key, article_id in ids.items():
+                found = matches.get(key, ())
+                if not found:
+                    continue
+                matched += 1
+                match_rows += [_match_row(article_id, m, now) for m in found]
+                delivery_rows += _delivery_rows(article_id, found, routes, now)
+            queued = self._insert_ignore(conn, DELIVERIES, delivery_rows, ["article_id", "channel"])
+            self._insert_ignore(conn, MATCHES, match_rows, ["article_id", "rule"])
+            conn.execute(
+                _success(feed_id, now, next_poll_at).values(
+                    etag=result.etag, last_modified=result.last_modified, title=result.title
+                )
+            )
+        return SavedPoll(new=len(ids), matched=matched, queued=queued)
+
+    def _insert_articles(
+        self, conn: Connection, feed_id: int, entries: Sequence[Entry], now: datetime
+    ) -> dict[str, int]:
+        """Insert, skipping keys that exist; key -> id of the rows actually inserted."""
+        rows = [_article_row(feed_id, e, now) for e in entries]
+        ids: dict[str, int] = {}
+        for start in range(0, len(rows), _BATCH):
+            stmt = self._ignore_conflicts(ARTICLES, rows[start : start + _BATCH], ["feed_id", "key"])
+            for key, article_id in conn.execute(stmt.returning(ARTICLES.c.key, ARTICLES.c.id)):
+                ids[key] = article_id
+        return ids
+
+    def _insert_ignore(
+        self, conn: Connection, table: Table, rows: list[dict[str, Any]], unique: list[str]
+    ) -> int:
+        """INSERT ... ON CONFLICT DO NOTHING in batches; returns rows inserted."""
+        inserted = 0
+        for start in range(0, len(rows), _BATCH):
+            stmt = self._ignore_conflicts(table, rows[start : start + _BATCH], unique)
+            inserted += len(conn.execute(stmt.returning(table.c.id)).all())
+        return inserted
+
+    def _ignore_conflicts(
+        self, table: Table, rows: list[dict[str, Any]], unique: list[str]
+    ) -> sqlite.Insert | postgresql.Insert:
+        if self.dialect == "postgresql":
+            return postgresql.insert(table).values(rows).on_conflict_do_nothing(index_elements=unique)
+        return sqlite.insert(table).values(rows).on_conflict_do_nothing(index_elements=unique)
+
+    # -- status -------------------------------------------------------------
+
+    def feed_statuses(self) -> list[FeedStatus]:
+        """Every feed with counts of its articles and alerts."""
+        articles = (
+            select(ARTICLES.c.feed_id, func.count().label("n")).group_by(ARTICLES.c.feed_id).subquery()
+        )
+        alerts = (
+            select(ARTICLES.c.feed_id, func.count().label("n"))
+            .select_from(MATCHES.join(ARTICLES, MATCHES.c.article_id == ARTICLES.c.id))
+            .group_by(ARTICLES.c.feed_id)
+            .subquery()
+        )
+        query = (
+            select(FEEDS, func.coalesce(articles.c.n, 0), func.coalesce(alerts.c.n, 0))
+            .outerjoin(articles, articles.c.feed_id == FEEDS.c.id)
+            .outerjoin(alerts, alerts.c.feed_id == FEEDS.c.id)
+            .order_by(FEEDS.c.active.desc(), FEEDS.c.name)
+        )
+        with self.transaction() as conn:
+            return [_feed_status(row) for row in conn.execute(query)]
+
+
+def _feed_state(row: Any) -> FeedState:
+    return FeedState(
+        id=row.id,
+        name=row.name,
+        url=row.url,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        first_poll=row.last_success_at is None,
+    )
+
+
+def _feed_status(row: Any) -> FeedStatus:
+    return FeedStatus(
+        name=row.name,
+        url=row.url,
+        active=row.active,
+        last_poll_at=row.last_poll_at,
+        last_success_at=row.last_success_at,
+        last_error=row.last_error,
+        error_count=row.error_count,
+        next_poll_at=row.next_poll_at,
+        articles=int(row[-2]),
+        alerts=int(row[-1]),
+    )
+
+
+def _success(feed_id: int, now: datetime, next_poll_at: datetime) -> Any:
+    return (
+        update(FEEDS)
+        .where(FEEDS.c.id == feed_id)
+        .values(
+            last_poll_at=now,
+            last_success_at=now,
+            last_error=None,
+            error_count=0,
+            poll_count=FEEDS.c.poll_count + 1,
+            next_poll_at=next_poll_at,
+        )
+    )
+
+
+def _article_row(feed_id: int, entry: Entry, now: datetime) -> dict[str, Any]:
+    return {
+        "feed_id": feed_id,
+        "key": entry.key,
+        "title": entry.title,
+        "link": entry.link,
+        "author": entry.author,
+        "published_at": entry.published,
+        "fetched_at": now,
+        "summary_html": entry.summary_html,
+        "summary_text": entry.summary_text,
+        "content_html": entry.content_html,
+        "content_text": entry.content_text,
+    }
+
+
+def _match_row(article_id: int, match: Match, now: datetime) -> dict[str, Any]:
+    return {
+        "article_id": article_id,
+        "rule": match.rule,
+        "field": match.field,
+        "terms": json.dumps(list(match.terms)),
+        "snippet": match.snippet.text,
+        "highlights": json.dumps([list(h) for h in match.snippet.highlights]),
+        "created_at": now,
+    }
+
+
+def _delivery_rows(
+    article_id: int, matches: Sequence[Match], routes: Mapping[str, Sequence[str]], now: datetime
+) -> list[dict[str, Any]]:
+    """One outbox row per channel, listing the matched rules that notify it."""
+    by_channel: dict[str, list[str]] = {}
+    for match in matches:
+        for channel in routes.get(match.rule, ()):
+            by_channel.setdefault(channel, []).append(match.rule)
+    return [
+        {
+            "article_id": article_id,
+            "channel": channel,
+            "rules": json.dumps(rules),
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for channel, rules in by_channel.items()
+    ]

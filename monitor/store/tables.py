@@ -1,0 +1,125 @@
+"""SQLModel tables. Rows never leave the ``store`` package; callers get models.
+
+Times are stored as naive UTC on every backend and come back UTC-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Index, Table, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive UTC in the column."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _when(*, nullable: bool = True, index: bool = False) -> datetime | None:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)  # type: ignore[no-any-return]
+
+
+class SchemaVersionRow(SQLModel, table=True):
+    """One row: the schema version this database was created or migrated to."""
+
+    __tablename__ = "schema_version"
+    id: int = Field(default=1, primary_key=True)
+    version: int
+
+
+class FeedRow(SQLModel, table=True):
+    """A watched feed and its polling state; the database is the schedule."""
+
+    __tablename__ = "feeds"
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(sa_type=Text, unique=True)
+    name: str = Field(sa_type=Text)
+    active: bool = True
+    title: str | None = Field(default=None, sa_type=Text)
+    etag: str | None = Field(default=None, sa_type=Text)
+    last_modified: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime | None = _when()
+    last_poll_at: datetime | None = _when()
+    last_success_at: datetime | None = _when()
+    last_error: str | None = Field(default=None, sa_type=Text)
+    last_error_at: datetime | None = _when()
+    error_count: int = 0
+    poll_count: int = 0
+    next_poll_at: datetime | None = _when(index=True)
+
+
+class ArticleRow(SQLModel, table=True):
+    """An entry seen in a feed, unique on (feed, key)."""
+
+    __tablename__ = "articles"
+    __table_args__ = (UniqueConstraint("feed_id", "key", name="uq_articles_feed_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    feed_id: int = Field(foreign_key="feeds.id", index=True)
+    key: str = Field(sa_type=Text)
+    title: str = Field(sa_type=Text)
+    link: str | None = Field(default=None, sa_type=Text)
+    author: str | None = Field(default=None, sa_type=Text)
+    published_at: datetime | None = _when(index=True)
+    fetched_at: datetime | None = _when()
+    summary_html: str = Field(default="", sa_type=Text)
+    summary_text: str = Field(default="", sa_type=Text)
+    content_html: str = Field(default="", sa_type=Text)
+    content_text: str = Field(default="", sa_type=Text)
+
+
+class MatchRow(SQLModel, table=True):
+    """An alert: the pair (article, rule), recorded at most once."""
+
+    __tablename__ = "matches"
+    __table_args__ = (UniqueConstraint("article_id", "rule", name="uq_matches_article_rule"),)
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="articles.id", index=True)
+    rule: str = Field(sa_type=Text)
+    field: str
+    terms: str = Field(sa_type=Text)  # JSON list
+    snippet: str = Field(sa_type=Text)
+    highlights: str = Field(sa_type=Text)  # JSON list of [start, end]
+    created_at: datetime | None = _when()
+
+
+class DeliveryRow(SQLModel, table=True):
+    """The outbox: one message per (article, channel) and its delivery state."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("article_id", "channel", name="uq_deliveries_article_channel"),
+        Index("ix_deliveries_due", "state", "next_attempt_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="articles.id", index=True)
+    channel: str = Field(sa_type=Text)
+    rules: str = Field(sa_type=Text)  # JSON list of rule names
+    state: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime | None = _when()
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime | None = _when()
+    sent_at: datetime | None = _when()
+
+
+FEEDS: Table = FeedRow.__table__  # type: ignore[attr-defined]
+ARTICLES: Table = ArticleRow.__table__  # type: ignore[attr-defined]
+MATCHES: Table = MatchRow.__table__  # type: ignore[attr-defined]
+DELIVERIES: Table = DeliveryRow.__table__  # type: ignore[attr-defined]
