@@ -11,8 +11,27 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _TRACKING_PREFIXES = ("utm_", "mtm_", "pk_")
 _TRACKING = frozenset(
-    "fbclid gclid dclid msclkid mc_cid mc_eid igshid yclid ocid cmpid ref_src "
-    "at_medium at_campaign at_custom1 at_custom2 at_custom3 at_custom4 _ga _gl".split()
+    [
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "yclid",
+        "ocid",
+        "cmpid",
+        "ref_src",
+        "at_medium",
+        "at_campaign",
+        "at_custom1",
+        "at_custom2",
+        "at_custom3",
+        "at_custom4",
+        "_ga",
+        "_gl",
+    ]
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_KEY = 512

@@ -110,9 +110,7 @@ class Matcher:
         return matches
 
 
-def _first(
-    pattern: re.Pattern[str], texts: dict[Field, str], phrase: str = ""
-) -> _Hit | None:
+def _first(pattern: re.Pattern[str], texts: dict[Field, str], phrase: str = "") -> _Hit | None:
     """The first occurrence of a pattern across fields, in field order."""
     for field in FIELDS:
         found = pattern.search(texts[field])
@@ -131,9 +129,7 @@ def _build_match(
     return Match(rule=rule, field=anchor.field, terms=terms, snippet=snippet)
 
 
-def make_snippet(
-    text: str, start: int, end: int, patterns: Sequence[re.Pattern[str]]
-) -> Snippet:
+def make_snippet(text: str, start: int, end: int, patterns: Sequence[re.Pattern[str]]) -> Snippet:
     """About 300 characters around [start, end) on one line, every pattern hit marked."""
     lo = max(0, start - SNIPPET_BEFORE)
     hi = min(len(text), end + SNIPPET_AFTER)

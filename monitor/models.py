@@ -7,7 +7,7 @@ sessions; ``store`` converts at its boundary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -51,6 +51,7 @@ class Entry:
     summary_text: str
     content_html: str
     content_text: str
+    dated: bool = True
 
     def text(self, name: Field) -> str:
         """The plain text of one field, as rules see it."""
@@ -99,6 +100,7 @@ class FeedState:
     etag: str | None
     last_modified: str | None
     first_poll: bool
+    error_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +127,10 @@ class PollOutcome:
     new: int = 0
     matched: int = 0
     queued: int = 0
+    sent: int = 0
+    failed: int = 0
     error: str | None = None
     duration_ms: float = 0.0
-    alerts: tuple[int, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,7 @@ class SavedPoll:
     new: int
     matched: int
     queued: int
+    delivery_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

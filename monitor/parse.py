@@ -77,12 +77,14 @@ def _entry(raw: Any, fetched_at: datetime) -> Entry | None:
     content_text = html_to_text(content_html)
     if not (title or link or summary_text or content_text):
         return None
+    published = _published(raw, fetched_at)
     return Entry(
         key=entry_key(guid, link, title, summary_text or content_text),
         title=title,
         link=link,
         author=_text_or_none(raw.get("author")),
-        published=_published(raw, fetched_at),
+        published=published or fetched_at,
+        dated=published is not None,
         summary_html=summary_html,
         summary_text=summary_text,
         content_html=content_html,
@@ -103,8 +105,8 @@ def _text_or_none(value: object) -> str | None:
     return text or None
 
 
-def _published(raw: Any, fetched_at: datetime) -> datetime:
-    """Published (or updated) time in UTC; the fetch time when missing or in the future."""
+def _published(raw: Any, fetched_at: datetime) -> datetime | None:
+    """Published (or updated) time in UTC, clamped to the fetch time; None when absent."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         parsed = raw.get(key)
         if isinstance(parsed, time.struct_time):
@@ -113,7 +115,7 @@ def _published(raw: Any, fetched_at: datetime) -> datetime:
             except (OverflowError, ValueError, OSError):
                 continue
             return min(when, fetched_at)
-    return fetched_at
+    return None
 
 
 def _unique(entries: Iterable[Entry | None]) -> list[Entry]:

@@ -31,8 +31,14 @@ def load_settings(
     path: Path,
     environ: Mapping[str, str] | None = None,
     check_url: UrlCheck | None = None,
+    *,
+    require_env: bool = True,
 ) -> Settings:
-    """Read, validate and resolve a config file; raise ConfigError on any mistake."""
+    """Read, validate and resolve a config file; raise ConfigError on any mistake.
+
+    ``require_env=False`` leaves unresolvable ``${VAR}`` references in place, for
+    commands such as ``status`` that never send anything.
+    """
     env = os.environ if environ is None else environ
     doc = read_document(path)
     try:
@@ -40,7 +46,7 @@ def load_settings(
     except ValidationError as e:
         raise ConfigError([_describe(doc, err) for err in e.errors()]) from None
     problems = list(_cross_references(doc, settings))
-    channels, url_problems = _resolve_channels(doc, settings, env, check_url)
+    channels, url_problems = _resolve_channels(doc, settings, env, check_url, require_env)
     problems += url_problems
     if problems:
         raise ConfigError(problems)
@@ -137,6 +143,7 @@ def _resolve_channels(
     settings: Settings,
     env: Mapping[str, str],
     check_url: UrlCheck | None,
+    require_env: bool,
 ) -> tuple[dict[str, ChannelSpec], list[ConfigProblem]]:
     """Substitute ``${VAR}`` in channel URLs and let Apprise judge each one."""
     problems: list[ConfigProblem] = []
@@ -146,6 +153,9 @@ def _resolve_channels(
         for i, raw in enumerate(spec.urls):
             loc = _url_loc(doc, name, i)
             url, missing = _substitute(raw, env)
+            if missing and not require_env:
+                urls.append(raw)
+                continue
             if missing:
                 problems.append(
                     doc.problem(loc, f"channel '{name}': environment variable {missing} is not set")
@@ -193,5 +203,5 @@ def _database_url(configured: str, config_path: Path, env: Mapping[str, str]) ->
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
         relative = url[len(prefix) :]
-        return prefix + str((config_path.resolve().parent / relative))
+        return prefix + str(config_path.resolve().parent / relative)
     return url

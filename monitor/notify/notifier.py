@@ -57,18 +57,10 @@ class AppriseNotifier:
             fmt = plugin_format(plugin)
             self._send_one(alert.channel, plugin, render(alert, fmt, self._zones[alert.channel]))
 
-    def send_rendered(self, channel: str, title: str, bodies: Mapping[Format, str]) -> None:
-        """Send a message we composed ourselves (``notify-test``), per plugin format."""
-        plugins = self._plugins.get(channel)
-        if plugins is None:
-            raise NotifyError(f"notify: no channel named '{channel}'")
-        for plugin in plugins:
-            fmt = plugin_format(plugin)
-            self._send_one(channel, plugin, Rendered(title, bodies[fmt], fmt))
-
     def _send_one(self, channel: str, plugin: Any, message: Rendered) -> None:
         where = plugin.url(privacy=True)
-        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
+        capture = apprise.LogCapture(level=logging.WARNING, fmt="%(message)s")  # type: ignore[no-untyped-call]
+        with capture as captured:
             try:
                 ok = plugin.notify(
                     body=message.body,

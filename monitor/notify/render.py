@@ -110,7 +110,9 @@ def _html(alert: Alert, tz: ZoneInfo) -> str:
         marked = mark(alert.snippet, esc, '<mark style="background:#ffe066">', "</mark>")
         parts.append(f'<blockquote style="font-family:serif;margin:0 0 12px">{marked}</blockquote>')
     if link:
-        parts.append(f'<p style="font-family:sans-serif"><a href="{esc(link, quote=True)}">Read the article</a></p>')
+        parts.append(
+            f'<p style="font-family:sans-serif"><a href="{esc(link, quote=True)}">Read the article</a></p>'
+        )
     return "\n".join(parts)
 
 

@@ -22,9 +22,10 @@ def register_builtin_targets() -> None:
     with _registered:
         if _done:
             return
-        apprise_notify(on="console", name="monitor console", body_format=apprise.NotifyFormat.TEXT)(
-            _print_alert
+        register = apprise_notify(  # type: ignore[no-untyped-call]
+            on="console", name="monitor console", body_format=apprise.NotifyFormat.TEXT
         )
+        register(_print_alert)
         _done = True
 
 

@@ -12,13 +12,30 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, case, func, or_, select, update
 
 from monitor.models import Alert, ChannelStatus, Snippet
 from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES
+
+_ALERT_QUERY = (
+    select(
+        DELIVERIES.c.id,
+        DELIVERIES.c.channel,
+        DELIVERIES.c.rules,
+        DELIVERIES.c.attempts,
+        DELIVERIES.c.article_id,
+        ARTICLES.c.title,
+        ARTICLES.c.link,
+        ARTICLES.c.published_at,
+        ARTICLES.c.fetched_at,
+        FEEDS.c.name.label("feed"),
+    )
+    .join(ARTICLES, ARTICLES.c.id == DELIVERIES.c.article_id)
+    .join(FEEDS, FEEDS.c.id == ARTICLES.c.feed_id)
+)
 
 
 class Outbox(ABC):
@@ -28,31 +45,51 @@ class Outbox(ABC):
     def transaction(self) -> AbstractContextManager[Connection]:
         """One database transaction."""
 
-    def due_alerts(self, now: datetime, limit: int = 100) -> list[Alert]:
-        """Pending deliveries whose time has come, oldest first, ready to render."""
-        query = (
-            select(
-                DELIVERIES.c.id,
-                DELIVERIES.c.channel,
-                DELIVERIES.c.rules,
-                DELIVERIES.c.attempts,
-                DELIVERIES.c.article_id,
-                ARTICLES.c.title,
-                ARTICLES.c.link,
-                ARTICLES.c.published_at,
-                ARTICLES.c.fetched_at,
-                FEEDS.c.name.label("feed"),
+    def claim_due(
+        self,
+        now: datetime,
+        lease: timedelta,
+        *,
+        ids: Sequence[int] | None = None,
+        limit: int = 100,
+    ) -> list[Alert]:
+        """Lease due deliveries (oldest first) so no other worker sends them, and return them.
+
+        A lease that is never settled (the process died mid-send) expires, and the
+        delivery becomes due again: that one message is the at-least-once window.
+        """
+        due = (
+            select(DELIVERIES.c.id)
+            .where(
+                DELIVERIES.c.state == "pending",
+                DELIVERIES.c.next_attempt_at <= now,
+                or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= now),
             )
-            .join(ARTICLES, ARTICLES.c.id == DELIVERIES.c.article_id)
-            .join(FEEDS, FEEDS.c.id == ARTICLES.c.feed_id)
-            .where(DELIVERIES.c.state == "pending", DELIVERIES.c.next_attempt_at <= now)
             .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
             .limit(limit)
+            .with_for_update(skip_locked=True)
         )
+        if ids is not None:
+            due = due.where(DELIVERIES.c.id.in_(list(ids)))
         with self.transaction() as conn:
-            rows = conn.execute(query).all()
+            claimed = list(conn.execute(due).scalars())
+            if not claimed:
+                return []
+            conn.execute(
+                update(DELIVERIES).where(DELIVERIES.c.id.in_(claimed)).values(claimed_until=now + lease)
+            )
+            rows = conn.execute(_ALERT_QUERY.where(DELIVERIES.c.id.in_(claimed))).all()
             snippets = _snippets(conn, [r.article_id for r in rows])
-        return [_alert(row, snippets) for row in rows]
+        alerts = [_alert(row, snippets) for row in rows]
+        return sorted(alerts, key=lambda a: claimed.index(a.delivery_id))
+
+    def release_claims(self) -> int:
+        """Forget every lease; safe only when no other process uses this database."""
+        with self.transaction() as conn:
+            result = conn.execute(
+                update(DELIVERIES).where(DELIVERIES.c.claimed_until.is_not(None)).values(claimed_until=None)
+            )
+        return int(result.rowcount)
 
     def mark_sent(self, delivery_id: int, now: datetime) -> None:
         """The channel accepted the message."""
@@ -65,12 +102,17 @@ class Outbox(ABC):
                     sent_at=now,
                     attempts=DELIVERIES.c.attempts + 1,
                     last_error=None,
+                    claimed_until=None,
                 )
             )
 
     def mark_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
         """The send failed: try again at ``retry_at``, or give up (dead letter) if None."""
-        values: dict[str, Any] = {"attempts": DELIVERIES.c.attempts + 1, "last_error": error}
+        values: dict[str, Any] = {
+            "attempts": DELIVERIES.c.attempts + 1,
+            "last_error": error,
+            "claimed_until": None,
+        }
         if retry_at is None:
             values["state"] = "dead"
         else:

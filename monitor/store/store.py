@@ -23,6 +23,7 @@ from monitor.models import Entry, FeedState, FeedStatus, Match, SavedPoll
 from monitor.store.engine import create_schema, make_engine
 from monitor.store.outbox import Outbox
 from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES
+
 _BATCH = 500
 
 
@@ -77,7 +78,9 @@ class Store(Outbox):
                 row = existing.get(url)
                 if row is None:
                     conn.execute(
-                        insert(FEEDS).values(url=url, name=name, active=True, created_at=now, next_poll_at=now)
+                        insert(FEEDS).values(
+                            url=url, name=name, active=True, created_at=now, next_poll_at=now
+                        )
                     )
                 elif row.name != name or not row.active:
                     conn.execute(update(FEEDS).where(FEEDS.c.id == row.id).values(name=name, active=True))
@@ -146,7 +149,7 @@ class Store(Outbox):
         """
         with self.transaction() as conn:
             ids = self._insert_articles(conn, feed_id, entries, now)
-            matched = queued = 0
+            matched = 0
             match_rows, delivery_rows = [], []
             for key, article_id in ids.items():
                 found = matches.get(key, ())
@@ -155,14 +158,16 @@ class Store(Outbox):
                 matched += 1
                 match_rows += [_match_row(article_id, m, now) for m in found]
                 delivery_rows += _delivery_rows(article_id, found, routes, now)
-            queued = self._insert_ignore(conn, DELIVERIES, delivery_rows, ["article_id", "channel"])
+            delivery_ids = self._insert_ignore(conn, DELIVERIES, delivery_rows, ["article_id", "channel"])
             self._insert_ignore(conn, MATCHES, match_rows, ["article_id", "rule"])
             conn.execute(
                 _success(feed_id, now, next_poll_at).values(
                     etag=result.etag, last_modified=result.last_modified, title=result.title
                 )
             )
-        return SavedPoll(new=len(ids), matched=matched, queued=queued)
+        return SavedPoll(
+            new=len(ids), matched=matched, queued=len(delivery_ids), delivery_ids=tuple(delivery_ids)
+        )
 
     def _insert_articles(
         self, conn: Connection, feed_id: int, entries: Sequence[Entry], now: datetime
@@ -178,12 +183,12 @@ class Store(Outbox):
 
     def _insert_ignore(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], unique: list[str]
-    ) -> int:
-        """INSERT ... ON CONFLICT DO NOTHING in batches; returns rows inserted."""
-        inserted = 0
+    ) -> list[int]:
+        """INSERT ... ON CONFLICT DO NOTHING in batches; returns the ids inserted."""
+        inserted: list[int] = []
         for start in range(0, len(rows), _BATCH):
             stmt = self._ignore_conflicts(table, rows[start : start + _BATCH], unique)
-            inserted += len(conn.execute(stmt.returning(table.c.id)).all())
+            inserted += conn.execute(stmt.returning(table.c.id)).scalars()
         return inserted
 
     def _ignore_conflicts(
@@ -197,9 +202,7 @@ class Store(Outbox):
 
     def feed_statuses(self) -> list[FeedStatus]:
         """Every feed with counts of its articles and alerts."""
-        articles = (
-            select(ARTICLES.c.feed_id, func.count().label("n")).group_by(ARTICLES.c.feed_id).subquery()
-        )
+        articles = select(ARTICLES.c.feed_id, func.count().label("n")).group_by(ARTICLES.c.feed_id).subquery()
         alerts = (
             select(ARTICLES.c.feed_id, func.count().label("n"))
             .select_from(MATCHES.join(ARTICLES, MATCHES.c.article_id == ARTICLES.c.id))
@@ -224,6 +227,7 @@ def _feed_state(row: Any) -> FeedState:
         etag=row.etag,
         last_modified=row.last_modified,
         first_poll=row.last_success_at is None,
+        error_count=row.error_count,
     )
 
 

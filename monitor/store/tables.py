@@ -114,6 +114,7 @@ class DeliveryRow(SQLModel, table=True):
     state: str = "pending"
     attempts: int = 0
     next_attempt_at: datetime | None = _when()
+    claimed_until: datetime | None = _when()
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime | None = _when()
     sent_at: datetime | None = _when()

@@ -1,0 +1,119 @@
+"""Composition root: builds the fetcher, store, notifier and matcher from Settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from monitor.config import Settings
+from monitor.deliver import Courier, DeliveryReport
+from monitor.fetch import Fetcher
+from monitor.match import Matcher
+from monitor.models import FeedState, PollOutcome
+from monitor.notify import AppriseNotifier, Notifier
+from monitor.pipeline import PollDeps, poll_feed
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """The real clock, UTC-aware."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """One ``run --once`` cycle."""
+
+    outcomes: tuple[PollOutcome, ...]
+    delivery: DeliveryReport
+
+
+class App:
+    """The running program: one store, one HTTP client, one notifier per configuration."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        fetcher: Fetcher,
+        notifier: Notifier,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        strict: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.fetcher = fetcher
+        self.notifier = notifier
+        self.clock = clock
+        self.strict = strict
+        self.courier = Courier(store, notifier, settings.delivery, clock)
+        self.deps = PollDeps(settings, fetcher, store, Matcher(settings.rules), self.courier, clock)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        transport: httpx.BaseTransport | None = None,
+        notifier: Notifier | None = None,
+        strict: bool = False,
+    ) -> App:
+        """Open the database and build every part; the caller closes the App."""
+        store = Store.open(settings.database)
+        fetcher = Fetcher(settings.fetch, transport=transport)
+        return cls(
+            settings,
+            store,
+            fetcher,
+            notifier or AppriseNotifier(settings),
+            clock=clock,
+            strict=strict,
+        )
+
+    def close(self) -> None:
+        """Release the HTTP client and database connections."""
+        self.fetcher.close()
+        self.store.close()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def sync_feeds(self) -> None:
+        """Make the feeds table match the config."""
+        self.store.sync_feeds([(f.name, f.url) for f in self.settings.feeds], self.clock())
+
+    def poll_one(self, feed: FeedState) -> PollOutcome:
+        """Poll one feed. The job boundary: a bug is logged and the daemon lives on."""
+        try:
+            return poll_feed(feed, self.deps)
+        except Exception as e:
+            if self.strict:
+                raise
+            log.exception('poll feed="%s" status=crash', feed.name)
+            return PollOutcome(feed=feed.name, status="error", error=f"internal error: {e!r}")
+
+    def poll(self, feeds: Sequence[FeedState]) -> list[PollOutcome]:
+        """Poll feeds concurrently (``poll.concurrency`` threads); results in input order."""
+        if not feeds:
+            return []
+        workers = min(self.settings.poll.concurrency, len(feeds))
+        with ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool:
+            return list(pool.map(self.poll_one, feeds))
+
+    def run_once(self) -> CycleReport:
+        """Poll every active feed once, then send everything that is due."""
+        self.sync_feeds()
+        outcomes = self.poll(self.store.feeds())
+        return CycleReport(outcomes=tuple(outcomes), delivery=self.courier.deliver(limit=10_000))

@@ -1,0 +1,220 @@
+"""The command line of DESIGN.md. Thin: parse arguments, call the app, print, exit code.
+
+Exit codes: 0 success, 1 an operational failure (database, channel), 2 invalid
+configuration or usage. Errors are one line on stderr; ``--debug`` adds tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from monitor import __version__
+from monitor.app import App, utc_now
+from monitor.config import Settings, load_settings
+from monitor.errors import ConfigError, MonitorError
+from monitor.log import configure
+from monitor.models import Alert, Snippet
+from monitor.notify import check_url
+from monitor.scheduler import Daemon
+
+log = logging.getLogger("monitor")
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``monitor`` console script."""
+    args = _parser().parse_args(argv)
+    configure(args.log_level, args.log_format)
+    try:
+        return int(args.handler(args))
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return EXIT_CONFIG
+    except MonitorError as e:
+        if args.debug:
+            raise
+        print(f"monitor: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor", description="Watch news feeds; alert on matching articles."
+    )
+    parser.add_argument("--version", action="version", version=f"monitor {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--log-level", default=os.environ.get("MONITOR_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int], text: str
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.set_defaults(handler=handler)
+        if name != "demo":
+            sub.add_argument(
+                "-c",
+                "--config",
+                type=Path,
+                default=Path(os.environ.get("MONITOR_CONFIG", "config.yaml")),
+                help="config file (default: $MONITOR_CONFIG or ./config.yaml)",
+            )
+        return sub
+
+    run = command("run", _run, "run the daemon (or one cycle with --once)")
+    run.add_argument("--once", action="store_true", help="poll every feed once, send alerts, exit")
+    command("check", _check, "validate the config file; exit 0 when valid, 2 when not")
+    status = command("status", _status, "feeds' health and deliveries per channel")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    test = command("notify-test", _notify_test, "send a test message through a channel")
+    test.add_argument("channel")
+    command("demo", _demo, "offline end-to-end demo on a bundled real article")
+    return parser
+
+
+def load(path: Path) -> Settings:
+    """Load and fully validate the config, Apprise URLs included."""
+    return load_settings(path, check_url=check_url)
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings = load(args.config)
+    print(
+        f"{args.config}: OK ({len(settings.feeds)} feeds, {len(settings.rules)} rules, "
+        f"{len(settings.channels)} channels)"
+    )
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load(args.config)
+    with App.from_settings(settings) as app:
+        if args.once:
+            report = app.run_once()
+            errors = sum(1 for o in report.outcomes if o.status == "error")
+            log.info(
+                "cycle feeds=%d errors=%d sent=%d failed=%d",
+                len(report.outcomes),
+                errors,
+                report.delivery.sent + sum(o.sent for o in report.outcomes),
+                report.delivery.failed + sum(o.failed for o in report.outcomes),
+            )
+            return EXIT_OK
+        stop = threading.Event()
+        _on_signals(stop)
+        Daemon(app).run(stop)
+    return EXIT_OK
+
+
+def _on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s received", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, require_env=False)
+    with App.from_settings(settings) as app:
+        feeds = app.store.feed_statuses()
+        channels = app.store.channel_statuses()
+    if args.json:
+        print(
+            json.dumps(
+                {"feeds": [asdict(f) for f in feeds], "channels": [asdict(c) for c in channels]},
+                default=_json_default,
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    zone = settings.channel_timezone("")
+    rows = [("FEED", "LAST POLL", "LAST SUCCESS", "ARTICLES", "ALERTS", "FAILS", "LAST ERROR")]
+    for f in feeds:
+        rows.append(
+            (
+                f.name + ("" if f.active else " (removed)"),
+                _when(f.last_poll_at, zone),
+                _when(f.last_success_at, zone),
+                str(f.articles),
+                str(f.alerts),
+                str(f.error_count),
+                (f.last_error or "")[:80] if f.error_count else "",
+            )
+        )
+    print(_table(rows))
+    print()
+    crows = [("CHANNEL", "PENDING", "RETRYING", "SENT", "DEAD", "LAST ERROR")]
+    crows += [
+        (c.channel, str(c.pending), str(c.retrying), str(c.sent), str(c.dead), (c.last_error or "")[:80])
+        for c in channels
+    ]
+    print(_table(crows) if channels else "No deliveries yet.")
+    return EXIT_OK
+
+
+def _when(value: datetime | None, zone: Any) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "never"
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _notify_test(args: argparse.Namespace) -> int:
+    settings = load(args.config)
+    if args.channel not in settings.channels:
+        known = ", ".join(sorted(settings.channels)) or "none"
+        print(
+            f"monitor: {args.config}: no channel named '{args.channel}' (channels: {known})", file=sys.stderr
+        )
+        return EXIT_CONFIG
+    with App.from_settings(settings) as app:
+        text = f"If you can read this, channel '{args.channel}' works. Alerts will look like this message."
+        app.notifier.send(
+            Alert(
+                delivery_id=0,
+                channel=args.channel,
+                feed="monitor",
+                title="Test message from monitor",
+                link=None,
+                published=utc_now(),
+                rules=("notify-test",),
+                snippet=Snippet(text=text, highlights=((text.index("works"), text.index("works") + 5),)),
+            )
+        )
+    print(f"sent a test message through '{args.channel}'")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    report = run_demo(sys.stdout)
+    ok = all(o.status == "ok" for o in report.outcomes)
+    return EXIT_OK if ok else EXIT_FAILURE

@@ -1,0 +1,139 @@
+"""One poll of one feed: fetch -> parse -> which entries are new -> match -> store -> deliver.
+
+``poll_feed`` is the one place that turns a FeedError into data (recorded on the feed
+row) and writes the poll's log line. All network I/O of the poll happens before the
+single transaction that stores the articles, matches and outbox rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from monitor.config import FeedSpec, PollSettings, Settings, format_duration
+from monitor.deliver import Courier
+from monitor.errors import FeedError
+from monitor.fetch import Fetcher
+from monitor.match import Matcher
+from monitor.models import Entry, FeedState, NotModified, PollOutcome
+from monitor.parse import parse
+from monitor.store import PollResult, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PollDeps:
+    """Everything a poll needs, built once per configuration by the app."""
+
+    settings: Settings
+    fetcher: Fetcher
+    store: Store
+    matcher: Matcher
+    courier: Courier
+    clock: Callable[[], datetime]
+
+    def spec(self, url: str) -> FeedSpec | None:
+        """The configured feed with this URL."""
+        return next((f for f in self.settings.feeds if f.url == url), None)
+
+    def routes(self) -> Mapping[str, Sequence[str]]:
+        """Rule name -> channels to notify."""
+        return {rule.name: rule.notify for rule in self.settings.rules}
+
+
+def poll_feed(feed: FeedState, deps: PollDeps) -> PollOutcome:
+    """Poll one feed end to end; never raises for a feed's own failures."""
+    started = time.perf_counter()
+    now = deps.clock()
+    spec = deps.spec(feed.url)
+    interval = deps.settings.feed_interval(spec) if spec else deps.settings.poll.interval
+    try:
+        outcome = _poll(feed, deps, now, interval)
+    except FeedError as e:
+        delay = error_backoff(interval, feed.error_count + 1, deps.settings.poll.max_backoff, e.retry_after)
+        failures = deps.store.record_failure(feed.id, str(e), now, now + delay)
+        outcome = PollOutcome(feed=feed.name, status="error", error=str(e))
+        log.warning(
+            'poll feed="%s" status=error failures=%d retry_in=%s error="%s"',
+            feed.name,
+            failures,
+            format_duration(delay),
+            e,
+        )
+        return _timed(outcome, started)
+    outcome = _timed(outcome, started)
+    log.info(
+        'poll feed="%s" status=%s new=%d matched=%d sent=%d failed=%d ms=%.0f',
+        feed.name,
+        outcome.status,
+        outcome.new,
+        outcome.matched,
+        outcome.sent,
+        outcome.failed,
+        outcome.duration_ms,
+    )
+    return outcome
+
+
+def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -> PollOutcome:
+    fetched = deps.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified, now=now)
+    if isinstance(fetched, NotModified):
+        deps.store.record_unchanged(feed.id, now, now + interval)
+        return PollOutcome(feed=feed.name, status="not_modified")
+    parsed = parse(fetched)
+    if parsed.warning:
+        log.debug('parse feed="%s" warning="%s"', feed.name, parsed.warning)
+    known = deps.store.known_keys(feed.id, [e.key for e in parsed.entries])
+    new = [e for e in parsed.entries if e.key not in known]
+    candidates = alertable(new, feed.first_poll, deps.settings.poll, now)
+    matches = {e.key: found for e in candidates if (found := deps.matcher.match(e, feed.name))}
+    saved = deps.store.save_poll(
+        feed.id,
+        PollResult(etag=fetched.etag, last_modified=fetched.last_modified, title=parsed.title),
+        new,
+        matches,
+        deps.routes(),
+        now,
+        now + interval,
+    )
+    report = deps.courier.deliver(ids=saved.delivery_ids) if saved.delivery_ids else None
+    return PollOutcome(
+        feed=feed.name,
+        status="ok",
+        new=saved.new,
+        matched=saved.matched,
+        queued=saved.queued,
+        sent=report.sent if report else 0,
+        failed=report.failed if report else 0,
+    )
+
+
+def alertable(entries: Sequence[Entry], first_poll: bool, poll: PollSettings, now: datetime) -> list[Entry]:
+    """Which new entries may alert: all, except on a feed's first poll (``poll.first_poll``)."""
+    if not first_poll or poll.first_poll == "all":
+        return list(entries)
+    if poll.first_poll == "none":
+        return []
+    cutoff = now - poll.recent_window
+    return [e for e in entries if e.dated and e.published >= cutoff]
+
+
+def error_backoff(
+    interval: timedelta, failures: int, cap: timedelta, retry_after: float | None = None
+) -> timedelta:
+    """Next poll after ``failures`` consecutive errors: interval x 2^(n-1), capped.
+
+    A server's Retry-After wins when it asks for longer.
+    """
+    delay = min(interval * (1 << min(failures - 1, 16)), max(cap, interval))
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay
+
+
+def _timed(outcome: PollOutcome, started: float) -> PollOutcome:
+    return replace(outcome, duration_ms=(time.perf_counter() - started) * 1000)

@@ -1,0 +1,104 @@
+"""APScheduler 3 wiring only: the poll tick, the delivery tick, graceful shutdown.
+
+The database decides which feed is due (``next_poll_at``); the poll tick hands due
+feeds to a thread pool, skipping feeds whose previous poll is still running.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.app import App
+from monitor.models import FeedState
+
+log = logging.getLogger(__name__)
+POLL_TICK = timedelta(seconds=2)
+DELIVERY_TICK = timedelta(seconds=5)
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+
+
+class Daemon:
+    """Runs an App until ``stop`` is set, then finishes in-flight polls and returns."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        poll_tick: timedelta = POLL_TICK,
+        delivery_tick: timedelta = DELIVERY_TICK,
+    ) -> None:
+        self.app = app
+        self._poll_tick = poll_tick
+        self._delivery_tick = delivery_tick
+        self._pool = ThreadPoolExecutor(app.settings.poll.concurrency, thread_name_prefix="poll")
+        self._in_flight: set[int] = set()
+        self._lock = threading.Lock()
+        self.ticks = 0
+
+    def run(self, stop: threading.Event) -> None:
+        """Block until ``stop`` is set; shut down gracefully."""
+        self.app.sync_feeds()
+        if self.app.store.dialect == "sqlite":
+            released = self.app.store.release_claims()
+            if released:
+                log.info("deliver released=%d stale claims from a previous run", released)
+        scheduler = BackgroundScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
+        now = self.app.clock()
+        scheduler.add_job(
+            self.poll_due,
+            IntervalTrigger(seconds=self._poll_tick.total_seconds()),
+            next_run_time=now,
+            id="poll",
+        )
+        scheduler.add_job(
+            self.deliver_due,
+            IntervalTrigger(seconds=self._delivery_tick.total_seconds()),
+            next_run_time=now,
+            id="deliver",
+        )
+        scheduler.start()
+        log.info(
+            "daemon started feeds=%d rules=%d channels=%d",
+            len(self.app.settings.feeds),
+            len(self.app.settings.rules),
+            len(self.app.settings.channels),
+        )
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            log.info("daemon stopping: finishing in-flight polls")
+            scheduler.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            log.info("daemon stopped")
+
+    def poll_due(self) -> int:
+        """Hand every due feed that is not already being polled to the pool."""
+        self.ticks += 1
+        due = self.app.store.feeds(due_at=self.app.clock())
+        started = 0
+        for feed in due:
+            with self._lock:
+                if feed.id in self._in_flight:
+                    continue
+                self._in_flight.add(feed.id)
+            self._pool.submit(self._poll, feed)
+            started += 1
+        return started
+
+    def _poll(self, feed: FeedState) -> None:
+        try:
+            self.app.poll_one(feed)
+        finally:
+            with self._lock:
+                self._in_flight.discard(feed.id)
+
+    def deliver_due(self) -> None:
+        """Send whatever the outbox holds that is due (retries, leftovers)."""
+        self.app.courier.deliver()
