@@ -76,14 +76,28 @@ def read_document(path: Path) -> Document:
     try:
         tree = yaml.load(text)
     except MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(str(part) for part in (e.context, e.problem) if part)
-        raise ConfigError([ConfigProblem(shown, line, col, f"YAML: {message}")]) from e
+        raise ConfigError([_syntax_problem(shown, e)]) from e
     except YAMLError as e:
         raise ConfigError([ConfigProblem(shown, 1, 1, f"YAML: {e}")]) from e
     if tree is None:
         tree = CommentedMap()
     if not isinstance(tree, CommentedMap):
-        raise ConfigError([ConfigProblem(shown, 1, 1, "config must be a mapping of keys")])
+        kind = "a list" if isinstance(tree, CommentedSeq) else "a single value"
+        message = f"config must be a mapping of keys such as 'feeds:' and 'rules:' (got {kind})"
+        raise ConfigError([ConfigProblem(shown, 1, 1, message)])
     return Document(path=shown, data=_plain(tree), tree=tree)
+
+
+def _syntax_problem(shown: str, e: MarkedYAMLError) -> ConfigProblem:
+    """A YAML syntax error in words a person editing the file understands."""
+    context, problem = str(e.context or ""), str(e.problem or "")
+    mark = e.problem_mark or e.context_mark
+    if "'\\t'" in problem:
+        message = "found a tab character; indent with spaces, not tabs"
+    elif "quoted scalar" in context and "end of stream" in problem:
+        mark = e.context_mark or mark
+        message = "this quoted string is never closed"
+    else:
+        message = " ".join(part for part in (context, problem) if part)
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return ConfigProblem(shown, line, col, f"YAML: {message}")

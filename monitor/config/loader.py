@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -25,6 +26,8 @@ UrlCheck = Callable[[str], str | None]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_DATABASE = "MONITOR_DATABASE_URL"
+_INTERNAL = ("source",)
+"""Fields of Settings that the loader fills in; config.yaml may not set them."""
 
 
 def load_settings(
@@ -41,11 +44,15 @@ def load_settings(
     """
     env = os.environ if environ is None else environ
     doc = read_document(path)
+    data = dict(doc.data) if isinstance(doc.data, dict) else {}
+    problems = [doc.problem([k], f"unknown key '{k}'") for k in _INTERNAL if k in data]
+    for k in _INTERNAL:
+        data.pop(k, None)
     try:
-        settings = Settings.model_validate(doc.data)
+        settings = Settings.model_validate(data)
     except ValidationError as e:
-        raise ConfigError([_describe(doc, err) for err in e.errors()]) from None
-    problems = list(_cross_references(doc, settings))
+        raise ConfigError(problems + [_describe(doc, err) for err in e.errors()]) from None
+    problems += _cross_references(doc, settings)
     channels, url_problems = _resolve_channels(doc, settings, env, check_url, require_env)
     problems += url_problems
     if problems:
@@ -68,32 +75,99 @@ def _describe(doc: Document, err: ErrorDetails) -> ConfigProblem:
         message = f"unknown key '{key}'" + _suggest(key, loc[:-1])
     elif kind == "missing":
         message = f"missing required key '{key}'"
+    elif kind == "value_error":
+        message = f"{key}: " + err["msg"].removeprefix("Value error, ")
+    elif len(loc) == 2 and loc[0] == "channels" and kind == "model_type":
+        message = (
+            f"channel '{key}' must be an Apprise URL, a list of URLs or a mapping "
+            f"with 'urls'{_got(err.get('input'))}"
+        )
     else:
-        text = err["msg"].removeprefix("Value error, ")
-        shown = _shown_input(err.get("input"))
-        message = f"{key}: {text}" + (f" (got {shown})" if shown and kind != "value_error" else "")
+        whose = f"{key}: each item" if loc and isinstance(loc[-1], int) else f"{key}:"
+        message = f"{whose} {_plain_message(err)}{_got(err.get('input'))}"
     return doc.problem(loc, message)
 
 
-def _shown_input(value: object) -> str:
-    if isinstance(value, str | int | float | bool):
-        return repr(value)
+_MUST = {
+    "dict_type": "must be a mapping of keys",
+    "model_type": "must be a mapping of keys",
+    "model_attributes_type": "must be a mapping of keys",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "string_type": "must be text",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "byte_size": "must be a size such as 10MB or 512KiB",
+    "byte_size_unit": "must be a size such as 10MB or 512KiB",
+}
+
+
+def _plain_message(err: ErrorDetails) -> str:
+    """Pydantic's wording for the common error types, said plainly; else pydantic's."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind in _MUST:
+        return _MUST[kind]
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return "must list at least one item" if n == 1 else f"must list at least {n} items"
+    if kind == "too_long":
+        return f"must list at most {ctx.get('max_length')} items"
+    if kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return "must not be empty" if n == 1 else f"must be at least {n} characters long"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters long"
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected')}"
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "greater_than": ("more than", "gt"),
+        "less_than_equal": ("at most", "le"),
+        "less_than": ("less than", "lt"),
+    }
+    if kind in bounds:
+        words, name = bounds[kind]
+        return f"must be {words} {ctx.get(name)}"
+    return str(err["msg"])
+
+
+def _got(value: object) -> str:
+    """`` (got 'lots')``: what the user wrote, when it helps to see it again."""
+    if isinstance(value, bool):
+        return f" (got {str(value).lower()})"
+    if isinstance(value, str | int | float):
+        return f" (got {value!r})"
+    if isinstance(value, list):
+        return " (got a list)"
+    if isinstance(value, dict):
+        return " (got a mapping)"
+    if value is None:
+        return " (got an empty value)"
     return ""
 
 
 def _suggest(key: str, parent: Loc) -> str:
     """`` (did you mean 'interval'?)`` when a known key of that mapping is close."""
     model: type[BaseModel] | None = Settings
+    named = False  # the next part is a name the user chose (a channel), not a key
     for part in parent:
-        if model is None or isinstance(part, int):
+        if isinstance(part, int) or named:
+            named = False
             continue
-        field = model.model_fields.get(part)
-        model = _model_in(field.annotation) if field else None
-        if part == "channels" and model is None:
-            model = ChannelSpec
+        field = model.model_fields.get(part) if model else None
+        if field is None:
+            return ""
+        model = _model_in(field.annotation)
+        named = get_origin(field.annotation) is dict
     if model is None:
         return ""
-    close = difflib.get_close_matches(key, list(model.model_fields), n=1)
+    keys = [k for k in model.model_fields if not (model is Settings and k in _INTERNAL)]
+    close = difflib.get_close_matches(key, keys, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -152,14 +226,12 @@ def _resolve_channels(
         urls = []
         for i, raw in enumerate(spec.urls):
             loc = _url_loc(doc, name, i)
-            url, missing = _substitute(raw, env)
-            if missing and not require_env:
+            url, unresolved = _substitute(raw, env)
+            if unresolved and not require_env:
                 urls.append(raw)
                 continue
-            if missing:
-                problems.append(
-                    doc.problem(loc, f"channel '{name}': environment variable {missing} is not set")
-                )
+            if unresolved:
+                problems.append(doc.problem(loc, f"channel '{name}': {unresolved}"))
                 continue
             reason = check_url(url) if check_url else None
             if reason:
@@ -181,18 +253,30 @@ def _url_loc(doc: Document, channel: str, index: int) -> Loc:
 
 
 def _substitute(text: str, env: Mapping[str, str]) -> tuple[str, str | None]:
-    """Replace ``${VAR}`` from the environment (or the file named by ``VAR_FILE``)."""
+    """Replace ``${VAR}`` from the environment (or the file named by ``VAR_FILE``).
+
+    Returns the resolved text, or the text unchanged and why it cannot be resolved.
+    """
     for name in _ENV_REF.findall(text):
         if name not in env and f"{name}_FILE" not in env:
-            return text, name
+            return text, f"environment variable {name} is not set"
+    failures: list[str] = []
 
     def value(m: re.Match[str]) -> str:
         name = m.group(1)
         if name in env:
             return env[name]
-        return Path(env[f"{name}_FILE"]).read_text(encoding="utf-8").strip()
+        file = env[f"{name}_FILE"]
+        try:
+            return Path(file).read_text(encoding="utf-8").strip()
+        except OSError as e:
+            failures.append(f"cannot read {name}_FILE ({file}): {e.strerror}")
+        except UnicodeDecodeError:
+            failures.append(f"cannot read {name}_FILE ({file}): not UTF-8 text")
+        return m.group(0)
 
-    return _ENV_REF.sub(value, text), None
+    resolved = _ENV_REF.sub(value, text)
+    return (text, failures[0]) if failures else (resolved, None)
 
 
 def _database_url(configured: str, config_path: Path, env: Mapping[str, str]) -> str:
