@@ -18,17 +18,29 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, bool):
-        raise ValueError(f"bad duration {value!r}: write it like 90s, 10m, 1h30m or 2d")
+        raise ValueError(f"bad duration {_shown(value)}: write it like 90s, 10m, 1h30m or 2d")
     elif isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and _WHOLE.fullmatch(value.strip().lower()):
         text = value.strip().lower()
         seconds = float(sum(int(n) * _UNITS[u] for n, u in _PART.findall(text)))
     else:
-        raise ValueError(f"bad duration {value!r}: write it like 90s, 10m, 1h30m or 2d")
-    if seconds <= 0:
-        raise ValueError(f"bad duration {value!r}: must be longer than zero")
-    return timedelta(seconds=seconds)
+        raise ValueError(f"bad duration {_shown(value)}: write it like 90s, 10m, 1h30m or 2d")
+    if not seconds > 0:  # also refuses NaN
+        raise ValueError(f"bad duration {_shown(value)}: must be longer than zero")
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"bad duration {_shown(value)}: too long") from None
+
+
+def _shown(value: object) -> str:
+    """A value as it looked in YAML: ``true``, ``(empty)``, ``'10x'``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "(empty)"
+    return repr(value)
 
 
 def format_duration(delta: timedelta) -> str:

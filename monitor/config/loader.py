@@ -16,6 +16,8 @@ from typing import get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from monitor.config.document import Document, Loc, read_document
 from monitor.config.schema import ChannelSpec, Settings
@@ -26,6 +28,7 @@ UrlCheck = Callable[[str], str | None]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_DATABASE = "MONITOR_DATABASE_URL"
+_BACKENDS = ("sqlite", "postgresql")
 _INTERNAL = ("source",)
 """Fields of Settings that the loader fills in; config.yaml may not set them."""
 
@@ -51,25 +54,21 @@ def load_settings(
     try:
         settings = Settings.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(problems + [_describe(doc, err) for err in e.errors()]) from None
+        errors = [err for err in e.errors() if not _echo_of_item_error(err)]
+        raise ConfigError(problems + [_describe(doc, err) for err in errors]) from None
     problems += _cross_references(doc, settings)
     channels, url_problems = _resolve_channels(doc, settings, env, check_url, require_env)
     problems += url_problems
+    database = _database_url(settings.database, path, env)
+    problems += _check_database(doc, database, from_env=bool(env.get(_ENV_DATABASE)))
     if problems:
         raise ConfigError(problems)
-    return settings.model_copy(
-        update={
-            "channels": channels,
-            "database": _database_url(settings.database, path, env),
-            "source": path.resolve(),
-        }
-    )
+    return settings.model_copy(update={"channels": channels, "database": database, "source": path.resolve()})
 
 
 def _describe(doc: Document, err: ErrorDetails) -> ConfigProblem:
     """Turn one pydantic error into a message about the user's key."""
-    loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
-    key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "config")
+    loc, key = _where(doc, err["loc"])
     kind = err["type"]
     if kind == "extra_forbidden":
         message = f"unknown key '{key}'" + _suggest(key, loc[:-1])
@@ -84,8 +83,31 @@ def _describe(doc: Document, err: ErrorDetails) -> ConfigProblem:
         )
     else:
         whose = f"{key}: each item" if loc and isinstance(loc[-1], int) else f"{key}:"
-        message = f"{whose} {_plain_message(err)}{_got(err.get('input'))}"
+        got = "" if kind == "too_short" else _got(err.get("input"))
+        message = f"{whose} {_plain_message(err)}{got}"
     return doc.problem(loc, message)
+
+
+def _where(doc: Document, pydantic_loc: Loc) -> tuple[list[int | str], str]:
+    """The user's path to a value (as written in the file) and the name to call it by.
+
+    Drops pydantic's validator steps, and the ``urls`` key (and index) that a channel
+    written as a bare URL or a list of URLs never had.
+    """
+    loc = [p for p in pydantic_loc if not (isinstance(p, str) and "[" in p)]
+    if len(loc) >= 3 and loc[0] == "channels" and loc[2] == "urls":
+        form = _channel_form(doc, str(loc[1]))
+        if form != "mapping":
+            key = f"channel '{loc[1]}'"
+            return (loc[:2] + loc[3:] if form == "list" else loc[:2]), key
+    key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "config")
+    return loc, key
+
+
+def _echo_of_item_error(err: ErrorDetails) -> bool:
+    """Pydantic adds "too short" to a list whose items failed; only the items matter."""
+    value, ctx = err.get("input"), err.get("ctx") or {}
+    return err["type"] == "too_short" and isinstance(value, list) and len(value) >= ctx.get("min_length", 1)
 
 
 _MUST = {
@@ -205,11 +227,12 @@ def _cross_references(doc: Document, settings: Settings) -> Iterator[ConfigProbl
 def _duplicates(
     doc: Document, section: str, values: list[str], what: str, key: str = "name"
 ) -> Iterator[ConfigProblem]:
-    seen: set[str] = set()
+    first: dict[str, int] = {}
     for i, value in enumerate(values):
-        if value in seen:
-            yield doc.problem((section, i, key), f"duplicate {what} '{value}'")
-        seen.add(value)
+        if value in first:
+            line, _ = doc.locate((section, first[value], key))
+            yield doc.problem((section, i, key), f"duplicate {what} '{value}' (first given on line {line})")
+        first.setdefault(value, i)
 
 
 def _resolve_channels(
@@ -243,13 +266,23 @@ def _resolve_channels(
 
 def _url_loc(doc: Document, channel: str, index: int) -> Loc:
     """Where URL number ``index`` of a channel is written, whichever form was used."""
+    form = _channel_form(doc, channel)
+    if form == "list":
+        return ("channels", channel, index)
+    if form == "mapping":
+        return ("channels", channel, "urls", index)
+    return ("channels", channel)
+
+
+def _channel_form(doc: Document, channel: str) -> str:
+    """How a channel is written: ``url`` (one string), ``list`` of URLs, or ``mapping``."""
     channels = doc.data.get("channels") if isinstance(doc.data, dict) else None
     raw = channels.get(channel) if isinstance(channels, dict) else None
     if isinstance(raw, list):
-        return ("channels", channel, index)
+        return "list"
     if isinstance(raw, dict):
-        return ("channels", channel, "urls", index)
-    return ("channels", channel)
+        return "mapping"
+    return "url"
 
 
 def _substitute(text: str, env: Mapping[str, str]) -> tuple[str, str | None]:
@@ -289,3 +322,20 @@ def _database_url(configured: str, config_path: Path, env: Mapping[str, str]) ->
         relative = url[len(prefix) :]
         return prefix + str(config_path.resolve().parent / relative)
     return url
+
+
+def _check_database(doc: Document, url: str, *, from_env: bool) -> list[ConfigProblem]:
+    """The database URL must be one SQLAlchemy parses, for a backend we support.
+
+    The URL itself is never echoed: it may carry a password.
+    """
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        reason = "not a database URL (write it like sqlite:///monitor.db or postgresql://host/db)"
+    else:
+        if backend in _BACKENDS:
+            return []
+        reason = f"unsupported database '{backend}' (use sqlite or postgresql)"
+    where = f"{_ENV_DATABASE} (from the environment)" if from_env else "database"
+    return [doc.problem(["database"], f"{where}: {reason}")]

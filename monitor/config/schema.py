@@ -110,7 +110,7 @@ class FeedSpec(_Strict):
     def _http_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"feed url must be an http(s) address, got {value!r}")
+            raise ValueError(f"must be an http:// or https:// address (got {value!r})")
         return value
 
 

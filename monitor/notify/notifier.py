@@ -58,7 +58,7 @@ class AppriseNotifier:
             self._send_one(alert.channel, plugin, render(alert, fmt, self._zones[alert.channel]))
 
     def _send_one(self, channel: str, plugin: Any, message: Rendered) -> None:
-        where = plugin.url(privacy=True)
+        where = str(plugin.url(privacy=True)).split("?", 1)[0]
         capture = apprise.LogCapture(level=logging.WARNING, fmt="%(message)s")  # type: ignore[no-untyped-call]
         with capture as captured:
             try:

@@ -1,0 +1,179 @@
+"""The command line, in-process through ``main()`` and as a real daemon subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from monitor.cli import main
+from monitor.samples import voa_feed
+from tests.conftest import Inbox, JsonSink, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+WriteConfig = Callable[[str], Path]
+
+
+def _config(feed_url: str, hook: str, extra_feed: str = "") -> str:
+    return f"""
+database: sqlite:///monitor.db
+poll:
+  interval: 10m
+  first_poll: all
+channels:
+  hook: "{hook}"
+feeds:
+  - name: VOA
+    url: {feed_url}
+{extra_feed}
+rules:
+  - name: prisoner exchange
+    any: ["prisoner exchange"]
+    notify: [hook]
+"""
+
+
+def test_run_once_polls_alerts_and_status_reports_it(
+    httpserver: HTTPServer,
+    json_sink: JsonSink,
+    write_config: WriteConfig,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    httpserver.expect_request("/voa.xml").respond_with_data(voa_feed())
+    refused = f"  - name: Down\n    url: http://127.0.0.1:{free_port()}/feed.xml\n"
+    path = write_config(_config(httpserver.url_for("/voa.xml"), json_sink.url(), refused))
+
+    assert main(["run", "--once", "-c", str(path)]) == 0
+    [post] = json_sink.inbox.wait_for(1)
+    assert post["title"].startswith("[prisoner exchange] NATO leader")
+    assert (path.parent / "monitor.db").exists()
+
+    assert main(["status", "-c", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "VOA" in table and "Down" in table and "cannot connect" in table
+    assert "hook" in table
+
+    assert main(["status", "--json", "-c", str(path)]) == 0
+    status = json.loads(capsys.readouterr().out)
+    feeds = {f["name"]: f for f in status["feeds"]}
+    assert feeds["VOA"]["articles"] == 1 and feeds["VOA"]["alerts"] == 1
+    assert feeds["Down"]["error_count"] == 1
+    assert status["channels"] == [
+        {"channel": "hook", "pending": 0, "retrying": 0, "sent": 1, "dead": 0, "last_error": None}
+    ]
+
+
+def test_check_accepts_a_valid_file(write_config: WriteConfig, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(_config("https://example.org/feed.xml", "json://127.0.0.1:9/x"))
+    assert main(["check", "-c", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == f"{path}: OK (1 feeds, 1 rules, 1 channels)"
+
+
+def test_notify_test_sends_through_the_channel(json_sink: JsonSink, write_config: WriteConfig) -> None:
+    path = write_config(_config("https://example.org/feed.xml", json_sink.url()))
+    assert main(["notify-test", "hook", "-c", str(path)]) == 0
+    [post] = json_sink.inbox.wait_for(1)
+    assert post["title"] == "[notify-test] Test message from monitor"
+    assert "«works»" in post["message"]
+
+
+def test_notify_test_reports_failures_in_one_line(
+    json_sink: JsonSink, write_config: WriteConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    json_sink.status[0] = 500
+    path = write_config(_config("https://example.org/feed.xml", json_sink.url()))
+    assert main(["notify-test", "hook", "-c", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("monitor: notify: hook (json://127.0.0.1:") and "\n" not in err
+    assert main(["notify-test", "nope", "-c", str(path)]) == 2
+    assert "no channel named 'nope' (channels: hook)" in capsys.readouterr().err
+
+
+def test_demo_prints_the_alert_offline(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "== [prisoner exchange, ATACMS] NATO leader supports alliance’s right to defend Ukraine" in out
+    assert "«prisoner exchange»" in out
+    assert "Done: 3 new articles, 1 matched, 1 alert(s) sent, status ok." in out
+
+
+class Daemon:
+    """A real ``python -m monitor run`` process whose stderr lines we can wait for."""
+
+    def __init__(self, config: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+            cwd=config.parent,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines = Inbox()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.add(line.rstrip("\n"))
+
+    def wait_for_line(self, needle: str) -> str:
+        def found() -> bool:
+            return any(needle in line for line in self.lines.items)
+
+        with self.lines._cond:
+            ok = self.lines._cond.wait_for(found, timeout=20)
+        assert ok, f"no log line with {needle!r}; got:\n" + "\n".join(self.lines.items)
+        return next(line for line in self.lines.items if needle in line)
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=30)
+        self._reader.join(5)
+        return code
+
+
+@pytest.fixture
+def daemon_factory() -> Iterator[Callable[[Path], Daemon]]:
+    started: list[Daemon] = []
+
+    def start(config: Path) -> Daemon:
+        started.append(Daemon(config))
+        return started[-1]
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(10)
+
+
+@pytest.mark.slow
+def test_daemon_alerts_and_stops_cleanly_on_sigterm(
+    httpserver: HTTPServer,
+    json_sink: JsonSink,
+    write_config: WriteConfig,
+    daemon_factory: Callable[[Path], Daemon],
+) -> None:
+    httpserver.expect_request("/voa.xml").respond_with_data(voa_feed())
+    refused = f"  - name: Offline\n    url: http://127.0.0.1:{free_port()}/feed.xml\n"
+    path = write_config(_config(httpserver.url_for("/voa.xml"), json_sink.url(), refused))
+    daemon = daemon_factory(path)
+
+    json_sink.inbox.wait_for(1)
+    line = daemon.wait_for_line('poll feed="Offline" status=error')
+    assert "cannot connect" in line and "retry_in=10m" in line
+    daemon.wait_for_line('poll feed="VOA" status=ok new=1 matched=1 sent=1')
+    assert daemon.stop() == 0
+    daemon.wait_for_line("daemon stopped")
+    assert len(json_sink.posts) == 1
+    assert not any("Traceback" in line for line in daemon.lines.items)

@@ -1,0 +1,197 @@
+"""The fetcher against a real loopback server: validators, compression, caps, time limits."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import socket
+import threading
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from monitor import __version__
+from monitor.config import FetchSettings
+from monitor.errors import FetchError
+from monitor.fetch import Fetcher, parse_retry_after
+from monitor.models import Fetched, NotModified
+from tests.conftest import free_port
+
+NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
+FEED = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
+
+
+def _fetcher(**limits: object) -> Fetcher:
+    return Fetcher(FetchSettings.model_validate(limits))
+
+
+def _get(url: str, **limits: object) -> Fetched | NotModified:
+    with _fetcher(**limits) as fetcher:
+        return fetcher.fetch(url, now=NOW)
+
+
+def test_plain_fetch_reports_validators_and_identity(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/f").respond_with_data(
+        FEED, headers={"ETag": '"abc"', "Last-Modified": "Fri, 31 May 2024 17:00:00 GMT"}
+    )
+    result = _get(httpserver.url_for("/f"))
+    assert isinstance(result, Fetched)
+    assert (result.body, result.etag, result.last_modified) == (FEED, '"abc"', "Fri, 31 May 2024 17:00:00 GMT")
+    [(request, _)] = httpserver.log
+    agent = request.headers["User-Agent"]
+    assert agent.startswith(f"monitor/{__version__} (+https://") and "github.com" in agent
+    assert "gzip" in request.headers["Accept-Encoding"]
+
+
+def test_conditional_get_returns_not_modified(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/f", headers={"If-None-Match": '"abc"'}).respond_with_data("", status=304)
+    with _fetcher() as fetcher:
+        result = fetcher.fetch(httpserver.url_for("/f"), etag='"abc"', last_modified="x", now=NOW)
+    assert result == NotModified(url=httpserver.url_for("/f"), fetched_at=NOW)
+    [(request, _)] = httpserver.log
+    assert request.headers["If-Modified-Since"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("identity", lambda b: b),
+    ],
+    ids=["gzip", "deflate", "identity"],
+)
+def test_compressed_bodies_are_decoded(httpserver: HTTPServer, encoding: str, compress: object) -> None:
+    assert callable(compress)
+    httpserver.expect_request("/f").respond_with_data(compress(FEED), headers={"Content-Encoding": encoding})
+    result = _get(httpserver.url_for("/f"))
+    assert isinstance(result, Fetched) and result.body == FEED
+
+
+def test_redirects_are_followed_and_final_url_kept(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/old").respond_with_data("", status=301, headers={"Location": "/new"})
+    httpserver.expect_request("/new").respond_with_data(FEED)
+    result = _get(httpserver.url_for("/old"))
+    assert isinstance(result, Fetched)
+    assert result.final_url == httpserver.url_for("/new") and result.url == httpserver.url_for("/old")
+
+
+def _streamed(chunks: Iterator[bytes], **headers: str) -> Response:
+    return Response(chunks, headers=headers, direct_passthrough=True)
+
+
+def _error(url: str, **limits: object) -> FetchError:
+    with pytest.raises(FetchError) as info:
+        _get(url, **limits)
+    assert info.value.url == url
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("path", "handler", "message"),
+    [
+        ("/404", lambda r: Response("no", status=404), "fetch: HTTP 404 NOT FOUND"),
+        ("/500", lambda r: Response("no", status=500), "fetch: HTTP 500 INTERNAL SERVER ERROR"),
+        (
+            "/declared-too-big",
+            lambda r: Response(b"x" * 2048),
+            "fetch: body of 2048 bytes is over the 1024-byte cap",
+        ),
+        (
+            "/streamed-too-big",
+            lambda r: _streamed(iter([b"x" * 600] * 4)),
+            "fetch: body is over the 1024-byte cap",
+        ),
+        (
+            "/gzip-bomb",
+            lambda r: _streamed(iter([gzip.compress(b"\0" * 5_000_000)]), **{"Content-Encoding": "gzip"}),
+            "fetch: body is over the 1024-byte cap",
+        ),
+        (
+            "/corrupt-gzip",
+            lambda r: Response(b"not gzip at all", headers={"Content-Encoding": "gzip"}),
+            "fetch: corrupt compressed body: Error -3 while decompressing data: incorrect header check",
+        ),
+        (
+            "/brotli",
+            lambda r: Response(b"x", headers={"Content-Encoding": "br"}),
+            "fetch: unsupported Content-Encoding 'br'",
+        ),
+        (
+            "/loop",
+            lambda r: Response("", status=302, headers={"Location": "/loop"}),
+            "fetch: more than 10 redirects",
+        ),
+    ],
+    ids=["404", "500", "declared-cap", "streamed-cap", "gzip-bomb", "corrupt-gzip", "brotli", "redirect-loop"],
+)
+def test_failures_become_fetch_errors(
+    httpserver: HTTPServer, path: str, handler: object, message: str
+) -> None:
+    assert callable(handler)
+    httpserver.expect_request(path).respond_with_handler(handler)
+    assert str(_error(httpserver.url_for(path), max_bytes=1024)) == message
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("120", 120.0), ("Fri, 31 May 2024 18:05:00 GMT", 300.0), ("soon", None)],
+    ids=["seconds", "http-date", "garbage"],
+)
+def test_429_carries_retry_after(httpserver: HTTPServer, header: str, expected: float | None) -> None:
+    httpserver.expect_request("/f").respond_with_data("slow down", status=429, headers={"Retry-After": header})
+    error = _error(httpserver.url_for("/f"))
+    assert str(error) == "fetch: HTTP 429 TOO MANY REQUESTS"
+    assert error.retry_after == expected
+
+
+def test_retry_after_in_the_past_is_zero() -> None:
+    assert parse_retry_after("Fri, 31 May 2024 17:00:00 GMT", NOW) == 0.0
+    assert parse_retry_after(None, NOW) is None
+
+
+def test_connection_refused_is_a_fetch_error() -> None:
+    url = f"http://127.0.0.1:{free_port()}/feed"
+    assert str(_error(url)).startswith("fetch: cannot connect")
+
+
+def test_a_silent_server_hits_the_read_timeout() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
+        assert str(_error(url, read_timeout="1s")) == "fetch: timed out (read)"
+    finally:
+        thread.join(5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+def test_a_dripping_server_hits_the_total_deadline(httpserver: HTTPServer) -> None:
+    """Each chunk arrives in time, but the whole body takes too long (clock injected)."""
+    httpserver.expect_request("/drip").respond_with_handler(
+        lambda r: _streamed(iter([b"<" + b"x" * 70_000] * 20))
+    )
+    ticks = itertools.count(step=timedelta(seconds=10).total_seconds())
+    fetcher = Fetcher(FetchSettings.model_validate({"deadline": "30s"}), monotonic=lambda: next(ticks))
+    with fetcher, pytest.raises(FetchError, match=r"^fetch: took longer than 30s$"):
+        fetcher.fetch(httpserver.url_for("/drip"), now=NOW)
+
+
+def test_handler_sees_request(httpserver: HTTPServer) -> None:
+    seen: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(request)
+        return Response(FEED)
+
+    httpserver.expect_request("/f").respond_with_handler(handler)
+    _get(httpserver.url_for("/f"))
+    assert seen[0].headers["Accept"].startswith("application/rss+xml")

@@ -1,0 +1,143 @@
+"""The Store on a real SQLite file and on the machine's PostgreSQL."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from monitor.errors import StorageError
+from monitor.models import Entry, Match, Snippet
+from monitor.store import PollResult, Store
+
+NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
+LATER = NOW + timedelta(minutes=10)
+RESULT = PollResult(etag='"e"', last_modified="lm", title="Feed")
+
+
+def _entry(key: str, title: str = "t") -> Entry:
+    return Entry(key, title, f"https://x.example/{key}", None, NOW, "<p>s</p>", "s", "", "")
+
+
+def _match(rule: str) -> Match:
+    return Match(rule, "summary", (rule,), Snippet("s", ((0, 1),)))
+
+
+@pytest.fixture
+def store(any_db_url: str) -> Store:
+    store = Store.open(any_db_url)
+    yield store  # type: ignore[misc]
+    store.close()
+
+
+def _feed_id(store: Store, url: str = "https://x.example/feed") -> int:
+    store.sync_feeds([("X", url)], NOW)
+    return next(f.id for f in store.feeds() if f.url == url)
+
+
+def test_sync_feeds_inserts_renames_deactivates_and_revives(store: Store) -> None:
+    store.sync_feeds([("A", "https://a/"), ("B", "https://b/")], NOW)
+    assert [(f.name, f.first_poll) for f in store.feeds()] == [("A", True), ("B", True)]
+    store.sync_feeds([("A renamed", "https://a/")], NOW)
+    assert [f.name for f in store.feeds()] == ["A renamed"]
+    statuses = {s.url: s.active for s in store.feed_statuses()}
+    assert statuses == {"https://a/": True, "https://b/": False}
+    store.sync_feeds([("A renamed", "https://a/"), ("B", "https://b/")], NOW)
+    assert len(store.feeds()) == 2
+
+
+def test_save_poll_stores_only_new_entries_in_one_go(store: Store) -> None:
+    feed = _feed_id(store)
+    entries = [_entry("k1"), _entry("k2")]
+    routes = {"r1": ["mail", "slack"], "r2": ["mail"]}
+    saved = store.save_poll(feed, RESULT, entries, {"k1": [_match("r1"), _match("r2")]}, routes, NOW, LATER)
+    assert (saved.new, saved.matched, saved.queued) == (2, 1, 2)
+    assert store.known_keys(feed, ["k1", "k2", "k3"]) == {"k1", "k2"}
+
+    again = store.save_poll(feed, RESULT, [*entries, _entry("k3")], {"k1": [_match("r1")]}, routes, NOW, LATER)
+    assert (again.new, again.matched, again.queued) == (1, 0, 0)
+
+    alerts = store.claim_due(NOW, timedelta(minutes=2))
+    assert sorted((a.channel, a.rules) for a in alerts) == [("mail", ("r1", "r2")), ("slack", ("r1",))]
+    assert all(a.published == NOW and a.published.tzinfo is not None for a in alerts)
+    [status] = store.feed_statuses()
+    assert (status.articles, status.alerts, status.last_success_at) == (3, 2, NOW)
+    assert store.feeds()[0].etag == '"e"'
+
+
+def test_concurrent_saves_of_the_same_entries_never_duplicate(store: Store) -> None:
+    feed = _feed_id(store)
+    entries = [_entry(f"k{i}") for i in range(50)]
+    matches = {e.key: [_match("r")] for e in entries}
+
+    def save(_: int) -> int:
+        return store.save_poll(feed, RESULT, entries, matches, {"r": ["c"]}, NOW, LATER).queued
+
+    with ThreadPoolExecutor(4) as pool:
+        queued = list(pool.map(save, range(4)))
+    assert sum(queued) == 50
+    assert len(store.claim_due(NOW, timedelta(minutes=1), limit=1000)) == 50
+
+
+def test_due_feeds_and_failure_bookkeeping(store: Store) -> None:
+    feed = _feed_id(store)
+    assert [f.id for f in store.feeds(due_at=NOW)] == [feed]
+    assert store.record_failure(feed, "fetch: HTTP 500", NOW, LATER) == 1
+    assert store.record_failure(feed, "fetch: HTTP 502", NOW, LATER) == 2
+    assert store.feeds(due_at=NOW) == []
+    [state] = store.feeds(due_at=LATER)
+    assert state.error_count == 2 and state.first_poll
+    [status] = store.feed_statuses()
+    assert (status.last_error, status.error_count, status.last_success_at) == ("fetch: HTTP 502", 2, None)
+    store.record_unchanged(feed, LATER, LATER + timedelta(minutes=10))
+    [status] = store.feed_statuses()
+    assert (status.last_error, status.error_count, status.last_success_at) == (None, 0, LATER)
+
+
+def test_claims_lease_and_settle(store: Store) -> None:
+    feed = _feed_id(store)
+    store.save_poll(feed, RESULT, [_entry("k")], {"k": [_match("r")]}, {"r": ["a", "b"]}, NOW, LATER)
+    first = store.claim_due(NOW, timedelta(minutes=2))
+    assert len(first) == 2
+    assert store.claim_due(NOW + timedelta(minutes=1), timedelta(minutes=2)) == []
+    a, b = first
+    store.mark_sent(a.delivery_id, NOW)
+    store.mark_failed(b.delivery_id, "notify: down", NOW + timedelta(minutes=5))
+    assert store.claim_due(NOW + timedelta(minutes=3), timedelta(minutes=2)) == []
+    [retry] = store.claim_due(NOW + timedelta(minutes=6), timedelta(minutes=2))
+    assert (retry.delivery_id, retry.attempts) == (b.delivery_id, 1)
+    store.mark_failed(b.delivery_id, "notify: still down", None)
+    statuses = {c.channel: c for c in store.channel_statuses()}
+    assert (statuses["a"].sent, statuses["b"].dead, statuses["b"].last_error) == (1, 1, "notify: still down")
+
+
+def test_an_expired_lease_makes_the_delivery_due_again(store: Store) -> None:
+    feed = _feed_id(store)
+    store.save_poll(feed, RESULT, [_entry("k")], {"k": [_match("r")]}, {"r": ["a"]}, NOW, LATER)
+    [claimed] = store.claim_due(NOW, timedelta(minutes=2))
+    [again] = store.claim_due(NOW + timedelta(minutes=3), timedelta(minutes=2))
+    assert again.delivery_id == claimed.delivery_id
+    assert store.release_claims() == 1
+    assert len(store.claim_due(NOW + timedelta(minutes=3), timedelta(minutes=2))) == 1
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        store.sync_feeds([("A", "https://a/")], datetime(2024, 1, 1))
+
+
+def test_sqlite_runs_in_wal_mode(db_url: str) -> None:
+    store = Store.open(db_url)
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 10000
+    store.close()
+
+
+def test_an_unusable_database_is_a_storage_error(tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StorageError, match="^store: cannot open database: "):
+        Store.open(f"sqlite:///{tmp_path / 'dir.db'}")
