@@ -75,8 +75,12 @@ class Daemon:
         finally:
             log.info("daemon stopping: finishing in-flight polls")
             scheduler.shutdown(wait=True)
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self.close()
             log.info("daemon stopped")
+
+    def close(self) -> None:
+        """Finish running polls; drop the ones not started yet."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def poll_due(self) -> int:
         """Hand every due feed that is not already being polled to the pool."""

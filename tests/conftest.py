@@ -6,6 +6,7 @@ notifier for our own seam. Nothing of monitor is patched.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -37,6 +38,19 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.lower(), raising=False)
     monkeypatch.delenv("MONITOR_DATABASE_URL", raising=False)
     monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """``cli.main`` configures logging; undo it so later tests log where pytest wants."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    apprise_logger = logging.getLogger("apprise")
+    propagate = apprise_logger.propagate
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    apprise_logger.propagate = propagate
 
 
 @dataclass

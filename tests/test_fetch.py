@@ -40,7 +40,11 @@ def test_plain_fetch_reports_validators_and_identity(httpserver: HTTPServer) -> 
     )
     result = _get(httpserver.url_for("/f"))
     assert isinstance(result, Fetched)
-    assert (result.body, result.etag, result.last_modified) == (FEED, '"abc"', "Fri, 31 May 2024 17:00:00 GMT")
+    assert (result.body, result.etag, result.last_modified) == (
+        FEED,
+        '"abc"',
+        "Fri, 31 May 2024 17:00:00 GMT",
+    )
     [(request, _)] = httpserver.log
     agent = request.headers["User-Agent"]
     assert agent.startswith(f"monitor/{__version__} (+https://") and "github.com" in agent
@@ -127,7 +131,16 @@ def _error(url: str, **limits: object) -> FetchError:
             "fetch: more than 10 redirects",
         ),
     ],
-    ids=["404", "500", "declared-cap", "streamed-cap", "gzip-bomb", "corrupt-gzip", "brotli", "redirect-loop"],
+    ids=[
+        "404",
+        "500",
+        "declared-cap",
+        "streamed-cap",
+        "gzip-bomb",
+        "corrupt-gzip",
+        "brotli",
+        "redirect-loop",
+    ],
 )
 def test_failures_become_fetch_errors(
     httpserver: HTTPServer, path: str, handler: object, message: str
@@ -143,7 +156,9 @@ def test_failures_become_fetch_errors(
     ids=["seconds", "http-date", "garbage"],
 )
 def test_429_carries_retry_after(httpserver: HTTPServer, header: str, expected: float | None) -> None:
-    httpserver.expect_request("/f").respond_with_data("slow down", status=429, headers={"Retry-After": header})
+    httpserver.expect_request("/f").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": header}
+    )
     error = _error(httpserver.url_for("/f"))
     assert str(error) == "fetch: HTTP 429 TOO MANY REQUESTS"
     assert error.retry_after == expected

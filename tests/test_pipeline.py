@@ -22,7 +22,9 @@ from tests.conftest import Clock, JsonSink, RecordingNotifier, SettingsFactory, 
 
 SLACK_URL = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#newsroom"
 SLACK_HOOK = "https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"
-HOSTILE_TITLE = 'Prisoner exchange <script>alert(1)</script> <!channel> <http://evil.example|click> *bold* & "q"'
+HOSTILE_TITLE = (
+    'Prisoner exchange <script>alert(1)</script> <!channel> <http://evil.example|click> *bold* & "q"'
+)
 
 
 def _parts(message: Message) -> dict[str, str]:
@@ -134,7 +136,9 @@ def test_hostile_title_is_escaped_for_every_format(
         "<img src=x onerror=alert(1)> A prisoner exchange <b>was</b> agreed.",
         guid="hostile-1",
     )
-    httpserver.expect_request("/feed.xml").respond_with_data(rss_feed("Hostile", "https://x.example/", [item]))
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss_feed("Hostile", "https://x.example/", [item])
+    )
     settings = _settings(settings_factory, httpserver.url_for("/feed.xml"), smtp_server, json_sink)
 
     with App.from_settings(settings, clock=clock, strict=True) as app:
@@ -241,7 +245,9 @@ def test_first_poll_policy(
         rss_item("old ATACMS", "https://x.example/old", clock.now - timedelta(days=3), "ATACMS"),
     ]
     undated = "<item><title>undated ATACMS</title><link>https://x.example/undated</link></item>"
-    httpserver.expect_request("/f.xml").respond_with_data(rss_feed("F", "https://x.example/", [*items, undated]))
+    httpserver.expect_request("/f.xml").respond_with_data(
+        rss_feed("F", "https://x.example/", [*items, undated])
+    )
     settings = settings_factory(
         poll={"first_poll": first_poll, "recent_window": "24h"},
         feeds=[{"name": "F", "url": httpserver.url_for("/f.xml")}],

@@ -57,7 +57,9 @@ def test_save_poll_stores_only_new_entries_in_one_go(store: Store) -> None:
     assert (saved.new, saved.matched, saved.queued) == (2, 1, 2)
     assert store.known_keys(feed, ["k1", "k2", "k3"]) == {"k1", "k2"}
 
-    again = store.save_poll(feed, RESULT, [*entries, _entry("k3")], {"k1": [_match("r1")]}, routes, NOW, LATER)
+    again = store.save_poll(
+        feed, RESULT, [*entries, _entry("k3")], {"k1": [_match("r1")]}, routes, NOW, LATER
+    )
     assert (again.new, again.matched, again.queued) == (1, 0, 0)
 
     alerts = store.claim_due(NOW, timedelta(minutes=2))
@@ -139,5 +141,5 @@ def test_sqlite_runs_in_wal_mode(db_url: str) -> None:
 
 def test_an_unusable_database_is_a_storage_error(tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
-    with pytest.raises(StorageError, match="^store: cannot open database: "):
+    with pytest.raises(StorageError, match=r"^store: cannot open database: "):
         Store.open(f"sqlite:///{tmp_path / 'dir.db'}")
