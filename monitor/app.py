@@ -54,7 +54,7 @@ class App:
         self.notifier = notifier
         self.clock = clock
         self.strict = strict
-        self.courier = Courier(store, notifier, settings.delivery, clock)
+        self.courier = Courier(store, notifier, settings.delivery, clock, settings.channels)
         self.deps = PollDeps(settings, fetcher, store, Matcher(settings.rules), self.courier, clock)
 
     @classmethod

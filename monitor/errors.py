@@ -63,4 +63,12 @@ class StorageError(MonitorError):
 
 
 class NotifyError(MonitorError):
-    """A notification channel did not accept the message."""
+    """A notification channel did not accept the message.
+
+    ``delivered`` lists the channel's targets (URL indexes) that did accept it, so a
+    retry goes only to the others.
+    """
+
+    def __init__(self, message: str, delivered: frozenset[int] = frozenset()) -> None:
+        self.delivered = delivered
+        super().__init__(message)

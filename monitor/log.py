@@ -13,7 +13,6 @@ _QUIET = {
     "apscheduler": logging.WARNING,
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
-    "apprise": logging.ERROR,
 }
 
 
@@ -47,5 +46,5 @@ def configure(level: str = "INFO", fmt: LogFormat = "text") -> None:
     root.setLevel(level.upper())
     for name, quiet in _QUIET.items():
         logging.getLogger(name).setLevel(max(quiet, root.level))
-    # Apprise's own messages are captured per send and reported in our NotifyError.
+    # Apprise's own log lines are captured per send and reported in our NotifyError.
     logging.getLogger("apprise").propagate = False

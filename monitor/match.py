@@ -111,8 +111,9 @@ class Matcher:
 
 
 def _first(pattern: re.Pattern[str], texts: dict[Field, str], phrase: str = "") -> _Hit | None:
-    """The first occurrence of a pattern across fields, in field order."""
-    for field in FIELDS:
+    """The first occurrence of a pattern, looking in the summary and content before the
+    title, so a phrase in both gives its snippet from the body (the title is shown anyway)."""
+    for field in _SNIPPET_FIELDS:
         found = pattern.search(texts[field])
         if found:
             return _Hit(phrase, field, found.start(), found.end())
@@ -142,8 +143,16 @@ def make_snippet(text: str, start: int, end: int, patterns: Sequence[re.Pattern[
     window = text[lo:hi].replace("\n", " ")
     prefix = "…" if lo > 0 else ""
     suffix = "…" if hi < len(text) else ""
+    # Search the whole text, not the window: a word cut at the window's edge must not
+    # look like a whole word (``XATACMS`` cut to ``ATACMS``).
+    shift = len(prefix) - lo
     spans = sorted(
-        {(m.start() + len(prefix), m.end() + len(prefix)) for p in patterns for m in p.finditer(window)}
+        {
+            (m.start() + shift, m.end() + shift)
+            for p in patterns
+            for m in p.finditer(text)
+            if lo <= m.start() and m.end() <= hi
+        }
     )
     merged: list[tuple[int, int]] = []
     for s, e in spans:

@@ -105,7 +105,12 @@ class FeedState:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """One message to send: an article, the rules it matched, for one channel."""
+    """One message to send: an article, the rules it matched, for one channel.
+
+    ``message_key`` is stable for (article, channel) so receivers can drop the rare
+    duplicate; ``done_targets`` are the channel's URLs (by index) that already have it;
+    ``batched`` alerts go out together as one digest or rate-limit summary.
+    """
 
     delivery_id: int
     channel: str
@@ -116,6 +121,9 @@ class Alert:
     rules: tuple[str, ...]
     snippet: Snippet
     attempts: int = 0
+    message_key: str = ""
+    done_targets: frozenset[int] = frozenset()
+    batched: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,52 +1,92 @@
-"""Feed bytes -> ParsedFeed with feedparser. No I/O: feedparser never sees a URL.
+"""Feed bytes -> ParsedFeed with feedparser. No I/O: feedparser never sees a URL or a path.
+
+feedparser treats a ``str`` argument as a URL to fetch and a ``bytes`` argument as a
+file name to open before it treats it as a document, so the body is handed over as a
+stream: a server that answers ``/etc/passwd`` gets that text parsed, not the file.
 
 Bozo policy: feedparser's "bozo" flag marks anything from a wrong charset label to
 truncated XML. A feed with usable entries is accepted with a warning; a body that
 yields no feed at all (an HTML page, an empty body, broken XML with no entries)
-raises ParseError so the failure is recorded on the feed.
+raises ParseError so the failure is recorded on the feed. A body cut off inside an
+entry (a server that closed the connection early) keeps its complete entries and
+drops the cut one: stored under its key with half its text, it would count as seen
+when the whole story arrives and never be matched.
+
+URLs: feedparser is not told where the body came from, so a guid that merely looks
+relative ("7637800") stays as written and the key does not change when the feed
+moves or redirects. Links are resolved against the final URL here, and only http(s)
+links are kept (no ``javascript:``, no ``tag:`` ids standing in for links).
+
+Text: fields feedparser marks as plain text are taken literally ("5 < 7", "the
+<script> tag"); HTML fields go through html_to_text.
 """
 
 from __future__ import annotations
 
 import calendar
+import io
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
 from monitor.errors import ParseError
 from monitor.identity import digest, entry_key
 from monitor.models import Entry, Fetched, ParsedFeed
-from monitor.text import html_to_text, one_line
+from monitor.text import html_to_text, one_line, plain_text
+
+_PLAIN_TYPES = frozenset(["text/plain", "text"])
+_WEB_SCHEMES = frozenset(["http", "https"])
+_ENTRY_OPEN = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]")
+_ENTRY_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
 
 
 def parse(fetched: Fetched) -> ParsedFeed:
     """Parse a fetched body into entries with identity, UTC times and plain text."""
     result = feedparser.parse(
-        fetched.body,
-        response_headers={
-            "content-location": fetched.final_url,
-            "content-type": fetched.content_type or "application/xml",
-        },
+        io.BytesIO(fetched.body),
+        response_headers={"content-type": fetched.content_type or "application/xml"},
     )
     problem = result.get("bozo_exception")
-    entries = _unique(_entry(raw, fetched.fetched_at) for raw in result.entries)
-    if not entries and (not result.get("version") or problem is not None):
-        reason = _not_a_feed(fetched.body, problem)
-        raise ParseError(fetched.url, f"parse: {reason}")
+    version = str(result.get("version") or "")
+    raw_entries = list(result.entries)
+    cut = problem is not None and _ends_inside_entry(fetched.body, len(raw_entries))
+    if cut:
+        raw_entries.pop()
     feed = result.feed
+    inherited = _author(feed) if version.startswith("atom") else None
+    entries = _unique(_entry(raw, fetched, inherited) for raw in raw_entries)
+    serious = problem is not None and not isinstance(problem, feedparser.ThingsNobodyCaresAboutButMe)
+    if not entries and (not version or serious):
+        raise ParseError(fetched.url, f"parse: {_not_a_feed(fetched.body, version, problem)}")
     return ParsedFeed(
-        title=one_line(html_to_text(feed.get("title", ""))) or None,
-        link=feed.get("link"),
+        title=one_line(_text(feed, "title"), 1000) or None,
+        link=_link(feed, fetched.final_url),
         entries=tuple(entries),
-        warning=f"parse: {_exception_text(problem)}" if problem is not None else None,
+        warning=_warning(problem, cut),
     )
 
 
-def _not_a_feed(body: bytes, problem: object) -> str:
+def _ends_inside_entry(body: bytes, parsed: int) -> bool:
+    """True when the body stops inside an entry that feedparser returned (the last one).
+
+    The last entry-start tag comes after the last entry-end tag, and feedparser made
+    as many entries as there are start tags (a body cut inside ``<item `` yields none
+    for it, and then the last entry it did return is whole).
+    """
+    opens = [m.start() for m in _ENTRY_OPEN.finditer(body)]
+    if not opens or len(opens) != parsed:
+        return False
+    closes = [m.start() for m in _ENTRY_CLOSE.finditer(body)]
+    return not closes or closes[-1] < opens[-1]
+
+
+def _not_a_feed(body: bytes, version: str, problem: object) -> str:
     """Explain a body that gave no entries."""
     head = body[:512].lstrip().lower()
     if not head:
@@ -54,8 +94,18 @@ def _not_a_feed(body: bytes, problem: object) -> str:
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         return "not a feed (got an HTML page)"
     if problem is not None:
-        return f"not a feed: {_exception_text(problem)}"
+        prefix = f"broken {version} feed" if version else "not a feed"
+        return f"{prefix}: {_exception_text(problem)}"
     return "not a feed (no RSS or Atom root element)"
+
+
+def _warning(problem: object, cut: bool) -> str | None:
+    if problem is None:
+        return None
+    text = _exception_text(problem)
+    if cut:
+        return f"parse: body ends inside an entry, which was dropped ({text})"
+    return f"parse: {text}"
 
 
 def _exception_text(problem: object) -> str:
@@ -63,27 +113,26 @@ def _exception_text(problem: object) -> str:
     return text or type(problem).__name__
 
 
-def _entry(raw: Any, fetched_at: datetime) -> Entry | None:
+def _entry(raw: Any, fetched: Fetched, inherited_author: str | None) -> Entry | None:
     """One feedparser entry -> Entry; None for ghosts with nothing in them."""
-    title_html = str(raw.get("title", ""))
     summary_html = str(raw.get("summary", ""))
-    content_html = _content(raw.get("content") or ())
+    content_html, content_type = _content(raw.get("content") or ())
     if content_html == summary_html:
         content_html = ""
-    link = _text_or_none(raw.get("link"))
-    guid = _text_or_none(raw.get("id"))
-    title = one_line(html_to_text(title_html), 1000)
-    summary_text = html_to_text(summary_html)
-    content_text = html_to_text(content_html)
+    summary_type = _detail_type(raw, "summary", content_type)
+    link = _link(raw, fetched.final_url)
+    title = one_line(_text(raw, "title"), 1000)
+    summary_text = _as_text(summary_html, summary_type)
+    content_text = _as_text(content_html, content_type)
     if not (title or link or summary_text or content_text):
         return None
-    published = _published(raw, fetched_at)
+    published = _published(raw, fetched.fetched_at)
     return Entry(
-        key=entry_key(guid, link, title, summary_text or content_text),
+        key=entry_key(_text_or_none(raw.get("id")), link, title, summary_text or content_text),
         title=title,
         link=link,
-        author=_text_or_none(raw.get("author")),
-        published=published or fetched_at,
+        author=_author(raw) or inherited_author,
+        published=published or fetched.fetched_at,
         dated=published is not None,
         summary_html=summary_html,
         summary_text=summary_text,
@@ -92,10 +141,27 @@ def _entry(raw: Any, fetched_at: datetime) -> Entry | None:
     )
 
 
-def _content(parts: Iterable[Any]) -> str:
-    """The richest of an entry's content blocks (Atom may carry several)."""
-    values = [str(p.get("value", "")) for p in parts if p.get("value")]
-    return max(values, key=len, default="")
+def _content(parts: Iterable[Any]) -> tuple[str, str]:
+    """The richest of an entry's content blocks (Atom may carry several), and its type."""
+    values = [(str(p.get("value", "")), str(p.get("type", ""))) for p in parts if p.get("value")]
+    return max(values, key=lambda v: len(v[0]), default=("", ""))
+
+
+def _detail_type(raw: Any, name: str, default: str = "") -> str:
+    """The MIME type feedparser gives a text construct (``title_detail`` ...)."""
+    detail = raw.get(f"{name}_detail") or {}
+    return str(detail.get("type") or default)
+
+
+def _as_text(value: str, mime_type: str) -> str:
+    """Plain text of a field: literal for text/plain, rendered for (X)HTML."""
+    if mime_type in _PLAIN_TYPES:
+        return plain_text(value)
+    return html_to_text(value)
+
+
+def _text(raw: Any, name: str) -> str:
+    return _as_text(str(raw.get(name, "")), _detail_type(raw, name))
 
 
 def _text_or_none(value: object) -> str | None:
@@ -103,6 +169,30 @@ def _text_or_none(value: object) -> str | None:
         return None
     text = one_line(str(value), 2000)
     return text or None
+
+
+def _author(raw: Any) -> str | None:
+    """The author's name; "jane@example.org (Jane Doe)" becomes "Jane Doe"."""
+    detail = raw.get("author_detail") or {}
+    return _text_or_none(detail.get("name")) or _text_or_none(raw.get("author"))
+
+
+def _link(raw: Any, base: str) -> str | None:
+    """The first http(s) alternate link, resolved against the feed's final URL."""
+    candidates = [
+        link.get("href")
+        for link in raw.get("links") or ()
+        if link.get("rel", "alternate") == "alternate" and link.get("href")
+    ]
+    candidates.append(raw.get("link"))
+    for candidate in candidates:
+        text = _text_or_none(candidate)
+        if text is None:
+            continue
+        url = urljoin(base, text)
+        if urlsplit(url).scheme.lower() in _WEB_SCHEMES:
+            return url
+    return None
 
 
 def _published(raw: Any, fetched_at: datetime) -> datetime | None:

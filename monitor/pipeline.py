@@ -99,6 +99,7 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
         deps.routes(),
         now,
         now + interval,
+        deps.settings.digest_holds(now),
     )
     report = deps.courier.deliver(ids=saved.delivery_ids) if saved.delivery_ids else None
     return PollOutcome(

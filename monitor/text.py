@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-import lxml.etree
 import lxml.html
 
 _BLOCK = frozenset(
@@ -47,8 +46,10 @@ _BLOCK = frozenset(
         "ul",
     ]
 )
-_DROP = ("script", "style", "noscript", "template", "head")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_DROP = ("script", "style", "noscript", "template", "head", "title")
+# C0 controls except tab/newline/CR, DEL, and lone surrogates (which no database or
+# mail encoder accepts; lxml silently cuts the text at the first one).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")
 
@@ -60,16 +61,24 @@ def html_to_text(markup: str) -> str:
         return ""
     if "<" not in markup and "&" not in markup:
         return collapse_whitespace(markup)
-    try:
-        root = lxml.html.fragment_fromstring(markup, create_parent="div")
-    except (lxml.etree.ParserError, ValueError):
-        return collapse_whitespace(markup)
+    # Wrapped, so lxml always has a body to put things in: markup that is a whole
+    # document without one ("<html><head>...</head></html>") would otherwise trip an
+    # assertion inside lxml.html.fragment_fromstring.
+    root = lxml.html.document_fromstring(f"<html><body>{markup}</body></html>")
     for element in list(root.iter(*_DROP)):
         element.drop_tree()
     for element in root.iter():
         if isinstance(element.tag, str) and element.tag.lower() in _BLOCK:
+            # A break before the block's own text and after it: "Kyiv<p>Strikes</p>"
+            # and "<p>Kyiv</p>Strikes" both keep the two words apart.
+            element.text = "\n" + (element.text or "")
             element.tail = "\n" + (element.tail or "")
     return collapse_whitespace(str(root.text_content()))
+
+
+def plain_text(text: str) -> str:
+    """Text that is already plain (a text/plain title): control characters out, whitespace collapsed."""
+    return collapse_whitespace(_CONTROL.sub(" ", text))
 
 
 def collapse_whitespace(text: str) -> str:

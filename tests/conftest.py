@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -221,11 +221,17 @@ class RecordingNotifier:
     def __init__(self) -> None:
         self.sent: list[Alert] = []
         self.failing: set[str] = set()
+        self.batches: list[tuple[str, list[Alert], str]] = []
 
     def send(self, alert: Alert) -> None:
         if alert.channel in self.failing:
             raise NotifyError(f"notify: {alert.channel}: refused (test)")
         self.sent.append(alert)
+
+    def send_batch(self, channel: str, alerts: Sequence[Alert], reason: str) -> None:
+        if channel in self.failing:
+            raise NotifyError(f"notify: {channel}: refused (test)")
+        self.batches.append((channel, list(alerts), reason))
 
 
 @pytest.fixture

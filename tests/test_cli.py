@@ -133,7 +133,7 @@ class Daemon:
         with self.lines._cond:
             ok = self.lines._cond.wait_for(found, timeout=20)
         assert ok, f"no log line with {needle!r}; got:\n" + "\n".join(self.lines.items)
-        return next(line for line in self.lines.items if needle in line)
+        return str(next(line for line in self.lines.items if needle in line))
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,9 +28,9 @@ def _match(rule: str) -> Match:
 
 
 @pytest.fixture
-def store(any_db_url: str) -> Store:
+def store(any_db_url: str) -> Iterator[Store]:
     store = Store.open(any_db_url)
-    yield store  # type: ignore[misc]
+    yield store
     store.close()
 
 

@@ -9,6 +9,7 @@ from monitor.config.schema import (
     FetchSettings,
     PollSettings,
     Settings,
+    TemplateSpec,
     WatchRule,
 )
 
@@ -19,6 +20,7 @@ __all__ = [
     "FetchSettings",
     "PollSettings",
     "Settings",
+    "TemplateSpec",
     "UrlCheck",
     "WatchRule",
     "format_duration",

@@ -55,15 +55,20 @@ def load_settings(
         settings = Settings.model_validate(data)
     except ValidationError as e:
         errors = [err for err in e.errors() if not _echo_of_item_error(err)]
-        raise ConfigError(problems + [_describe(doc, err) for err in errors]) from None
+        raise ConfigError(_in_file_order(problems + [_describe(doc, err) for err in errors])) from None
     problems += _cross_references(doc, settings)
     channels, url_problems = _resolve_channels(doc, settings, env, check_url, require_env)
     problems += url_problems
     database = _database_url(settings.database, path, env)
     problems += _check_database(doc, database, from_env=bool(env.get(_ENV_DATABASE)))
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_in_file_order(problems))
     return settings.model_copy(update={"channels": channels, "database": database, "source": path.resolve()})
+
+
+def _in_file_order(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    """Top to bottom, as a person fixes them (the sort is stable for one position)."""
+    return sorted(problems, key=lambda p: (p.line, p.column))
 
 
 def _describe(doc: Document, err: ErrorDetails) -> ConfigProblem:

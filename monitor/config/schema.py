@@ -7,12 +7,14 @@ Apprise URLs) live in ``loader``, which knows where each key sits in the file.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+import string
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -88,13 +90,58 @@ def _as_channel(value: object) -> object:
     return value
 
 
+TEMPLATE_FIELDS = ("rules", "feed", "title", "link", "published", "snippet")
+
+
+def _template_text(value: str | None) -> str | None:
+    """Only named fields from TEMPLATE_FIELDS, no indexing, no format specs."""
+    if value is None:
+        return None
+    try:
+        parts = list(string.Formatter().parse(value))
+    except ValueError as e:
+        raise ValueError(f"bad template: {e}") from e
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS:
+            known = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+            raise ValueError(f"unknown template field {{{name}}} (fields: {known})")
+        if spec or conversion:
+            raise ValueError(f"template field {{{name}}} takes no format or conversion")
+    return value
+
+
+class TemplateSpec(_Strict):
+    """A channel's own message layout; feed text is escaped before it is filled in."""
+
+    title: str | None = None
+    body: str | None = None
+
+    _check_fields = field_validator("title", "body")(_template_text)
+
+
+def _cron(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as e:
+        raise ValueError(f"bad cron expression {value!r}: {e}") from e
+    return value
+
+
 class ChannelSpec(_Strict):
-    """Where alerts go: one or more Apprise URLs, shown in one time zone."""
+    """Where alerts go: Apprise URLs, a time zone, and optional digest, limit, template."""
 
     urls: tuple[Annotated[str, Field(min_length=1)], ...] = Field(min_length=1)
     timezone: str | None = None
+    digest: str | None = None
+    max_per_hour: int | None = Field(default=None, ge=1)
+    template: TemplateSpec | None = None
 
     _check_timezone = field_validator("timezone")(_timezone)
+    _check_digest = field_validator("digest")(_cron)
 
 
 class FeedSpec(_Strict):
@@ -159,3 +206,14 @@ class Settings(_Strict):
         """The zone a channel shows times in."""
         spec = self.channels.get(channel)
         return ZoneInfo(spec.timezone if spec and spec.timezone else self.timezone)
+
+    def digest_holds(self, now: datetime) -> dict[str, datetime]:
+        """Digest channels -> when their next digest goes out (cron in the channel's zone)."""
+        holds = {}
+        for name, spec in self.channels.items():
+            if spec.digest:
+                trigger = CronTrigger.from_crontab(spec.digest, timezone=self.channel_timezone(name))
+                fire = trigger.get_next_fire_time(None, now)
+                if fire is not None:
+                    holds[name] = fire.astimezone(UTC)
+        return holds

@@ -1,18 +1,25 @@
-"""Sending alerts through Apprise, one channel (one or more URLs) at a time."""
+"""Sending alerts through Apprise: each URL of a channel is a target tried on its own.
+
+Apprise returns only True/False per send; the reason is in its log. A thread-local
+handler on the ``apprise`` logger captures those lines for the send in progress, so
+channels can be sent in parallel and each failure still says why.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import apprise
 
-from monitor.config import Settings
+from monitor.config import Settings, TemplateSpec
 from monitor.errors import NotifyError
 from monitor.models import Alert
-from monitor.notify.render import Format, Rendered, render
+from monitor.notify.render import Format, Rendered, render, render_batch
 from monitor.notify.targets import instantiate
 from monitor.text import one_line
 
@@ -23,44 +30,115 @@ _FORMATS: Mapping[str, Format] = {
     apprise.NotifyFormat.MARKDOWN.value: "markdown",
     apprise.NotifyFormat.TEXT.value: "text",
 }
+IDENTITY_HEADER = "X-Monitor-Delivery-Id"
+IDENTITY_FIELD = "monitor_id"
 
 
 class Notifier(Protocol):
-    """Delivers one alert to its channel or raises NotifyError."""
+    """Delivers alerts to their channel or raises NotifyError."""
 
     def send(self, alert: Alert) -> None:
-        """Send, or raise NotifyError saying why not."""
+        """Send one alert, or raise NotifyError saying why not."""
+
+    def send_batch(self, channel: str, alerts: Sequence[Alert], reason: str) -> None:
+        """Send several alerts as one message (a digest or a rate-limit summary)."""
+
+
+class _Capture(logging.Handler):
+    """Collects apprise log lines emitted by the current thread while active."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lines = getattr(self._local, "lines", None)
+        if lines is not None:
+            lines.append(record.getMessage())
+
+    @contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        lines: list[str] = []
+        self._local.lines = lines
+        try:
+            yield lines
+        finally:
+            self._local.lines = None
+
+
+_capture = _Capture()
+_installed = threading.Lock()
+
+
+def _install_capture() -> None:
+    with _installed:
+        logger = logging.getLogger("apprise")
+        if _capture not in logger.handlers:
+            logger.addHandler(_capture)
+        if logger.getEffectiveLevel() > logging.WARNING:
+            logger.setLevel(logging.WARNING)
 
 
 class AppriseNotifier:
     """Renders each alert in the format each Apprise plugin prefers, then sends it."""
 
     def __init__(self, settings: Settings) -> None:
+        _install_capture()
         self._plugins: dict[str, list[Any]] = {}
         self._zones: dict[str, ZoneInfo] = {}
+        self._templates: dict[str, TemplateSpec | None] = {}
         for name, spec in settings.channels.items():
-            plugins = [instantiate(url) for url in spec.urls]
-            self._plugins[name] = [p for p in plugins if p is not None]
+            self._plugins[name] = [instantiate(url) for url in spec.urls]
             self._zones[name] = settings.channel_timezone(name)
-
-    @property
-    def channels(self) -> list[str]:
-        """Configured channel names."""
-        return list(self._plugins)
+            self._templates[name] = spec.template
 
     def send(self, alert: Alert) -> None:
-        """Send to every URL of the alert's channel; any refusal raises NotifyError."""
-        plugins = self._plugins.get(alert.channel)
-        if not plugins:
-            raise NotifyError(f"notify: channel '{alert.channel}' is not configured any more")
-        for plugin in plugins:
-            fmt = plugin_format(plugin)
-            self._send_one(alert.channel, plugin, render(alert, fmt, self._zones[alert.channel]))
+        """Send to every URL of the channel that does not have it yet."""
+        zone = self._zone(alert.channel)
+        self._send_all(
+            alert.channel,
+            alert.done_targets,
+            lambda fmt: render(alert, fmt, zone, self._templates[alert.channel]),
+            alert.message_key,
+        )
 
-    def _send_one(self, channel: str, plugin: Any, message: Rendered) -> None:
+    def send_batch(self, channel: str, alerts: Sequence[Alert], reason: str) -> None:
+        """One message listing several alerts, grouped by rule, newest first."""
+        zone = self._zone(channel)
+        done = frozenset.intersection(*(a.done_targets for a in alerts)) if alerts else frozenset()
+        key = "batch-" + "-".join(sorted(a.message_key for a in alerts))[:200]
+        self._send_all(channel, done, lambda fmt: render_batch(alerts, fmt, zone, reason), key)
+
+    def _zone(self, channel: str) -> ZoneInfo:
+        if channel not in self._plugins:
+            raise NotifyError(f"notify: channel '{channel}' is not configured any more")
+        return self._zones[channel]
+
+    def _send_all(
+        self, channel: str, done: frozenset[int], make: Callable[[Format], Rendered], key: str
+    ) -> None:
+        """Try each pending target; raise with the set that succeeded if any failed."""
+        delivered = set(done)
+        errors = []
+        for index, plugin in enumerate(self._plugins[channel]):
+            if index in done:
+                continue
+            if plugin is None:
+                errors.append("a URL of this channel is not usable any more")
+                continue
+            try:
+                self._send_one(channel, plugin, make(plugin_format(plugin)), key)
+            except NotifyError as e:
+                errors.append(str(e))
+                continue
+            delivered.add(index)
+        if errors:
+            raise NotifyError("; ".join(errors), delivered=frozenset(delivered))
+
+    def _send_one(self, channel: str, plugin: Any, message: Rendered, key: str) -> None:
         where = str(plugin.url(privacy=True)).split("?", 1)[0]
-        capture = apprise.LogCapture(level=logging.WARNING, fmt="%(message)s")  # type: ignore[no-untyped-call]
-        with capture as captured:
+        _stamp(plugin, key)
+        with _capture.capture() as lines:
             try:
                 ok = plugin.notify(
                     body=message.body,
@@ -68,12 +146,22 @@ class AppriseNotifier:
                     notify_type=apprise.NotifyType.INFO,
                     body_format=apprise.NotifyFormat(message.format),
                 )
-            except Exception as e:  # Apprise plugins may raise anything; it is the channel's failure
+            except Exception as e:  # a plugin may raise anything; it is this channel's failure
                 raise NotifyError(f"notify: {channel} ({where}): {type(e).__name__}: {e}") from e
         if not ok:
-            reason = one_line(captured.getvalue(), 300) or "the service refused the message"
+            reason = one_line(" ".join(lines), 300) or "the service refused the message"
             raise NotifyError(f"notify: {channel} ({where}): {reason}")
         log.debug("sent channel=%s target=%s", channel, where)
+
+
+def _stamp(plugin: Any, key: str) -> None:
+    """Put the stable message key where a receiver can see it: a header, a JSON field."""
+    headers = getattr(plugin, "headers", None)
+    if isinstance(headers, dict):
+        headers[IDENTITY_HEADER] = key
+    extras = getattr(plugin, "payload_extras", None)
+    if isinstance(extras, dict):
+        extras[IDENTITY_FIELD] = key
 
 
 def plugin_format(plugin: Any) -> Format:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
+from monitor.config import TemplateSpec
 from monitor.models import Alert, Snippet
 from monitor.text import one_line
 
@@ -31,14 +32,44 @@ class Rendered:
     format: Format
 
 
-def render(alert: Alert, fmt: Format, tz: ZoneInfo) -> Rendered:
-    """Render one alert for one channel format."""
+def render(alert: Alert, fmt: Format, tz: ZoneInfo, template: TemplateSpec | None = None) -> Rendered:
+    """Render one alert for one channel format, through the channel's template if any."""
+    if template is not None and (template.title or template.body):
+        return _templated(alert, fmt, tz, template)
     title = subject(alert)
     if fmt == "html":
         return Rendered(title, _html(alert, tz), fmt)
     if fmt == "markdown":
         return Rendered(title, _markdown(alert, tz), fmt)
     return Rendered(title, _text(alert, tz), fmt)
+
+
+def _templated(alert: Alert, fmt: Format, tz: ZoneInfo, template: TemplateSpec) -> Rendered:
+    """Fill a user's template; every value is escaped for the format first."""
+    default = render(alert, fmt, tz)
+    plain = {
+        "rules": ", ".join(alert.rules),
+        "feed": one_line(alert.feed),
+        "title": one_line(alert.title or "(untitled)", 1000),
+        "link": safe_link(alert.link) or "",
+        "published": format_time(alert.published, tz),
+    }
+    title = (
+        one_line(template.title.format(**plain, snippet=alert.snippet.text), TITLE_LIMIT)
+        if template.title
+        else default.title
+    )
+    if not template.body:
+        return Rendered(title, default.body, fmt)
+    if fmt == "html":
+        values = {k: html.escape(v) for k, v in plain.items()}
+        values["snippet"] = mark(alert.snippet, html.escape, "<mark>", "</mark>")
+    elif fmt == "markdown":
+        values = {k: (v if k == "link" else md_escape(v)) for k, v in plain.items()}
+        values["snippet"] = mark(alert.snippet, md_escape, "**", "**")
+    else:
+        values = {**plain, "snippet": mark(alert.snippet, _verbatim, "«", "»")}
+    return Rendered(title, template.body.format(**values), fmt)
 
 
 def subject(alert: Alert) -> str:
@@ -132,4 +163,60 @@ def _markdown(alert: Alert, tz: ZoneInfo) -> str:
     ]
     if alert.snippet.text:
         lines += ["", "> " + mark(alert.snippet, md_escape, "**", "**")]
+    return "\n".join(lines)
+
+
+BATCH_TITLES = {
+    "digest": "Digest: {n} alert{s}",
+    "summary": "{n} more alert{s} held back by the hourly limit",
+}
+
+
+def render_batch(alerts: Sequence[Alert], fmt: Format, tz: ZoneInfo, reason: str) -> Rendered:
+    """Several alerts in one message, grouped by rule, newest first within each rule."""
+    n = len(alerts)
+    title = one_line(BATCH_TITLES.get(reason, "{n} alert{s}").format(n=n, s="" if n == 1 else "s"))
+    groups: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        for rule in alert.rules:
+            groups.setdefault(rule, []).append(alert)
+    for members in groups.values():
+        members.sort(key=lambda a: a.published, reverse=True)
+    section = {"html": _html_section, "markdown": _markdown_section, "text": _text_section}[fmt]
+    body = "\n\n".join(section(rule, members, tz) for rule, members in groups.items())
+    return Rendered(title, body, fmt)
+
+
+def _line_parts(alert: Alert, tz: ZoneInfo) -> tuple[str, str, str | None]:
+    return (
+        one_line(alert.title or "(untitled)", 300),
+        f"{one_line(alert.feed)}, {format_time(alert.published, tz)}",
+        safe_link(alert.link),
+    )
+
+
+def _text_section(rule: str, alerts: Sequence[Alert], tz: ZoneInfo) -> str:
+    lines = [f"{rule} ({len(alerts)})"]
+    for alert in alerts:
+        title, meta, link = _line_parts(alert, tz)
+        lines.append(f"- {title} ({meta})" + (f"\n  {link}" if link else ""))
+    return "\n".join(lines)
+
+
+def _html_section(rule: str, alerts: Sequence[Alert], tz: ZoneInfo) -> str:
+    esc = html.escape
+    items = []
+    for alert in alerts:
+        title, meta, link = _line_parts(alert, tz)
+        shown = f'<a href="{esc(link, quote=True)}">{esc(title)}</a>' if link else esc(title)
+        items.append(f'<li>{shown} <span style="color:#555">({esc(meta)})</span></li>')
+    return f"<h3>{esc(rule)} ({len(alerts)})</h3>\n<ul>\n" + "\n".join(items) + "\n</ul>"
+
+
+def _markdown_section(rule: str, alerts: Sequence[Alert], tz: ZoneInfo) -> str:
+    lines = [f"**{md_escape(rule)}** ({len(alerts)})"]
+    for alert in alerts:
+        title, meta, link = _line_parts(alert, tz)
+        shown = f"[{md_escape(title)}]({link})" if link else md_escape(title)
+        lines.append(f"- {shown} ({md_escape(meta)})")
     return "\n".join(lines)

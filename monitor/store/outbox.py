@@ -27,6 +27,9 @@ _ALERT_QUERY = (
         DELIVERIES.c.rules,
         DELIVERIES.c.attempts,
         DELIVERIES.c.article_id,
+        DELIVERIES.c.message_key,
+        DELIVERIES.c.done_targets,
+        DELIVERIES.c.batched,
         ARTICLES.c.title,
         ARTICLES.c.link,
         ARTICLES.c.published_at,
@@ -106,12 +109,22 @@ class Outbox(ABC):
                 )
             )
 
-    def mark_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
-        """The send failed: try again at ``retry_at``, or give up (dead letter) if None."""
+    def mark_failed(
+        self,
+        delivery_id: int,
+        error: str,
+        retry_at: datetime | None,
+        done_targets: frozenset[int] = frozenset(),
+    ) -> None:
+        """The send failed: try again at ``retry_at``, or give up (dead letter) if None.
+
+        ``done_targets`` are the channel's URLs that did get it; retries skip them.
+        """
         values: dict[str, Any] = {
             "attempts": DELIVERIES.c.attempts + 1,
             "last_error": error,
             "claimed_until": None,
+            "done_targets": json.dumps(sorted(done_targets)),
         }
         if retry_at is None:
             values["state"] = "dead"
@@ -119,6 +132,35 @@ class Outbox(ABC):
             values["next_attempt_at"] = retry_at
         with self.transaction() as conn:
             conn.execute(update(DELIVERIES).where(DELIVERIES.c.id == delivery_id).values(**values))
+
+    def defer(self, delivery_ids: Sequence[int], until: datetime) -> None:
+        """Hold deliveries over a channel's hourly limit; they go out as one summary."""
+        with self.transaction() as conn:
+            conn.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id.in_(list(delivery_ids)))
+                .values(next_attempt_at=until, batched=True, claimed_until=None)
+            )
+
+    def count_sent(self, channel: str, since: datetime) -> int:
+        """Individual (not batched) messages a channel was sent since ``since``."""
+        query = select(func.count()).where(
+            DELIVERIES.c.channel == channel,
+            DELIVERIES.c.state == "sent",
+            DELIVERIES.c.batched.is_(False),
+            DELIVERIES.c.sent_at >= since,
+        )
+        with self.transaction() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def make_due(self, now: datetime, channel: str | None = None) -> int:
+        """Every pending or dead delivery (of one channel, or all) becomes due now."""
+        query = update(DELIVERIES).where(DELIVERIES.c.state.in_(("pending", "dead")))
+        if channel is not None:
+            query = query.where(DELIVERIES.c.channel == channel)
+        with self.transaction() as conn:
+            result = conn.execute(query.values(state="pending", next_attempt_at=now, claimed_until=None))
+        return int(result.rowcount)
 
     def channel_statuses(self) -> list[ChannelStatus]:
         """Per channel: pending (never tried), retrying, sent and dead counts."""
@@ -193,4 +235,7 @@ def _alert(row: Any, snippets: dict[tuple[int, str], Snippet]) -> Alert:
         rules=rules,
         snippet=snippet,
         attempts=row.attempts,
+        message_key=row.message_key,
+        done_targets=frozenset(int(i) for i in json.loads(row.done_targets)),
+        batched=bool(row.batched),
     )

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from monitor.errors import StorageError
+from monitor.identity import digest
 from monitor.models import Entry, FeedState, FeedStatus, Match, SavedPoll
 from monitor.store.engine import create_schema, make_engine
 from monitor.store.outbox import Outbox
@@ -141,10 +142,12 @@ class Store(Outbox):
         routes: Mapping[str, Sequence[str]],
         now: datetime,
         next_poll_at: datetime,
+        hold: Mapping[str, datetime] | None = None,
     ) -> SavedPoll:
         """In ONE transaction: new articles, their matches, their deliveries, feed state.
 
-        ``matches`` maps entry key -> matches; ``routes`` maps rule -> channels.
+        ``matches`` maps entry key -> matches; ``routes`` maps rule -> channels;
+        ``hold`` maps digest channels to the time their next digest goes out.
         Entries already stored (another poll won the race) are skipped entirely.
         """
         with self.transaction() as conn:
@@ -157,7 +160,7 @@ class Store(Outbox):
                     continue
                 matched += 1
                 match_rows += [_match_row(article_id, m, now) for m in found]
-                delivery_rows += _delivery_rows(article_id, found, routes, now)
+                delivery_rows += _delivery_rows(feed_id, key, article_id, found, routes, now, hold or {})
             delivery_ids = self._insert_ignore(conn, DELIVERIES, delivery_rows, ["article_id", "channel"])
             self._insert_ignore(conn, MATCHES, match_rows, ["article_id", "rule"])
             conn.execute(
@@ -290,7 +293,13 @@ def _match_row(article_id: int, match: Match, now: datetime) -> dict[str, Any]:
 
 
 def _delivery_rows(
-    article_id: int, matches: Sequence[Match], routes: Mapping[str, Sequence[str]], now: datetime
+    feed_id: int,
+    key: str,
+    article_id: int,
+    matches: Sequence[Match],
+    routes: Mapping[str, Sequence[str]],
+    now: datetime,
+    hold: Mapping[str, datetime],
 ) -> list[dict[str, Any]]:
     """One outbox row per channel, listing the matched rules that notify it."""
     by_channel: dict[str, list[str]] = {}
@@ -301,10 +310,13 @@ def _delivery_rows(
         {
             "article_id": article_id,
             "channel": channel,
+            "message_key": digest(str(feed_id), key, channel),
             "rules": json.dumps(rules),
+            "batched": channel in hold,
+            "done_targets": "[]",
             "state": "pending",
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": hold.get(channel, now),
             "created_at": now,
         }
         for channel, rules in by_channel.items()

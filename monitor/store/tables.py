@@ -110,7 +110,10 @@ class DeliveryRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="articles.id", index=True)
     channel: str = Field(sa_type=Text)
+    message_key: str = Field(sa_type=Text)
     rules: str = Field(sa_type=Text)  # JSON list of rule names
+    batched: bool = False  # sent with others as one digest / rate-limit summary
+    done_targets: str = Field(default="[]", sa_type=Text)  # JSON list of URL indexes
     state: str = "pending"
     attempts: int = 0
     next_attempt_at: datetime | None = _when()
