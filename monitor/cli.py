@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     test = command("notify-test", _notify_test, "send a test message through a channel")
     test.add_argument("channel")
     command("demo", _demo, "offline end-to-end demo on a bundled real article")
+    deliveries = command("deliveries", _deliveries, "manage the delivery outbox")
+    deliveries.add_argument("action", choices=("retry",), help="retry: send pending and dead deliveries now")
+    deliveries.add_argument("--channel", help="only this channel")
     return parser
 
 
@@ -210,6 +213,22 @@ def _notify_test(args: argparse.Namespace) -> int:
         )
     print(f"sent a test message through '{args.channel}'")
     return EXIT_OK
+
+
+def _deliveries(args: argparse.Namespace) -> int:
+    settings = load(args.config)
+    if args.channel is not None and args.channel not in settings.channels:
+        known = ", ".join(sorted(settings.channels)) or "none"
+        print(f"monitor: no channel named '{args.channel}' (channels: {known})", file=sys.stderr)
+        return EXIT_CONFIG
+    with App.from_settings(settings) as app:
+        count = app.store.make_due(app.clock(), args.channel)
+        report = app.courier.deliver(limit=max(count, 1))
+    for o in report.outcomes:
+        detail = f": {o.error}" if o.error else ""
+        print(f"{o.status:<5} {o.channel}  {o.title}{detail}")
+    print(f"{report.sent} sent, {report.failed} failed")
+    return EXIT_OK if report.failed == 0 else EXIT_FAILURE
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -44,21 +44,27 @@ def is_tracking_param(name: str) -> bool:
 
 
 def normalize_link(url: str) -> str:
-    """Lower-case scheme and host, drop default port, fragment and tracking parameters."""
+    """Lower-case scheme and host, drop default port, fragment and tracking parameters.
+
+    Anything that is not an absolute URL with a host (a bad port, a broken IPv6
+    literal, a bare word) comes back as it was, only stripped of surrounding blanks.
+    """
+    url = url.strip()
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return url.strip()
-    scheme = parts.scheme.lower()
+        return url
     host = (parts.hostname or "").lower()
+    if not host:
+        return url
+    scheme = parts.scheme.lower()
     if ":" in host:  # an IPv6 literal keeps its brackets
         host = f"[{host}]"
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         host = f"{host}:{port}"
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k)]
-    path = parts.path or ("/" if host else "")
-    return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
+    return urlunsplit((scheme, host, parts.path or "/", urlencode(query, doseq=True), "")).strip()
 
 
 def digest(*parts: str) -> str:

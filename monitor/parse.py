@@ -198,7 +198,9 @@ def _link(raw: Any, base: str) -> str | None:
 def _published(raw: Any, fetched_at: datetime) -> datetime | None:
     """Published (or updated) time in UTC, clamped to the fetch time; None when absent."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        parsed = raw.get(key)
+        # ``in`` first: FeedParserDict maps a missing updated_parsed to published_parsed
+        # with a DeprecationWarning (feedparser issue 310).
+        parsed = raw.get(key) if key in raw else None
         if isinstance(parsed, time.struct_time):
             try:
                 when = datetime.fromtimestamp(calendar.timegm(parsed), UTC)

@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -115,6 +118,11 @@ class Inbox:
             self.items.append(item)
             self._cond.notify_all()
 
+    def wait_until(self, condition: Callable[[], bool], timeout: float = WAIT) -> bool:
+        """Block until ``condition()`` holds (checked on every arrival)."""
+        with self._cond:
+            return self._cond.wait_for(condition, timeout)
+
     def wait_for(self, count: int, timeout: float = WAIT) -> list[Any]:
         """Block until ``count`` items arrived; fail the test on timeout."""
         with self._cond:
@@ -185,8 +193,7 @@ class JsonSink:
         return list(self.inbox.items)
 
 
-@pytest.fixture
-def json_sink() -> Iterator[JsonSink]:
+def start_json_sink(port: int = 0) -> tuple[ThreadingHTTPServer, JsonSink]:
     """A webhook receiver on 127.0.0.1; set ``status[0]`` to make it refuse posts."""
     inbox = Inbox()
     status = [200]
@@ -197,7 +204,7 @@ def json_sink() -> Iterator[JsonSink]:
             body = self.rfile.read(length)
             code = status[0]
             if code == 200:
-                inbox.add(json.loads(body))
+                inbox.add({**json.loads(body), "_headers": dict(self.headers)})
             self.send_response(code)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -205,14 +212,30 @@ def json_sink() -> Iterator[JsonSink]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield JsonSink(server.server_address[1], inbox, status)
-    finally:
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, JsonSink(server.server_address[1], inbox, status)
+
+
+@pytest.fixture
+def json_sink_factory() -> Iterator[Callable[..., JsonSink]]:
+    """Start as many webhook receivers as a test needs (optionally on a given port)."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(port: int = 0) -> JsonSink:
+        server, sink = start_json_sink(port)
+        servers.append(server)
+        return sink
+
+    yield start
+    for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def json_sink(json_sink_factory: Callable[..., JsonSink]) -> JsonSink:
+    return json_sink_factory()
 
 
 class RecordingNotifier:
@@ -270,3 +293,55 @@ def write_config(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+class Daemon:
+    """A real ``python -m monitor run`` process whose stderr lines we can wait for."""
+
+    def __init__(self, config: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+            cwd=config.parent,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines = Inbox()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.add(line.rstrip("\n"))
+
+    def wait_for_line(self, needle: str) -> str:
+        def found() -> bool:
+            return any(needle in line for line in self.lines.items)
+
+        assert self.lines.wait_until(found, 20), f"no log line with {needle!r}; got:\n" + "\n".join(
+            self.lines.items
+        )
+        return str(next(line for line in self.lines.items if needle in line))
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=30)
+        self._reader.join(5)
+        return code
+
+
+@pytest.fixture
+def daemon_factory() -> Iterator[Callable[[Path], Daemon]]:
+    started: list[Daemon] = []
+
+    def start(config: Path) -> Daemon:
+        started.append(Daemon(config))
+        return started[-1]
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(10)

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +11,7 @@ from pytest_httpserver import HTTPServer
 
 from monitor.cli import main
 from monitor.samples import voa_feed
-from tests.conftest import Inbox, JsonSink, free_port
+from tests.conftest import Daemon, JsonSink, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WriteConfig = Callable[[str], Path]
@@ -103,58 +98,6 @@ def test_demo_prints_the_alert_offline(capsys: pytest.CaptureFixture[str]) -> No
     assert "== [prisoner exchange, ATACMS] NATO leader supports alliance’s right to defend Ukraine" in out
     assert "«prisoner exchange»" in out
     assert "Done: 3 new articles, 1 matched, 1 alert(s) sent, status ok." in out
-
-
-class Daemon:
-    """A real ``python -m monitor run`` process whose stderr lines we can wait for."""
-
-    def __init__(self, config: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(config)],
-            cwd=config.parent,
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines = Inbox()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.add(line.rstrip("\n"))
-
-    def wait_for_line(self, needle: str) -> str:
-        def found() -> bool:
-            return any(needle in line for line in self.lines.items)
-
-        with self.lines._cond:
-            ok = self.lines._cond.wait_for(found, timeout=20)
-        assert ok, f"no log line with {needle!r}; got:\n" + "\n".join(self.lines.items)
-        return str(next(line for line in self.lines.items if needle in line))
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=30)
-        self._reader.join(5)
-        return code
-
-
-@pytest.fixture
-def daemon_factory() -> Iterator[Callable[[Path], Daemon]]:
-    started: list[Daemon] = []
-
-    def start(config: Path) -> Daemon:
-        started.append(Daemon(config))
-        return started[-1]
-
-    yield start
-    for d in started:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait(10)
 
 
 @pytest.mark.slow

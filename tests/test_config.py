@@ -150,6 +150,16 @@ BROKEN = [
         _yaml("database: 5"), "config.yaml:1:1: database: must be text (got 5)", id="int-for-database"
     ),
     pytest.param(
+        _yaml("feeds:", "  - name: true", "    url: https://a.example/feed"),
+        "config.yaml:2:5: name: must be text (got true)",
+        id="bool-for-string",
+    ),
+    pytest.param(
+        _yaml("timezone: 2024-05-31"),
+        "config.yaml:1:1: timezone: must be text (got 2024-05-31)",
+        id="date-for-string",
+    ),
+    pytest.param(
         _yaml("fetch:", "  max_bytes: lots"),
         "config.yaml:2:3: max_bytes: must be a size such as 10MB or 512KiB (got 'lots')",
         id="bad-byte-size",
@@ -338,6 +348,22 @@ BROKEN = [
         "(see the Apprise URL syntax for this service)",
         id="apprise-unknown-service",
     ),
+    pytest.param(
+        _yaml("channels:", "  c:", "    urls: [console://]", "    max_per_hour: 0"),
+        "config.yaml:4:5: max_per_hour: must be at least 1 (got 0)",
+        id="channel-hourly-limit-zero",
+    ),
+    pytest.param(
+        _yaml("channels:", "  c:", "    urls: [console://]", "    digest: every day"),
+        "config.yaml:4:5: digest: bad cron expression 'every day': Wrong number of fields; got 2, expected 5",
+        id="channel-digest-not-cron",
+    ),
+    pytest.param(
+        _yaml("channels:", "  c:", "    urls: [console://]", "    template:", '      body: "{feed.name}"'),
+        "config.yaml:5:7: body: unknown template field {feed.name} "
+        "(fields: {rules}, {feed}, {title}, {link}, {published}, {snippet})",
+        id="channel-template-unknown-field",
+    ),
     # database
     pytest.param(
         _yaml("database: monitor.db"),
@@ -408,6 +434,14 @@ def test_missing_config_file_is_a_config_error(tmp_path: Path, capsys: pytest.Ca
     path = tmp_path / "nowhere.yaml"
     assert main(["check", "-c", str(path)]) == EXIT_CONFIG
     assert capsys.readouterr().err == f"{path}:0:0: cannot read config: No such file or directory\n"
+
+
+def test_config_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes("timezone: Europe/Kyiv # Київ\n".encode("cp1251"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert [str(p) for p in caught.value.problems] == [f"{path}:1:1: config is not UTF-8 text"]
 
 
 def test_valid_config_passes_check(write_config: WriteConfig, capsys: pytest.CaptureFixture[str]) -> None:
@@ -559,6 +593,17 @@ def test_unreadable_variable_file_is_a_config_error(write_config: WriteConfig, t
         load_settings(path, environ={"HOST_FILE": str(absent)})
     assert [str(p) for p in caught.value.problems] == [
         f"{path}:3:7: channel 'hook': cannot read HOST_FILE ({absent}): No such file or directory"
+    ]
+
+
+def test_variable_file_that_is_not_utf8(write_config: WriteConfig, tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_bytes(b"\xff\xfe")
+    path = write_config(_yaml("channels:", '  hook: "json://${HOST}/"'))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={"HOST_FILE": str(secret)})
+    assert [p.message for p in caught.value.problems] == [
+        f"channel 'hook': cannot read HOST_FILE ({secret}): not UTF-8 text"
     ]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -155,33 +156,50 @@ def test_golden_fixtures_are_what_they_claim() -> None:
 @pytest.mark.parametrize(
     ("body", "content_type", "message"),
     [
-        (b"", None, "parse: empty body"),
-        (b" \r\n\t ", None, "parse: empty body"),
+        (b"", None, r"parse: empty body"),
+        (b" \r\n\t ", None, r"parse: empty body"),
         (
             b"\xef\xbb\xbf<!DOCTYPE html><html><head><title>Sign in</title></head><body>x</body></html>",
             "text/html",
-            "parse: not a feed (got an HTML page)",
+            r"parse: not a feed \(got an HTML page\)",
         ),
-        (b"<html><body><p>502 Bad Gateway</p></body></html>", None, "parse: not a feed (got an HTML page)"),
-        (b"Service Unavailable", "text/plain", "parse: not a feed: <unknown>:1:0: syntax error"),
+        (
+            b"<html><body><p>502 Bad Gateway</p></body></html>",
+            None,
+            r"parse: not a feed \(got an HTML page\)",
+        ),
+        (b"Service Unavailable", "text/plain", r"parse: not a feed: <unknown>:\d+:\d+: syntax error"),
         (
             b'{"version": "https://jsonfeed.org/version/1.1", "items": []}',
             "application/json",
-            "parse: not a feed: <unknown>:1:0: not well-formed (invalid token)",
+            r"parse: not a feed: <unknown>:\d+:\d+: not well-formed \(invalid token\)",
         ),
         (
             b'<?xml version="1.0"?><rss version="2.0"><channel><title>Cut</title><item><tit',
             None,
-            "parse: broken rss20 feed: <unknown>:1:78: unclosed token",
+            r"parse: broken rss20 feed: <unknown>:\d+:\d+: unclosed token",
         ),
-        (b'<?xml version="1.0"?><opml version="2.0"><body/></opml>', None, "parse: "),
+        (
+            b'<?xml version="1.0"?><opml version="2.0"><body/></opml>',
+            None,
+            r"parse: not a feed \(no RSS or Atom root element\)",
+        ),
     ],
-    ids=["empty", "whitespace", "html-with-bom", "html-error-page", "plain-text", "json", "cut-early", "opml"],
+    ids=[
+        "empty",
+        "whitespace",
+        "html-with-bom",
+        "html-error-page",
+        "plain-text",
+        "json",
+        "cut-early",
+        "opml",
+    ],
 )
 def test_bodies_that_are_not_feeds_raise(body: bytes, content_type: str | None, message: str) -> None:
     with pytest.raises(ParseError) as info:
         parse(fetched(body, content_type=content_type))
-    assert str(info.value).startswith(message)
+    assert re.fullmatch(message, str(info.value))
     assert info.value.url == FEED_URL
 
 
@@ -244,7 +262,16 @@ def test_a_body_that_is_a_file_name_is_parsed_as_text_not_opened(tmp_path: Path)
         ("<item><description>Only a teaser.</description></item>", [""]),
         ("<item></item><item><title>Kept</title></item><item/>", ["Kept"]),
     ],
-    ids=["empty", "category-only", "blank-text", "opaque-guid-only", "script-only", "link-only", "text-only", "mixed"],
+    ids=[
+        "empty",
+        "category-only",
+        "blank-text",
+        "opaque-guid-only",
+        "script-only",
+        "link-only",
+        "text-only",
+        "mixed",
+    ],
 )
 def test_ghost_entries_are_dropped(items: str, titles: list[str]) -> None:
     parsed = parse(fetched(rss(items)))
@@ -257,14 +284,28 @@ def test_ghost_entries_are_dropped(items: str, titles: list[str]) -> None:
         ("", FETCHED_AT, False),
         ("<pubDate>yesterday afternoon</pubDate>", FETCHED_AT, False),
         ("<pubDate></pubDate>", FETCHED_AT, False),
-        ("<pubDate>Fri, 31 May 2024 13:42:00 -0400</pubDate>", datetime(2024, 5, 31, 17, 42, tzinfo=UTC), True),
+        (
+            "<pubDate>Fri, 31 May 2024 13:42:00 -0400</pubDate>",
+            datetime(2024, 5, 31, 17, 42, tzinfo=UTC),
+            True,
+        ),
         ("<pubDate>Fri, 31 May 2024 18:00:00 GMT</pubDate>", FETCHED_AT, True),
         ("<pubDate>Fri, 31 May 2024 18:00:01 GMT</pubDate>", FETCHED_AT, True),
         ("<pubDate>Sat, 01 Jun 2024 06:00:00 +0800</pubDate>", FETCHED_AT, True),
         ("<pubDate>Thu, 01 Jan 2099 00:00:00 GMT</pubDate>", FETCHED_AT, True),
         ("<pubDate>Mon, 01 Jan 1990 00:00:00 GMT</pubDate>", datetime(1990, 1, 1, tzinfo=UTC), True),
     ],
-    ids=["absent", "unparseable", "empty", "offset", "at-fetch", "one-second-ahead", "future-offset", "far-future", "old"],
+    ids=[
+        "absent",
+        "unparseable",
+        "empty",
+        "offset",
+        "at-fetch",
+        "one-second-ahead",
+        "future-offset",
+        "far-future",
+        "old",
+    ],
 )
 def test_published_is_utc_clamped_and_falls_back_to_fetch_time(
     date_xml: str, published: datetime, dated: bool
@@ -333,9 +374,9 @@ def test_content_equal_to_summary_is_dropped(item: str, summary_text: str, conte
         ("<title>&lt;b&gt;Breaking:&lt;/b&gt; Fico stable</title>", "Breaking: Fico stable"),
         ("<title>AT&amp;amp;T fined</title>", "AT&T fined"),
         ("<title>  Two\n   lines  </title>", "Two lines"),
-        ("<title>Tab\tand\x0bcontrol</title>".replace("\x0b", "&#11;"), "Tab and&#11;control"),
+        ("<title>Tab\tand&#11;control</title>", "Tab and control"),
     ],
-    ids=["plain-angle-brackets", "plain-lt-amp", "html-bold", "double-escaped", "whitespace", "bad-charref"],
+    ids=["plain-angle-brackets", "plain-lt-amp", "html-bold", "double-escaped", "whitespace", "control-char"],
 )
 def test_titles_plain_text_is_literal_and_html_is_rendered(title_xml: str, title: str) -> None:
     entry = one(parse(fetched(rss(f"<item>{title_xml}<link>https://news.example.com/a</link></item>"))))
@@ -364,7 +405,10 @@ def test_atom_text_constructs_follow_their_type() -> None:
         ("<link>/europe/a/2</link>", "https://news.example.com/europe/a/2"),
         ("<link>a/3</link>", "https://news.example.com/feeds/a/3"),
         ("<link>javascript:alert(1)</link>", None),
-        ("<link>https://news.example.com/a/4</link><link>javascript:alert(1)</link>", "https://news.example.com/a/4"),
+        (
+            "<link>https://news.example.com/a/4</link><link>javascript:alert(1)</link>",
+            "https://news.example.com/a/4",
+        ),
         ('<guid isPermaLink="true">https://news.example.com/a/5</guid>', "https://news.example.com/a/5"),
         ("<guid>urn:news-example:6</guid>", None),
         ('<guid isPermaLink="false">https://news.example.com/a/7</guid>', None),
@@ -393,7 +437,7 @@ def test_atom_alternate_link_wins_over_enclosure_and_id() -> None:
         "<entry><title>Kherson</title><id>tag:x,2024:9</id>"
         '<link rel="enclosure" href="https://cdn.example.net/a.jpg"/>'
         '<link rel="alternate" href="https://news.example.net/a/9"/></entry>'
-        '<entry><title>No link</title><id>tag:x,2024:10</id><updated>2024-05-31T10:00:00Z</updated></entry>'
+        "<entry><title>No link</title><id>tag:x,2024:10</id><updated>2024-05-31T10:00:00Z</updated></entry>"
     )
     parsed = parse(fetched(body))
     assert [e.link for e in parsed.entries] == ["https://news.example.net/a/9", None]
@@ -493,16 +537,28 @@ def cut_after(marker: bytes, extra: int = 0) -> bytes:
         (THREE, ["Biden outlines Gaza proposal", "Rafah crossing closed", "Iran sets election date"], False),
         (cut_after(b"Candidates began"), ["Biden outlines Gaza proposal", "Rafah crossing closed"], True),
         (cut_after(b"Iran sets"), ["Biden outlines Gaza proposal", "Rafah crossing closed"], True),
-        (cut_after(b"closed</title>", 25), ["Biden outlines Gaza proposal", "Rafah crossing closed"], True),
-        (cut_after(b"x.example/2</guid></item>"), ["Biden outlines Gaza proposal", "Rafah crossing closed"], True),
+        (cut_after(b"closed</title>", 25), ["Biden outlines Gaza proposal"], True),
         (
-            cut_after(b"x.example/2</guid></item><item "),
+            cut_after(b"x.example/2</guid></item>"),
+            ["Biden outlines Gaza proposal", "Rafah crossing closed"],
+            True,
+        ),
+        (
+            cut_after(b"x.example/2</guid></item>") + b"<item ",
             ["Biden outlines Gaza proposal", "Rafah crossing closed"],
             True,
         ),
         (cut_after(b"Gaza proposal"), [], None),
     ],
-    ids=["whole", "mid-description", "mid-title", "mid-guid", "between-items", "inside-item-tag", "first-item"],
+    ids=[
+        "whole",
+        "mid-description",
+        "mid-title",
+        "mid-guid",
+        "between-items",
+        "inside-item-tag",
+        "first-item",
+    ],
 )
 def test_a_body_cut_inside_an_entry_keeps_only_complete_entries(
     body: bytes, titles: list[str], warned: bool | None

@@ -142,13 +142,9 @@ def _plain_message(err: ErrorDetails) -> str:
     if kind == "too_short":
         n = ctx.get("min_length", 1)
         return "must list at least one item" if n == 1 else f"must list at least {n} items"
-    if kind == "too_long":
-        return f"must list at most {ctx.get('max_length')} items"
     if kind == "string_too_short":
         n = ctx.get("min_length", 1)
         return "must not be empty" if n == 1 else f"must be at least {n} characters long"
-    if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters long"
     if kind == "literal_error":
         return f"must be {ctx.get('expected')}"
     bounds = {
@@ -175,7 +171,7 @@ def _got(value: object) -> str:
         return " (got a mapping)"
     if value is None:
         return " (got an empty value)"
-    return ""
+    return f" (got {value})"  # a YAML date or time, for one
 
 
 def _suggest(key: str, parent: Loc) -> str:
