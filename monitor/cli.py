@@ -28,6 +28,7 @@ from monitor.log import configure
 from monitor.models import Alert, Snippet
 from monitor.notify import check_url
 from monitor.scheduler import Daemon
+from monitor.store import instance_lock
 
 log = logging.getLogger("monitor")
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -106,7 +107,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     settings = load(args.config)
-    with App.from_settings(settings) as app:
+    with instance_lock(settings.database), App.from_settings(settings) as app:
         if args.once:
             report = app.run_once()
             errors = sum(1 for o in report.outcomes if o.status == "error")

@@ -120,3 +120,22 @@ def test_daemon_alerts_and_stops_cleanly_on_sigterm(
     daemon.wait_for_line("daemon stopped")
     assert len(json_sink.posts) == 1
     assert not any("Traceback" in line for line in daemon.lines.items)
+
+
+@pytest.mark.slow
+def test_a_second_instance_on_the_same_sqlite_file_refuses_to_start(
+    httpserver: HTTPServer,
+    json_sink: JsonSink,
+    write_config: WriteConfig,
+    daemon_factory: Callable[[Path], Daemon],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    httpserver.expect_request("/voa.xml").respond_with_data(voa_feed())
+    path = write_config(_config(httpserver.url_for("/voa.xml"), json_sink.url()))
+    daemon = daemon_factory(path)
+    daemon.wait_for_line("daemon started")
+    assert main(["run", "--once", "-c", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"another monitor (pid {daemon.proc.pid}) is already running on {path.parent / 'monitor.db'}" in err
+    assert daemon.stop() == 0
+    assert main(["run", "--once", "-c", str(path)]) == 0

@@ -7,10 +7,9 @@ are the positions of the arguments to ``_yaml`` (line 1 = first argument).
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,16 +29,6 @@ EXIT_CONFIG = 2
 def _yaml(*lines: str) -> str:
     """One argument per line, so a case's expected LINE is the argument's position."""
     return "\n".join(lines) + "\n"
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """``cli.main`` installs a stderr handler on the root logger; take it away again."""
-    root = logging.getLogger()
-    level = root.level
-    yield
-    root.handlers[:] = [h for h in root.handlers if type(h) is not logging.StreamHandler]
-    root.setLevel(level)
 
 
 def run_check(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, list[str]]:

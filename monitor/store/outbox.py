@@ -154,12 +154,18 @@ class Outbox(ABC):
             return int(conn.execute(query).scalar_one())
 
     def make_due(self, now: datetime, channel: str | None = None) -> int:
-        """Every pending or dead delivery (of one channel, or all) becomes due now."""
-        query = update(DELIVERIES).where(DELIVERIES.c.state.in_(("pending", "dead")))
+        """Every pending or dead delivery (of one channel, or all) becomes due now.
+
+        Deliveries another worker is sending right now (an unexpired claim) are left alone.
+        """
+        query = update(DELIVERIES).where(
+            DELIVERIES.c.state.in_(("pending", "dead")),
+            or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= now),
+        )
         if channel is not None:
             query = query.where(DELIVERIES.c.channel == channel)
         with self.transaction() as conn:
-            result = conn.execute(query.values(state="pending", next_attempt_at=now, claimed_until=None))
+            result = conn.execute(query.values(state="pending", next_attempt_at=now))
         return int(result.rowcount)
 
     def channel_statuses(self) -> list[ChannelStatus]:
