@@ -136,6 +136,8 @@ def test_a_second_instance_on_the_same_sqlite_file_refuses_to_start(
     daemon.wait_for_line("daemon started")
     assert main(["run", "--once", "-c", str(path)]) == 1
     err = capsys.readouterr().err
-    assert f"another monitor (pid {daemon.proc.pid}) is already running on {path.parent / 'monitor.db'}" in err
+    assert (
+        f"another monitor (pid {daemon.proc.pid}) is already running on {path.parent / 'monitor.db'}" in err
+    )
     assert daemon.stop() == 0
     assert main(["run", "--once", "-c", str(path)]) == 0

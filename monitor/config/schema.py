@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     field_validator,
+    model_validator,
 )
 
 from monitor.config.durations import parse_duration
@@ -174,6 +175,12 @@ class WatchRule(_Strict):
     feeds: tuple[Phrase, ...] = ()
     notify: tuple[Phrase, ...] = Field(min_length=1)
 
+    @field_validator("any", "all", "exclude", "feeds", "notify", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        """``any: ATACMS`` means ``any: [ATACMS]``."""
+        return [value] if isinstance(value, str) else value
+
     @field_validator("any", "all", "exclude")
     @classmethod
     def _has_words(cls, phrases: tuple[str, ...]) -> tuple[str, ...]:
@@ -197,6 +204,15 @@ class Settings(_Strict):
     source: Path | None = Field(default=None, exclude=True)
 
     _check_timezone = field_validator("timezone")(_timezone)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: object) -> object:
+        """A section whose every line is commented out (``rules:`` alone) takes its default."""
+        if isinstance(data, dict):
+            sections = ("poll", "fetch", "delivery", "channels", "feeds", "rules")
+            return {k: v for k, v in data.items() if not (k in sections and v is None)}
+        return data
 
     def feed_interval(self, feed: FeedSpec) -> timedelta:
         """A feed's own interval, else the default one."""
