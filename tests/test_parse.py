@@ -341,6 +341,27 @@ def test_atom_dates(entry_xml: str, published: datetime) -> None:
 
 
 @pytest.mark.parametrize(
+    ("entry_xml", "published", "dated"),
+    [
+        ("<updated>0001-01-01T00:00:00+01:00</updated>", FETCHED_AT, False),
+        ("<updated>9999-12-31T23:59:59-01:00</updated>", FETCHED_AT, False),
+        (
+            "<published>0001-01-01T00:00:00+01:00</published><updated>2024-05-30T08:00:00Z</updated>",
+            datetime(2024, 5, 30, 8, tzinfo=UTC),
+            True,
+        ),
+    ],
+    ids=["before-year-1-in-utc", "after-year-9999-in-utc", "falls-back-to-updated"],
+)
+def test_dates_outside_what_datetime_holds_are_skipped(
+    entry_xml: str, published: datetime, dated: bool
+) -> None:
+    body = atom(f"<entry><title>Odd clock</title><id>tag:x,2024:1</id>{entry_xml}</entry>")
+    entry = one(parse(fetched(body)))
+    assert (entry.published, entry.dated) == (published, dated)
+
+
+@pytest.mark.parametrize(
     ("item", "summary_text", "content_text"),
     [
         (
@@ -350,7 +371,8 @@ def test_atom_dates(entry_xml: str, published: datetime) -> None:
             "",
         ),
         (
-            "<description>Teaser.</description><content:encoded>&lt;p&gt;Full story.&lt;/p&gt;</content:encoded>",
+            "<description>Teaser.</description>"
+            "<content:encoded>&lt;p&gt;Full story.&lt;/p&gt;</content:encoded>",
             "Teaser.",
             "Full story.",
         ),

@@ -144,3 +144,10 @@ def test_an_unusable_database_is_a_storage_error(tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(StorageError, match=r"^store: cannot open database: "):
         Store.open(f"sqlite:///{tmp_path / 'dir.db'}")
+
+
+def test_nul_characters_from_feeds_are_stored_without_them(store: Store) -> None:
+    feed = _feed_id(store)
+    entry = Entry("k\x00", "ti\x00tle", None, None, NOW, "<p>a\x00b</p>", "a\x00b", "", "")
+    assert store.save_poll(feed, RESULT, [entry], {}, {}, NOW, LATER).new == 1
+    assert store.known_keys(feed, ["k"]) == {"k"}

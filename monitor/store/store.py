@@ -264,19 +264,24 @@ def _success(feed_id: int, now: datetime, next_poll_at: datetime) -> Any:
     )
 
 
+def _nul_free(text: str | None) -> str | None:
+    """PostgreSQL refuses NUL in text; feeds sometimes carry it."""
+    return text.replace("\x00", "") if text else text
+
+
 def _article_row(feed_id: int, entry: Entry, now: datetime) -> dict[str, Any]:
     return {
         "feed_id": feed_id,
-        "key": entry.key,
-        "title": entry.title,
-        "link": entry.link,
-        "author": entry.author,
+        "key": _nul_free(entry.key),
+        "title": _nul_free(entry.title),
+        "link": _nul_free(entry.link),
+        "author": _nul_free(entry.author),
         "published_at": entry.published,
         "fetched_at": now,
-        "summary_html": entry.summary_html,
-        "summary_text": entry.summary_text,
-        "content_html": entry.content_html,
-        "content_text": entry.content_text,
+        "summary_html": _nul_free(entry.summary_html),
+        "summary_text": _nul_free(entry.summary_text),
+        "content_html": _nul_free(entry.content_html),
+        "content_text": _nul_free(entry.content_text),
     }
 
 
