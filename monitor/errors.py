@@ -4,6 +4,7 @@
     ├── ConfigError          a config file is wrong (carries path:line:col)
     ├── FeedError(url)       one feed could not be read; recorded on the feed row
     │   ├── FetchError       network, HTTP status, size or time limits
+    │   │   └── GoneError    HTTP 410: the feed is disabled
     │   └── ParseError       the body is not a feed we can read
     ├── StorageError         the database refused an operation (locked, gone)
     └── NotifyError          a channel did not accept a message
@@ -52,6 +53,10 @@ class FeedError(MonitorError):
 
 class FetchError(FeedError):
     """The HTTP exchange failed: connection, status, size or time."""
+
+
+class GoneError(FetchError):
+    """HTTP 410: the publisher says the feed is gone for good."""
 
 
 class ParseError(FeedError):

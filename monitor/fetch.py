@@ -7,9 +7,11 @@ decompressor, counting bytes and checking a monotonic deadline on every chunk.
 
 from __future__ import annotations
 
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -17,7 +19,7 @@ import httpx
 
 from monitor import __version__
 from monitor.config import FetchSettings
-from monitor.errors import FetchError
+from monitor.errors import FetchError, GoneError
 from monitor.models import Fetched, NotModified
 
 PROJECT_URL = "https://github.com/monitor-news/monitor"
@@ -42,6 +44,8 @@ class Fetcher:
     ) -> None:
         self._settings = settings
         self._monotonic = monotonic
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._slots_lock = threading.Lock()
         self._client = httpx.Client(
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
@@ -81,17 +85,18 @@ class Fetcher:
     ) -> Fetched | NotModified:
         """GET ``url``; 304 -> NotModified; anything unusable raises FetchError."""
         fetched_at = now or datetime.now(UTC)
+        deadline = self._monotonic() + self._settings.deadline.total_seconds()
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         try:
-            with self._client.stream("GET", url, headers=headers) as response:
+            with self._host_slot(url), self._client.stream("GET", url, headers=headers) as response:
                 if response.status_code == 304:
-                    return NotModified(url=url, fetched_at=fetched_at)
+                    return NotModified(url=url, fetched_at=fetched_at, max_age=_max_age(response))
                 _raise_for_status(url, response, fetched_at)
-                body = self._read_body(url, response)
+                body = self._read_body(url, response, deadline)
                 return Fetched(
                     url=url,
                     final_url=str(response.url),
@@ -101,6 +106,8 @@ class Fetcher:
                     etag=response.headers.get("ETag"),
                     last_modified=response.headers.get("Last-Modified"),
                     fetched_at=fetched_at,
+                    moved_to=_permanent_target(response),
+                    max_age=_max_age(response),
                 )
         except httpx.TimeoutException as e:
             raise FetchError(url, f"fetch: timed out ({_timeout_kind(e)})") from e
@@ -109,10 +116,18 @@ class Fetcher:
         except httpx.HTTPError as e:
             raise FetchError(url, f"fetch: {_describe(e)}") from e
 
-    def _read_body(self, url: str, response: httpx.Response) -> bytes:
+    @contextmanager
+    def _host_slot(self, url: str) -> Iterator[None]:
+        """At most ``fetch.per_host`` requests to one host at a time (politeness)."""
+        host = httpx.URL(url).host.lower()
+        with self._slots_lock:
+            slot = self._slots.setdefault(host, threading.BoundedSemaphore(self._settings.per_host))
+        with slot:
+            yield
+
+    def _read_body(self, url: str, response: httpx.Response, deadline: float) -> bytes:
         """Read, decompress and cap the body; enforce the total deadline."""
         limit = int(self._settings.max_bytes)
-        deadline = self._monotonic() + self._settings.deadline.total_seconds()
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise FetchError(url, f"fetch: body of {declared} bytes is over the {limit}-byte cap")
@@ -160,11 +175,29 @@ def _decoded(raw: Iterator[bytes], decoder: zlib._Decompress | None, cap: int) -
         raise httpx.DecodingError(f"corrupt compressed body: {e}") from e
 
 
+def _permanent_target(response: httpx.Response) -> str | None:
+    """The new address when every redirect on the way was permanent (301/308)."""
+    if response.history and all(r.status_code in (301, 308) for r in response.history):
+        return str(response.url)
+    return None
+
+
+def _max_age(response: httpx.Response) -> float | None:
+    """``Cache-Control: max-age`` in seconds, when the server gives one."""
+    for directive in response.headers.get("Cache-Control", "").split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.lower() == "max-age" and value.strip().isdigit():
+            return float(value.strip())
+    return None
+
+
 def _raise_for_status(url: str, response: httpx.Response, now: datetime) -> None:
-    """Non-2xx -> FetchError; 429/503 carry Retry-After in seconds."""
+    """Non-2xx -> FetchError; 429/503 carry Retry-After in seconds; 410 is GoneError."""
     status = response.status_code
     if 200 <= status < 300:
         return
+    if status == 410:
+        raise GoneError(url, "fetch: HTTP 410 Gone: the publisher removed this feed")
     retry_after = None
     if status in (429, 503):
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now)

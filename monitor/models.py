@@ -28,6 +28,8 @@ class Fetched:
     etag: str | None
     last_modified: str | None
     fetched_at: datetime
+    moved_to: str | None = None
+    max_age: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class NotModified:
 
     url: str
     fetched_at: datetime
+    max_age: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

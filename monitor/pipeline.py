@@ -18,7 +18,7 @@ from monitor.deliver import Courier
 from monitor.errors import FeedError
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
-from monitor.models import Entry, FeedState, NotModified, PollOutcome
+from monitor.models import Entry, FeedState, Fetched, NotModified, ParsedFeed, PollOutcome
 from monitor.parse import parse
 from monitor.store import PollResult, Store
 
@@ -35,6 +35,7 @@ class PollDeps:
     matcher: Matcher
     courier: Courier
     clock: Callable[[], datetime]
+    parser: Callable[[Fetched], ParsedFeed] = parse
 
     def spec(self, url: str) -> FeedSpec | None:
         """The configured feed with this URL."""
@@ -84,7 +85,7 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
     if isinstance(fetched, NotModified):
         deps.store.record_unchanged(feed.id, now, now + interval)
         return PollOutcome(feed=feed.name, status="not_modified")
-    parsed = parse(fetched)
+    parsed = deps.parser(fetched)
     if parsed.warning:
         log.debug('parse feed="%s" warning="%s"', feed.name, parsed.warning)
     known = deps.store.known_keys(feed.id, [e.key for e in parsed.entries])

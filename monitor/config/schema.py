@@ -67,6 +67,7 @@ class FetchSettings(_Strict):
     deadline: Duration = timedelta(seconds=60)
     max_bytes: ByteSize = ByteSize(10 * 1024 * 1024)
     user_agent: str | None = None
+    per_host: int = Field(default=2, ge=1, le=16)
 
 
 class DeliverySettings(_Strict):
