@@ -7,12 +7,13 @@ The rule spec, as users write it in config.yaml:
 - A phrase matches whole words, case-insensitively: ``ATACMS`` does not match
   ``ATACMSX``; ``prisoner exchange`` matches ``Prisoner-exchange`` and
   ``prisoner\\nexchange`` (any punctuation or whitespace between the words).
-- Fields searched: the title, the summary and the content, as plain text (HTML
+- Fields searched: the title, the summary, the content and, when the feed gives only
+  a teaser, the article text from its web page (``page``), all as plain text (HTML
   removed first, so markup never matches).
 - ``feeds``: optional globs on the feed name (``BBC*``), case-insensitive; a rule
   with no globs applies to every feed.
 
-The snippet comes from the first hit in the summary or content (the title is
+The snippet comes from the first hit in the summary, content or page (the title is
 shown anyway), else from the title; every matched phrase inside it is marked.
 """
 
@@ -26,8 +27,8 @@ from fnmatch import fnmatchcase
 from monitor.config import WatchRule
 from monitor.models import Entry, Field, Match, Snippet
 
-FIELDS: tuple[Field, ...] = ("title", "summary", "content")
-_SNIPPET_FIELDS: tuple[Field, ...] = ("summary", "content", "title")
+FIELDS: tuple[Field, ...] = ("title", "summary", "content", "page")
+_SNIPPET_FIELDS: tuple[Field, ...] = ("summary", "content", "page", "title")
 _WORDS = re.compile(r"\w+")
 SNIPPET_BEFORE = 120
 SNIPPET_AFTER = 180

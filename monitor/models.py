@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-Field = Literal["title", "summary", "content"]
+Field = Literal["title", "summary", "content", "page"]
 PollStatus = Literal["ok", "not_modified", "error"]
 DeliveryState = Literal["pending", "sent", "dead"]
 
@@ -55,14 +55,22 @@ class Entry:
     content_html: str
     content_text: str
     dated: bool = True
+    page_text: str = ""
+    page_error: str | None = None
 
     def text(self, name: Field) -> str:
-        """The plain text of one field, as rules see it."""
+        """The plain text of one field, as rules see it (``page``: the article's web page)."""
         if name == "title":
             return self.title
         if name == "summary":
             return self.summary_text
-        return self.content_text
+        if name == "content":
+            return self.content_text
+        return self.page_text
+
+    def word_count(self) -> int:
+        """Words the feed itself carries for this entry (summary and content)."""
+        return len(self.summary_text.split()) + len(self.content_text.split())
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor.config import FeedSpec, PollSettings, Settings, format_duration
+from monitor.config.schema import FullText
 from monitor.deliver import Courier
-from monitor.errors import FeedError
+from monitor.errors import FeedError, FetchError
+from monitor.extract import article_text
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
 from monitor.models import Entry, FeedState, Fetched, NotModified, ParsedFeed, PollOutcome
@@ -81,6 +84,7 @@ def poll_feed(feed: FeedState, deps: PollDeps) -> PollOutcome:
 
 
 def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -> PollOutcome:
+    spec = deps.spec(feed.url)
     fetched = deps.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified, now=now)
     if isinstance(fetched, NotModified):
         deps.store.record_unchanged(feed.id, now, now + interval)
@@ -91,6 +95,10 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
     known = deps.store.known_keys(feed.id, [e.key for e in parsed.entries])
     new = [e for e in parsed.entries if e.key not in known]
     candidates = alertable(new, feed.first_poll, deps.settings.poll, now)
+    if candidates and spec is not None and spec.full_text != "never":
+        candidates = with_pages(candidates, spec.full_text, deps, now)
+        enriched = {e.key: e for e in candidates}
+        new = [enriched.get(e.key, e) for e in new]
     matches = {e.key: found for e in candidates if (found := deps.matcher.match(e, feed.name))}
     saved = deps.store.save_poll(
         feed.id,
@@ -112,6 +120,39 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
         sent=report.sent if report else 0,
         failed=report.failed if report else 0,
     )
+
+
+def with_pages(entries: Sequence[Entry], mode: FullText, deps: PollDeps, now: datetime) -> list[Entry]:
+    """Fetch the article page of entries whose feed text is a teaser (or all, for ``always``).
+
+    Only new entries come here, so a page is fetched at most once per article. A page
+    that cannot be read is recorded on the article and the feed text is used alone.
+    """
+    minimum = deps.settings.fetch.full_text_min_words
+    wanted = [e for e in entries if e.link and (mode == "always" or e.word_count() < minimum)]
+    if not wanted:
+        return list(entries)
+    workers = min(deps.settings.fetch.pages_in_parallel, len(wanted))
+    with ThreadPoolExecutor(workers, thread_name_prefix="page") as pool:
+        read = dict(
+            zip((e.key for e in wanted), pool.map(lambda e: _read_page(e, deps, now), wanted), strict=True)
+        )
+    return [read.get(e.key, e) for e in entries]
+
+
+def _read_page(entry: Entry, deps: PollDeps, now: datetime) -> Entry:
+    assert entry.link is not None
+    try:
+        page = deps.fetcher.fetch(entry.link, now=now)
+    except FetchError as e:
+        log.info('page link="%s" status=error error="%s"', entry.link, e)
+        return replace(entry, page_error=str(e))
+    if isinstance(page, NotModified):  # no validators were sent; a 304 here is the server's bug
+        return replace(entry, page_error="fetch: unexpected 304 for an article page")
+    text = article_text(page.body, page.final_url)
+    if not text:
+        return replace(entry, page_error="extract: no article text found on the page")
+    return replace(entry, page_text=text)
 
 
 def alertable(entries: Sequence[Entry], first_poll: bool, poll: PollSettings, now: datetime) -> list[Entry]:

@@ -68,6 +68,8 @@ class FetchSettings(_Strict):
     max_bytes: ByteSize = ByteSize(10 * 1024 * 1024)
     user_agent: str | None = None
     per_host: int = Field(default=2, ge=1, le=16)
+    full_text_min_words: int = Field(default=150, ge=0)
+    pages_in_parallel: int = Field(default=4, ge=1, le=32)
 
 
 class DeliverySettings(_Strict):

@@ -94,3 +94,22 @@ def voa_feed(*, with_content: bool = True, extra_items: tuple[str, ...] = ()) ->
         article.body_html() if with_content else "",
     )
     return rss_feed("VOA News: Europe", "https://www.voanews.com/", [item, *extra_items])
+
+
+def voa_page() -> bytes:
+    """The article as a web page, inside site chrome: navigation, cookie banner,
+    a "most popular" sidebar and a footer (words a rule must never match on)."""
+    article = voa_article()
+    esc = html.escape
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>{esc(article.headline)} | Voice of America</title></head><body>
+<header><nav><ul><li><a href="/">Home</a></li><li><a href="/world">World</a></li>
+<li><a href="/subscribe">Subscribe to our newsletter</a></li>
+<li><a href="/podcasts">Podcasts</a></li></ul></nav>
+<div class="cookie-banner">We use cookies to improve your experience. Accept cookies</div></header>
+<main><article><h1>{esc(article.headline)}</h1><p class="byline">VOA News, May 31, 2024</p>
+{article.body_html()}</article>
+<aside><h2>Most popular</h2><ul><li><a href="/a">Heat wave grips southern Europe</a></li>
+<li><a href="/b">Election live updates</a></li></ul></aside></main>
+<footer><p>Subscribe to our newsletter. Follow us. Privacy policy. Terms of use.</p></footer>
+</body></html>""".encode()

@@ -282,6 +282,8 @@ def _article_row(feed_id: int, entry: Entry, now: datetime) -> dict[str, Any]:
         "summary_text": _nul_free(entry.summary_text),
         "content_html": _nul_free(entry.content_html),
         "content_text": _nul_free(entry.content_text),
+        "page_text": _nul_free(entry.page_text),
+        "page_error": _nul_free(entry.page_error),
     }
 
 

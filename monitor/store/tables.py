@@ -82,6 +82,8 @@ class ArticleRow(SQLModel, table=True):
     summary_text: str = Field(default="", sa_type=Text)
     content_html: str = Field(default="", sa_type=Text)
     content_text: str = Field(default="", sa_type=Text)
+    page_text: str = Field(default="", sa_type=Text)  # article text from its web page
+    page_error: str | None = Field(default=None, sa_type=Text)
 
 
 class MatchRow(SQLModel, table=True):
