@@ -112,6 +112,12 @@ class FeedState:
     last_modified: str | None
     first_poll: bool
     error_count: int = 0
+    fetch_url: str | None = None
+
+    @property
+    def address(self) -> str:
+        """Where to fetch: the configured URL, or where it moved permanently."""
+        return self.fetch_url or self.url
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +182,9 @@ class FeedStatus:
     next_poll_at: datetime | None
     articles: int
     alerts: int
+    disabled: str | None = None
+    fetch_url: str | None = None
+    last_new_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from monitor.config import FeedSpec, PollSettings, Settings, format_duration
 from monitor.config.schema import FullText
 from monitor.deliver import Courier
-from monitor.errors import FeedError, FetchError
+from monitor.errors import FeedError, FetchError, GoneError
 from monitor.extract import article_text
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
@@ -57,6 +57,10 @@ def poll_feed(feed: FeedState, deps: PollDeps) -> PollOutcome:
     interval = deps.settings.feed_interval(spec) if spec else deps.settings.poll.interval
     try:
         outcome = _poll(feed, deps, now, interval)
+    except GoneError as e:
+        deps.store.disable(feed.id, str(e), now)
+        log.error('poll feed="%s" status=disabled error="%s" (remove it from the config)', feed.name, e)
+        return _timed(PollOutcome(feed=feed.name, status="error", error=str(e)), started)
     except FeedError as e:
         delay = error_backoff(interval, feed.error_count + 1, deps.settings.poll.max_backoff, e.retry_after)
         failures = deps.store.record_failure(feed.id, str(e), now, now + delay)
@@ -85,10 +89,16 @@ def poll_feed(feed: FeedState, deps: PollDeps) -> PollOutcome:
 
 def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -> PollOutcome:
     spec = deps.spec(feed.url)
-    fetched = deps.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified, now=now)
+    fetched = deps.fetcher.fetch(feed.address, etag=feed.etag, last_modified=feed.last_modified, now=now)
+    next_poll = now + polite_interval(interval, fetched.max_age, deps.settings.poll)
     if isinstance(fetched, NotModified):
-        deps.store.record_unchanged(feed.id, now, now + interval)
+        deps.store.record_unchanged(feed.id, now, next_poll)
         return PollOutcome(feed=feed.name, status="not_modified")
+    if fetched.moved_to and fetched.moved_to != feed.address:
+        deps.store.record_moved(feed.id, fetched.moved_to)
+        log.warning(
+            'poll feed="%s" moved permanently to="%s" (update config.yaml)', feed.name, fetched.moved_to
+        )
     parsed = deps.parser(fetched)
     if parsed.warning:
         log.debug('parse feed="%s" warning="%s"', feed.name, parsed.warning)
@@ -107,7 +117,7 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
         matches,
         deps.routes(),
         now,
-        now + interval,
+        next_poll,
         deps.settings.digest_holds(now),
     )
     report = deps.courier.deliver(ids=saved.delivery_ids) if saved.delivery_ids else None
@@ -163,6 +173,17 @@ def alertable(entries: Sequence[Entry], first_poll: bool, poll: PollSettings, no
         return []
     cutoff = now - poll.recent_window
     return [e for e in entries if e.dated and e.published >= cutoff]
+
+
+def polite_interval(interval: timedelta, max_age: float | None, poll: PollSettings) -> timedelta:
+    """The feed's interval, or longer when the server's ``max-age`` asks for slower polling.
+
+    A hint never stretches the interval past ``poll.max_backoff`` (a server asking for
+    a week must not silence a feed for a week).
+    """
+    if not poll.honor_cache_hints or max_age is None:
+        return interval
+    return max(interval, min(timedelta(seconds=max_age), max(poll.max_backoff, interval)))
 
 
 def error_backoff(

@@ -57,6 +57,7 @@ class PollSettings(_Strict):
     recent_window: Duration = timedelta(hours=24)
     concurrency: int = Field(default=8, ge=1, le=64)
     max_backoff: Duration = timedelta(hours=6)
+    honor_cache_hints: bool = True
 
 
 class FetchSettings(_Strict):

@@ -91,7 +91,7 @@ class Store(Outbox):
 
     def feeds(self, *, due_at: datetime | None = None) -> list[FeedState]:
         """Active feeds, all of them or only those due at ``due_at``, soonest first."""
-        query = select(FEEDS).where(FEEDS.c.active.is_(True))
+        query = select(FEEDS).where(FEEDS.c.active.is_(True), FEEDS.c.disabled_reason.is_(None))
         if due_at is not None:
             query = query.where((FEEDS.c.next_poll_at.is_(None)) | (FEEDS.c.next_poll_at <= due_at))
         query = query.order_by(FEEDS.c.next_poll_at, FEEDS.c.id)
@@ -112,6 +112,20 @@ class Store(Outbox):
         """A 304 or an identical body: success, nothing new."""
         with self.transaction() as conn:
             conn.execute(_success(feed_id, now, next_poll_at))
+
+    def record_moved(self, feed_id: int, new_url: str) -> None:
+        """A permanent redirect: fetch from the new address from now on."""
+        with self.transaction() as conn:
+            conn.execute(update(FEEDS).where(FEEDS.c.id == feed_id).values(fetch_url=new_url))
+
+    def disable(self, feed_id: int, reason: str, now: datetime) -> None:
+        """Stop polling a feed (HTTP 410) until its configured URL changes."""
+        with self.transaction() as conn:
+            conn.execute(
+                update(FEEDS)
+                .where(FEEDS.c.id == feed_id)
+                .values(disabled_reason=reason, last_poll_at=now, last_error=reason, last_error_at=now)
+            )
 
     def record_failure(self, feed_id: int, message: str, now: datetime, next_poll_at: datetime) -> int:
         """Record a failed poll on the feed; returns the consecutive failure count."""
@@ -163,11 +177,14 @@ class Store(Outbox):
                 delivery_rows += _delivery_rows(feed_id, key, article_id, found, routes, now, hold or {})
             delivery_ids = self._insert_ignore(conn, DELIVERIES, delivery_rows, ["article_id", "channel"])
             self._insert_ignore(conn, MATCHES, match_rows, ["article_id", "rule"])
-            conn.execute(
-                _success(feed_id, now, next_poll_at).values(
-                    etag=result.etag, last_modified=result.last_modified, title=result.title
-                )
-            )
+            values: dict[str, Any] = {
+                "etag": result.etag,
+                "last_modified": result.last_modified,
+                "title": result.title,
+            }
+            if ids:
+                values["last_new_at"] = now
+            conn.execute(_success(feed_id, now, next_poll_at).values(**values))
         return SavedPoll(
             new=len(ids), matched=matched, queued=len(delivery_ids), delivery_ids=tuple(delivery_ids)
         )
@@ -231,6 +248,7 @@ def _feed_state(row: Any) -> FeedState:
         last_modified=row.last_modified,
         first_poll=row.last_success_at is None,
         error_count=row.error_count,
+        fetch_url=row.fetch_url,
     )
 
 
@@ -246,6 +264,9 @@ def _feed_status(row: Any) -> FeedStatus:
         next_poll_at=row.next_poll_at,
         articles=int(row[-2]),
         alerts=int(row[-1]),
+        disabled=row.disabled_reason,
+        fetch_url=row.fetch_url,
+        last_new_at=row.last_new_at,
     )
 
 

@@ -49,9 +49,11 @@ class FeedRow(SQLModel, table=True):
 
     __tablename__ = "feeds"
     id: int | None = Field(default=None, primary_key=True)
-    url: str = Field(sa_type=Text, unique=True)
+    url: str = Field(sa_type=Text, unique=True)  # as configured
+    fetch_url: str | None = Field(default=None, sa_type=Text)  # after a permanent redirect
     name: str = Field(sa_type=Text)
     active: bool = True
+    disabled_reason: str | None = Field(default=None, sa_type=Text)  # e.g. HTTP 410
     title: str | None = Field(default=None, sa_type=Text)
     etag: str | None = Field(default=None, sa_type=Text)
     last_modified: str | None = Field(default=None, sa_type=Text)
@@ -63,6 +65,8 @@ class FeedRow(SQLModel, table=True):
     error_count: int = 0
     poll_count: int = 0
     next_poll_at: datetime | None = _when(index=True)
+    last_new_at: datetime | None = _when()
+    health: str = "ok"  # ok | failing | silent: what the health channel was last told
 
 
 class ArticleRow(SQLModel, table=True):
