@@ -149,17 +149,18 @@ def _status(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     zone = settings.channel_timezone("")
-    rows = [("FEED", "LAST POLL", "LAST SUCCESS", "ARTICLES", "ALERTS", "FAILS", "LAST ERROR")]
+    rows = [("FEED", "HEALTH", "LAST POLL", "LAST SUCCESS", "ARTICLES", "ALERTS", "FAILS", "LAST ERROR")]
     for f in feeds:
         rows.append(
             (
                 f.name + ("" if f.active else " (removed)"),
+                "disabled" if f.disabled else f.health,
                 _when(f.last_poll_at, zone),
                 _when(f.last_success_at, zone),
                 str(f.articles),
                 str(f.alerts),
                 str(f.error_count),
-                (f.last_error or "")[:80] if f.error_count else "",
+                (f.disabled or f.last_error or "")[:80] if (f.error_count or f.disabled) else "",
             )
         )
     print(_table(rows))

@@ -6,6 +6,7 @@
     │   ├── FetchError       network, HTTP status, size or time limits
     │   │   └── GoneError    HTTP 410: the feed is disabled
     │   └── ParseError       the body is not a feed we can read
+    ├── OpmlError            an OPML file cannot be read (or declares XML entities)
     ├── StorageError         the database refused an operation (locked, gone)
     └── NotifyError          a channel did not accept a message
 
@@ -61,6 +62,10 @@ class GoneError(FetchError):
 
 class ParseError(FeedError):
     """The body could not be read as a feed."""
+
+
+class OpmlError(MonitorError):
+    """An OPML subscription list could not be read."""
 
 
 class StorageError(MonitorError):

@@ -185,6 +185,8 @@ class FeedStatus:
     disabled: str | None = None
     fetch_url: str | None = None
     last_new_at: datetime | None = None
+    created_at: datetime | None = None
+    health: str = "ok"
 
 
 @dataclass(frozen=True, slots=True)

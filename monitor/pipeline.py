@@ -20,6 +20,7 @@ from monitor.deliver import Courier
 from monitor.errors import FeedError, FetchError, GoneError
 from monitor.extract import article_text
 from monitor.fetch import Fetcher
+from monitor.health import assess, typical_gap
 from monitor.match import Matcher
 from monitor.models import Entry, FeedState, Fetched, NotModified, ParsedFeed, PollOutcome
 from monitor.parse import parse
@@ -55,6 +56,14 @@ def poll_feed(feed: FeedState, deps: PollDeps) -> PollOutcome:
     now = deps.clock()
     spec = deps.spec(feed.url)
     interval = deps.settings.feed_interval(spec) if spec else deps.settings.poll.interval
+    outcome = _poll_and_record(feed, deps, now, interval, started)
+    check_health(feed, deps, now)
+    return outcome
+
+
+def _poll_and_record(
+    feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta, started: float
+) -> PollOutcome:
     try:
         outcome = _poll(feed, deps, now, interval)
     except GoneError as e:
@@ -130,6 +139,28 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
         sent=report.sent if report else 0,
         failed=report.failed if report else 0,
     )
+
+
+def check_health(feed: FeedState, deps: PollDeps, now: datetime) -> None:
+    """After a poll: did the feed start failing, go silent, or recover? Tell once."""
+    status = deps.store.feed_status(feed.id)
+    gap = typical_gap(deps.store.recent_published(feed.id))
+    health, reason = assess(status, gap, now, deps.settings.health)
+    if health == status.health:
+        return
+    channel = deps.settings.health.channel
+    notice = None
+    if channel is not None:
+        if health == "ok":
+            notice = (
+                channel,
+                f"{feed.name} has recovered",
+                f"{feed.name} is healthy again (was {status.health}).",
+            )
+        else:
+            notice = (channel, f"{feed.name} is {health}", f"{feed.name}: {reason}")
+    deps.store.set_health(feed.id, health, notice, now)
+    log.warning('health feed="%s" from=%s to=%s reason="%s"', feed.name, status.health, health, reason)
 
 
 def with_pages(entries: Sequence[Entry], mode: FullText, deps: PollDeps, now: datetime) -> list[Entry]:

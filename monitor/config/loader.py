@@ -223,6 +223,10 @@ def _cross_references(doc: Document, settings: Settings) -> Iterator[ConfigProbl
                     ("rules", i, "notify", j),
                     f"rule '{rule.name}' notifies unknown channel '{channel}' (channels: {known})",
                 )
+    health = settings.health.channel
+    if health is not None and health not in settings.channels:
+        known = ", ".join(sorted(settings.channels)) or "none defined"
+        yield doc.problem(("health", "channel"), f"unknown channel '{health}' (channels: {known})")
 
 
 def _duplicates(

@@ -86,6 +86,15 @@ class DeliverySettings(_Strict):
     timeout: Duration = timedelta(seconds=30)
 
 
+class HealthSettings(_Strict):
+    """When a feed counts as failing or silent, and who hears about it."""
+
+    channel: str | None = None
+    failing_after: Duration = timedelta(hours=6)
+    silent_after: Duration = timedelta(hours=24)
+    silent_factor: float = Field(default=4.0, ge=1.0)
+
+
 def _as_channel(value: object) -> object:
     """Accept ``name: URL``, ``name: [URL, ...]`` or the full mapping form."""
     if isinstance(value, str):
@@ -202,6 +211,7 @@ class Settings(_Strict):
     poll: PollSettings = PollSettings()
     fetch: FetchSettings = FetchSettings()
     delivery: DeliverySettings = DeliverySettings()
+    health: HealthSettings = HealthSettings()
     channels: dict[str, Annotated[ChannelSpec, BeforeValidator(_as_channel)]] = {}
     feeds: tuple[FeedSpec, ...] = ()
     rules: tuple[WatchRule, ...] = ()
@@ -214,7 +224,7 @@ class Settings(_Strict):
     def _empty_sections(cls, data: object) -> object:
         """A section whose every line is commented out (``rules:`` alone) takes its default."""
         if isinstance(data, dict):
-            sections = ("poll", "fetch", "delivery", "channels", "feeds", "rules")
+            sections = ("poll", "fetch", "delivery", "health", "channels", "feeds", "rules")
             return {k: v for k, v in data.items() if not (k in sections and v is None)}
         return data
 

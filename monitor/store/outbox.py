@@ -30,14 +30,17 @@ _ALERT_QUERY = (
         DELIVERIES.c.message_key,
         DELIVERIES.c.done_targets,
         DELIVERIES.c.batched,
+        DELIVERIES.c.notice_title,
+        DELIVERIES.c.notice_body,
+        DELIVERIES.c.created_at,
         ARTICLES.c.title,
         ARTICLES.c.link,
         ARTICLES.c.published_at,
         ARTICLES.c.fetched_at,
         FEEDS.c.name.label("feed"),
     )
-    .join(ARTICLES, ARTICLES.c.id == DELIVERIES.c.article_id)
-    .join(FEEDS, FEEDS.c.id == ARTICLES.c.feed_id)
+    .outerjoin(ARTICLES, ARTICLES.c.id == DELIVERIES.c.article_id)
+    .outerjoin(FEEDS, FEEDS.c.id == ARTICLES.c.feed_id)
 )
 
 
@@ -209,8 +212,9 @@ def _last_errors(conn: Connection) -> dict[str, str]:
     return {channel: error for channel, error in conn.execute(query)}
 
 
-def _snippets(conn: Connection, article_ids: Sequence[int]) -> dict[tuple[int, str], Snippet]:
+def _snippets(conn: Connection, article_ids: Sequence[int | None]) -> dict[tuple[int, str], Snippet]:
     """(article id, rule) -> the snippet stored with that match."""
+    article_ids = [i for i in article_ids if i is not None]
     if not article_ids:
         return {}
     query = select(MATCHES.c.article_id, MATCHES.c.rule, MATCHES.c.snippet, MATCHES.c.highlights).where(
@@ -227,6 +231,20 @@ def _snippets(conn: Connection, article_ids: Sequence[int]) -> dict[tuple[int, s
 
 def _alert(row: Any, snippets: dict[tuple[int, str], Snippet]) -> Alert:
     rules = tuple(json.loads(row.rules))
+    if row.article_id is None:
+        return Alert(
+            delivery_id=row.id,
+            channel=row.channel,
+            feed="monitor",
+            title=row.notice_title or "",
+            link=None,
+            published=row.created_at,
+            rules=rules,
+            snippet=Snippet(text=row.notice_body or ""),
+            attempts=row.attempts,
+            message_key=row.message_key,
+            done_targets=frozenset(int(i) for i in json.loads(row.done_targets)),
+        )
     snippet = next(
         (snippets[(row.article_id, r)] for r in rules if (row.article_id, r) in snippets),
         Snippet(text=""),

@@ -218,10 +218,53 @@ class Store(Outbox):
             return postgresql.insert(table).values(rows).on_conflict_do_nothing(index_elements=unique)
         return sqlite.insert(table).values(rows).on_conflict_do_nothing(index_elements=unique)
 
+    # -- health -------------------------------------------------------------
+
+    def recent_published(self, feed_id: int, limit: int = 30) -> list[datetime]:
+        """Publication times of a feed's latest articles (to learn its usual rhythm)."""
+        query = (
+            select(ARTICLES.c.published_at)
+            .where(ARTICLES.c.feed_id == feed_id, ARTICLES.c.published_at.is_not(None))
+            .order_by(ARTICLES.c.published_at.desc())
+            .limit(limit)
+        )
+        with self.transaction() as conn:
+            return list(conn.execute(query).scalars())
+
+    def set_health(
+        self, feed_id: int, health: str, notice: tuple[str, str, str] | None, now: datetime
+    ) -> None:
+        """Record a health change and, in the same transaction, queue its notice.
+
+        ``notice`` is (channel, title, body); it goes through the outbox like an alert.
+        """
+        with self.transaction() as conn:
+            conn.execute(update(FEEDS).where(FEEDS.c.id == feed_id).values(health=health))
+            if notice is not None:
+                channel, title, body = notice
+                conn.execute(
+                    insert(DELIVERIES).values(
+                        article_id=None,
+                        channel=channel,
+                        notice_title=title,
+                        notice_body=body,
+                        message_key=digest(str(feed_id), "health", health, now.isoformat()),
+                        rules=json.dumps(["feed health"]),
+                        state="pending",
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+
     # -- status -------------------------------------------------------------
 
-    def feed_statuses(self) -> list[FeedStatus]:
-        """Every feed with counts of its articles and alerts."""
+    def feed_status(self, feed_id: int) -> FeedStatus:
+        """One feed's status."""
+        [status] = self.feed_statuses(feed_id)
+        return status
+
+    def feed_statuses(self, feed_id: int | None = None) -> list[FeedStatus]:
+        """Every feed (or one) with counts of its articles and alerts."""
         articles = select(ARTICLES.c.feed_id, func.count().label("n")).group_by(ARTICLES.c.feed_id).subquery()
         alerts = (
             select(ARTICLES.c.feed_id, func.count().label("n"))
@@ -235,6 +278,8 @@ class Store(Outbox):
             .outerjoin(alerts, alerts.c.feed_id == FEEDS.c.id)
             .order_by(FEEDS.c.active.desc(), FEEDS.c.name)
         )
+        if feed_id is not None:
+            query = query.where(FEEDS.c.id == feed_id)
         with self.transaction() as conn:
             return [_feed_status(row) for row in conn.execute(query)]
 
@@ -267,6 +312,8 @@ def _feed_status(row: Any) -> FeedStatus:
         disabled=row.disabled_reason,
         fetch_url=row.fetch_url,
         last_new_at=row.last_new_at,
+        created_at=row.created_at,
+        health=row.health,
     )
 
 

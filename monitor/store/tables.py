@@ -114,8 +114,10 @@ class DeliveryRow(SQLModel, table=True):
         Index("ix_deliveries_due", "state", "next_attempt_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    article_id: int = Field(foreign_key="articles.id", index=True)
+    article_id: int | None = Field(default=None, foreign_key="articles.id", index=True)  # None: a notice
     channel: str = Field(sa_type=Text)
+    notice_title: str | None = Field(default=None, sa_type=Text)  # feed-health notices
+    notice_body: str | None = Field(default=None, sa_type=Text)
     message_key: str = Field(sa_type=Text)
     rules: str = Field(sa_type=Text)  # JSON list of rule names
     batched: bool = False  # sent with others as one digest / rate-limit summary

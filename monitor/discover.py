@@ -1,0 +1,151 @@
+"""Feed discovery: which feeds a web page advertises, and whether a body is a feed already.
+
+Pure: bytes in, values out. A site's home page names its feeds in its ``<head>``::
+
+    <link rel="alternate" type="application/rss+xml" title="World" href="/world/rss.xml">
+
+``alternates`` returns those links in document order, resolved against the page's
+address (or its ``<base href>``), without duplicates. ``feed_kind`` recognises a body
+that is itself a feed (RSS, Atom, RDF or JSON Feed) by its first element or its
+``version``, so ``monitor feeds add`` takes either a home page or a feed address.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urljoin, urlsplit
+
+import lxml.etree
+import lxml.html
+
+FeedKind = Literal["rss", "atom", "rdf", "json"]
+
+FEED_TYPES = frozenset(
+    ["application/rss+xml", "application/atom+xml", "application/feed+json", "application/json"]
+)
+_WEB_SCHEMES = frozenset(["http", "https"])
+_SNIFF_BYTES = 64 * 1024
+_ROOT_KIND: dict[str, FeedKind] = {"rss": "rss", "feed": "atom", "RDF": "rdf"}
+_JSON_FEED_VERSION = "https://jsonfeed.org/version/"
+
+
+@dataclass(frozen=True, slots=True)
+class Alternate:
+    """A feed a page advertises: its title (if any), absolute URL and media type."""
+
+    title: str | None
+    url: str
+    type: str
+
+
+def alternates(html: bytes, base_url: str) -> list[Alternate]:
+    """The feeds a page's ``<head>`` links to, in document order, each URL once."""
+    head = _head(html)
+    if head is None:
+        return []
+    base = _base(head, base_url)
+    found: list[Alternate] = []
+    seen: set[str] = set()
+    for link in head.iter("link"):
+        rels = str(link.get("rel") or "").lower().split()
+        kind = str(link.get("type") or "").split(";")[0].strip().lower()
+        if "alternate" not in rels or kind not in FEED_TYPES:
+            continue
+        url = absolute(str(link.get("href") or ""), base)
+        if url is None or url in seen:
+            continue
+        seen.add(url)
+        title = " ".join(str(link.get("title") or "").split()) or None
+        found.append(Alternate(title=title, url=url, type=kind))
+    return found
+
+
+def _head(html: bytes) -> lxml.html.HtmlElement | None:
+    """The parsed ``<head>``, or None for a body that is not an HTML document."""
+    if not html.strip():
+        return None
+    try:
+        document = lxml.html.document_fromstring(html)
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    head: lxml.html.HtmlElement | None = document.find("head")
+    return head
+
+
+def _base(head: lxml.html.HtmlElement, page_url: str) -> str:
+    """``<base href>`` resolved against the page URL, else the page URL."""
+    for base in head.iter("base"):
+        href = str(base.get("href") or "").strip()
+        if href:
+            return absolute(href, page_url) or page_url
+    return page_url
+
+
+def absolute(href: str, base: str) -> str | None:
+    """``href`` resolved against ``base``; None unless it is an http(s) address.
+
+    ``feed://host/path`` and ``feed:https://...``, which some sites still write, become
+    the http(s) addresses they stand for.
+    """
+    href = href.strip()
+    if href.lower().startswith("feed:"):
+        rest = href[len("feed:") :]
+        href = rest if rest.lower().startswith(("http:", "https:")) else "http:" + rest
+    if not href:
+        return None
+    url = urljoin(base, href)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in _WEB_SCHEMES or not parts.hostname:
+        return None
+    return parts._replace(fragment="").geturl()
+
+
+def feed_kind(body: bytes, content_type: str | None = None) -> FeedKind | None:
+    """What kind of feed ``body`` is, or None when it is not one (an HTML page, say)."""
+    start = body[:_SNIFF_BYTES].removeprefix(b"\xef\xbb\xbf").lstrip()
+    if start.startswith((b"{", b"[")):
+        return "json" if _json_feed(body, content_type) is not None else None
+    root = _root_element(start)
+    return _ROOT_KIND.get(root) if root else None
+
+
+def _root_element(start: bytes) -> str | None:
+    """The local name of the first XML element, read without expanding any entity."""
+    parser = lxml.etree.XMLPullParser(
+        events=("start",), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+    try:
+        for offset in range(0, len(start), 4096):
+            parser.feed(start[offset : offset + 4096])
+            for _event, element in parser.read_events():
+                tag = str(element.tag)  # "{namespace}name", or "prefix:name" when undeclared
+                return tag.rpartition("}")[2].rpartition(":")[2]
+    except lxml.etree.XMLSyntaxError:
+        return None
+    return None
+
+
+def json_feed_title(body: bytes) -> str | None:
+    """The ``title`` of a JSON Feed, if it has one."""
+    feed = _json_feed(body, None)
+    title = feed.get("title") if feed else None
+    if not isinstance(title, str):
+        return None
+    return " ".join(title.split()) or None
+
+
+def _json_feed(body: bytes, content_type: str | None) -> dict[str, object] | None:
+    """The decoded object when ``body`` is a JSON Feed (by its version, or its media type)."""
+    try:
+        data = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    version = data.get("version")
+    labelled = (content_type or "").split(";")[0].strip().lower() == "application/feed+json"
+    if (isinstance(version, str) and version.startswith(_JSON_FEED_VERSION)) or labelled:
+        return data
+    return None
