@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -12,10 +13,12 @@ import httpx
 
 from monitor.config import Settings
 from monitor.deliver import Courier, DeliveryReport
+from monitor.errors import MonitorError
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
-from monitor.models import FeedState, PollOutcome
+from monitor.models import FeedState, Fetched, ParsedFeed, PollOutcome
 from monitor.notify import AppriseNotifier, Notifier
+from monitor.parse import parse
 from monitor.pipeline import PollDeps, poll_feed
 from monitor.store import Store
 
@@ -48,14 +51,37 @@ class App:
         clock: Callable[[], datetime] = utc_now,
         strict: bool = False,
     ) -> None:
-        self.settings = settings
         self.store = store
-        self.fetcher = fetcher
-        self.notifier = notifier
         self.clock = clock
         self.strict = strict
-        self.courier = Courier(store, notifier, settings.delivery, clock, settings.channels)
-        self.deps = PollDeps(settings, fetcher, store, Matcher(settings.rules), self.courier, clock)
+        self.parser: Callable[[Fetched], ParsedFeed] = parse
+        self._lock = threading.Lock()
+        self._retired: list[Fetcher] = []
+        self._assemble(settings, fetcher, notifier)
+
+    def _assemble(self, settings: Settings, fetcher: Fetcher, notifier: Notifier) -> None:
+        """Build everything that depends on the configuration; swap it in at once."""
+        courier = Courier(self.store, notifier, settings.delivery, self.clock, settings.channels)
+        deps = PollDeps(
+            settings, fetcher, self.store, Matcher(settings.rules), courier, self.clock, self.parser
+        )
+        with self._lock:
+            self.settings, self.fetcher, self.notifier = settings, fetcher, notifier
+            self.courier, self.deps = courier, deps
+
+    def reload(self, settings: Settings, notifier: Notifier | None = None) -> None:
+        """Switch to a new configuration; polls in flight finish with the old one.
+
+        The database cannot change under a running daemon: that needs a restart.
+        """
+        if settings.database != self.settings.database:
+            raise MonitorError("reload: the database cannot change while running; restart monitor")
+        fetcher = self.fetcher
+        if settings.fetch != self.settings.fetch:
+            self._retired.append(fetcher)
+            fetcher = Fetcher(settings.fetch)
+        self._assemble(settings, fetcher, notifier or AppriseNotifier(settings))
+        self.sync_feeds()
 
     @classmethod
     def from_settings(
@@ -80,8 +106,9 @@ class App:
         )
 
     def close(self) -> None:
-        """Release the HTTP client and database connections."""
-        self.fetcher.close()
+        """Release the HTTP clients and database connections."""
+        for fetcher in [*self._retired, self.fetcher]:
+            fetcher.close()
         self.store.close()
 
     def __enter__(self) -> App:

@@ -22,11 +22,13 @@ from typing import Any
 
 from monitor import __version__
 from monitor.app import App, utc_now
+from monitor.commands import feeds
 from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError, MonitorError
 from monitor.log import configure
 from monitor.models import Alert, Snippet
 from monitor.notify import check_url
+from monitor.reload import watch_config
 from monitor.scheduler import Daemon
 from monitor.store import instance_lock
 
@@ -88,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     deliveries = command("deliveries", _deliveries, "manage the delivery outbox")
     deliveries.add_argument("action", choices=("retry",), help="retry: send pending and dead deliveries now")
     deliveries.add_argument("--channel", help="only this channel")
+    feeds.register(commands)
     return parser
 
 
@@ -120,18 +123,25 @@ def _run(args: argparse.Namespace) -> int:
             )
             return EXIT_OK
         stop = threading.Event()
-        _on_signals(stop)
-        Daemon(app).run(stop)
+        daemon = Daemon(app, load_config=lambda: load(args.config))
+        _on_signals(stop, daemon)
+        watch_config(args.config, daemon.request_reload, stop)
+        daemon.run(stop)
     return EXIT_OK
 
 
-def _on_signals(stop: threading.Event) -> None:
+def _on_signals(stop: threading.Event, daemon: Daemon) -> None:
     def handler(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s received", signal.Signals(signum).name)
         stop.set()
 
+    def hangup(_signum: int, _frame: FrameType | None) -> None:
+        log.info("signal SIGHUP received: reloading the config")
+        daemon.request_reload()
+
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGHUP, hangup)
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -112,18 +112,25 @@ def feed_kind(body: bytes, content_type: str | None = None) -> FeedKind | None:
 
 
 def _root_element(start: bytes) -> str | None:
-    """The local name of the first XML element, read without expanding any entity."""
+    """The local name of the first XML element, read without expanding any entity.
+
+    libxml2 stops at a document that would expand entities too far, but the elements
+    it met before that still say what the document is.
+    """
     parser = lxml.etree.XMLPullParser(
         events=("start",), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )
-    try:
-        for offset in range(0, len(start), 4096):
+    for offset in range(0, len(start), 4096):
+        broken = False
+        try:
             parser.feed(start[offset : offset + 4096])
-            for _event, element in parser.read_events():
-                tag = str(element.tag)  # "{namespace}name", or "prefix:name" when undeclared
-                return tag.rpartition("}")[2].rpartition(":")[2]
-    except lxml.etree.XMLSyntaxError:
-        return None
+        except lxml.etree.XMLSyntaxError:
+            broken = True
+        for _event, element in parser.read_events():
+            tag = str(element.tag)  # "{namespace}name", or "prefix:name" when undeclared
+            return tag.rpartition("}")[2].rpartition(":")[2]
+        if broken:
+            return None
     return None
 
 

@@ -9,7 +9,7 @@ with the category path (``News/World``).
 
 A feed's own poll interval travels in a ``monitor:interval`` attribute, which other
 readers ignore, so ``export`` then ``import`` gives back the same names, URLs and
-intervals.
+intervals (names with their whitespace runs collapsed, as they are read from any file).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def parse_opml(data: bytes, source: str = "OPML") -> list[OpmlFeed]:
         raise OpmlError(f"{source}: not an OPML file (the root element is not <opml>)")
     body = next((child for child in root if _local(child.tag) == "body"), None)
     if body is None:
-        raise OpmlError(f"{source}: not an OPML file (it has no <body>)")
+        raise OpmlError(f"{source}: not an OPML file (no <body>)")
     feeds: list[OpmlFeed] = []
     seen: set[str] = set()
     for feed in _outlines(body, ()):
@@ -99,7 +99,7 @@ def _local(tag: object) -> str:
 
 
 def _clean(value: str) -> str:
-    """Whitespace collapsed, ends trimmed (names in OPML often carry newlines)."""
+    """Each run of whitespace as one space, ends trimmed: OPML names are often wrapped."""
     return " ".join(str(value).split())
 
 

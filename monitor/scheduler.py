@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -15,6 +16,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app import App
+from monitor.config import Settings
+from monitor.errors import ConfigError, MonitorError
 from monitor.models import FeedState
 
 log = logging.getLogger(__name__)
@@ -32,8 +35,13 @@ class Daemon:
         *,
         poll_tick: timedelta = POLL_TICK,
         delivery_tick: timedelta = DELIVERY_TICK,
+        load_config: Callable[[], Settings] | None = None,
     ) -> None:
         self.app = app
+        self._load_config = load_config
+        self._reload_wanted = threading.Event()
+        self.reloads = 0
+        self.reload_failures = 0
         self._poll_tick = poll_tick
         self._delivery_tick = delivery_tick
         self._pool = ThreadPoolExecutor(app.settings.poll.concurrency, thread_name_prefix="poll")
@@ -70,13 +78,45 @@ class Daemon:
             len(self.app.settings.channels),
         )
         try:
-            while not stop.wait(1.0):
-                pass
+            while not stop.wait(0.25):
+                if self._reload_wanted.is_set():
+                    self._reload_wanted.clear()
+                    self.reload()
         finally:
             log.info("daemon stopping: finishing in-flight polls")
             scheduler.shutdown(wait=True)
             self.close()
             log.info("daemon stopped")
+
+    def request_reload(self) -> None:
+        """Ask the main loop to reload the config (safe from signal handlers and threads)."""
+        self._reload_wanted.set()
+
+    def reload(self) -> bool:
+        """Load and validate the config; switch to it, or keep the running one and say why."""
+        if self._load_config is None:
+            return False
+        try:
+            settings = self._load_config()
+            self.app.reload(settings)
+        except ConfigError as e:
+            self.reload_failures += 1
+            log.error("reload status=refused problems=%d (the running configuration stays)", len(e.problems))
+            for problem in e.problems:
+                log.error("reload %s", problem)
+            return False
+        except MonitorError as e:
+            self.reload_failures += 1
+            log.error('reload status=refused error="%s" (the running configuration stays)', e)
+            return False
+        self.reloads += 1
+        log.info(
+            "reload status=ok feeds=%d rules=%d channels=%d",
+            len(settings.feeds),
+            len(settings.rules),
+            len(settings.channels),
+        )
+        return True
 
     def close(self) -> None:
         """Finish running polls; drop the ones not started yet."""

@@ -345,3 +345,6 @@ def daemon_factory() -> Iterator[Callable[[Path], Daemon]]:
         if d.proc.poll() is None:
             d.proc.kill()
             d.proc.wait(10)
+        d._reader.join(5)
+        if d.proc.stderr is not None:
+            d.proc.stderr.close()

@@ -112,11 +112,12 @@ def _settings(path: Path, changing: bool) -> Settings:
 def _add(args: argparse.Namespace) -> int:
     settings = _settings(args.config, changing=True)
     url = _web_address(args.url)
-    found = find_feed(url, settings.fetch, pick=args.pick, stdin=sys.stdin)
+    found = find_feed(url, settings.fetch, pick=args.pick, stdin=sys.stdin, out=sys.stdout)
     name = args.name.strip() if args.name else found.title or urlsplit(found.url).hostname or found.url
     by_url = {f.url: f.name for f in settings.feeds}
     if args.name and found.url not in by_url and name in {f.name for f in settings.feeds}:
-        raise CommandExit(EXIT_CONFIG, f"{args.config} already has a feed named '{name}'; choose another --name")
+        taken = f"{args.config} already has a feed named '{name}'; choose another --name"
+        raise CommandExit(EXIT_CONFIG, taken)
     result = add_feeds(args.config, [NewFeed(name, found.url, args.interval)], check_url=check_url)
     for feed, existing in result.present:
         print(f"already watched as '{existing}': {feed.url}")
@@ -169,9 +170,8 @@ def _list(args: argparse.Namespace) -> int:
             lines.append((feed.name, feed.url, interval, "not polled yet", "", ""))
             continue
         error = (status.last_error or "")[:80] if status.error_count else ""
-        lines.append(
-            (feed.name, feed.url, interval, when(status.last_success_at, zone), str(status.error_count), error)
-        )
+        success = when(status.last_success_at, zone)
+        lines.append((feed.name, feed.url, interval, success, str(status.error_count), error))
     print(table(lines))
     print("* the default interval (poll.interval)")
     return EXIT_OK
@@ -219,8 +219,8 @@ def _import(args: argparse.Namespace) -> int:
     except OSError as e:
         raise CommandExit(EXIT_FAILURE, f"cannot read {args.file}: {e.strerror}") from e
     wanted, skipped = _importable(parse_opml(data, str(args.file)))
-    for feed, reason in skipped:
-        print(f"skipped '{feed.name}': {reason}", file=sys.stderr)
+    for rejected, reason in skipped:
+        print(f"skipped '{rejected.name}': {reason}", file=sys.stderr)
     result = add_feeds(args.config, wanted, check_url=check_url)
     for feed in result.added:
         print(f"added '{feed.name}': {feed.url}")
@@ -267,4 +267,3 @@ def _export(args: argparse.Namespace) -> int:
         raise CommandExit(EXIT_FAILURE, f"cannot write {args.output}: {e.strerror}") from e
     print(f"wrote {len(feeds)} feeds to {args.output}")
     return EXIT_OK
-

@@ -12,6 +12,7 @@ move with the end of the list, so the blank line before ``rules:`` stays where i
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import os
@@ -167,10 +168,8 @@ def _write(path: Path, yaml: YAML, tree: CommentedMap, check_url: UrlCheck | Non
 
 
 def _copy_mode(source: Path, dest: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # best effort: else mkstemp's private 0600 stays
         os.chmod(dest, source.stat().st_mode & 0o7777)
-    except OSError:
-        pass  # best effort: a mode we cannot copy leaves mkstemp's private 0600
 
 
 # -- the feeds sequence ----------------------------------------------------------------

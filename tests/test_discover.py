@@ -1,0 +1,178 @@
+"""discover: which feeds a page advertises, and whether a body is a feed already."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.discover import Alternate, absolute, alternates, feed_kind, json_feed_title
+
+DATA = Path(__file__).parent / "data"
+PAGE = "https://news.example.org/world/index.html"
+
+
+def _page(head: str, body: str = "") -> bytes:
+    return f"<!DOCTYPE html><html><head><title>t</title>{head}</head><body>{body}</body></html>".encode()
+
+
+RSS = "application/rss+xml"
+ATOM = "application/atom+xml"
+
+ALTERNATES = [
+    pytest.param(
+        '<link rel="alternate" type="application/rss+xml" title="World" href="/world/rss.xml">'
+        '<link rel="alternate" type="application/atom+xml" title="All" href="https://cdn.example.net/all.atom">',
+        [
+            Alternate("World", "https://news.example.org/world/rss.xml", RSS),
+            Alternate("All", "https://cdn.example.net/all.atom", ATOM),
+        ],
+        id="relative-and-absolute-in-document-order",
+    ),
+    pytest.param(
+        '<link rel="alternate" type="application/rss+xml" href="feed.xml">',
+        [Alternate(None, "https://news.example.org/world/feed.xml", RSS)],
+        id="relative-to-the-page-directory-untitled",
+    ),
+    pytest.param(
+        '<base href="https://static.example.org/feeds/">'
+        '<link rel="alternate" type="application/rss+xml" href="world.xml">',
+        [Alternate(None, "https://static.example.org/feeds/world.xml", RSS)],
+        id="base-href",
+    ),
+    pytest.param(
+        '<link rel="alternate" type="application/rss+xml" title="A" href="/rss.xml">'
+        '<link rel="alternate" type="application/rss+xml" title="A again" href="https://news.example.org/rss.xml#top">',
+        [Alternate("A", "https://news.example.org/rss.xml", RSS)],
+        id="duplicates-once-fragment-dropped",
+    ),
+    pytest.param(
+        '<link rel="Alternate Feed" type="Application/RSS+XML; charset=utf-8" title="  Top\n stories " href="/t.xml">'
+        '<link rel="alternate" type="application/feed+json" href="/feed.json">'
+        '<link rel="alternate" type="application/json" href="/items.json">',
+        [
+            Alternate("Top stories", "https://news.example.org/t.xml", RSS),
+            Alternate(None, "https://news.example.org/feed.json", "application/feed+json"),
+            Alternate(None, "https://news.example.org/items.json", "application/json"),
+        ],
+        id="case-params-whitespace-json",
+    ),
+    pytest.param(
+        '<link rel="stylesheet" type="text/css" href="/s.css">'
+        '<link rel="alternate" type="text/html" hreflang="fr" href="/fr/">'
+        '<link rel="alternate" href="/no-type.xml">'
+        '<link rel="self" type="application/rss+xml" href="/self.xml">'
+        '<link rel="alternate" type="application/rss+xml">'
+        '<link rel="alternate" type="application/rss+xml" href="javascript:alert(1)">'
+        '<link rel="alternate" type="application/rss+xml" href="mailto:news@example.org">',
+        [],
+        id="not-feeds",
+    ),
+    pytest.param(
+        '<link rel="alternate" type="application/rss+xml" href="feed://news.example.org/a.xml">'
+        '<link rel="alternate" type="application/rss+xml" href="feed:https://news.example.org/b.xml">',
+        [
+            Alternate(None, "http://news.example.org/a.xml", RSS),
+            Alternate(None, "https://news.example.org/b.xml", RSS),
+        ],
+        id="feed-scheme",
+    ),
+]
+
+
+@pytest.mark.parametrize(("head", "expected"), ALTERNATES)
+def test_alternates(head: str, expected: list[Alternate]) -> None:
+    assert alternates(_page(head), PAGE) == expected
+
+
+def test_links_in_the_body_are_not_advertised_feeds() -> None:
+    body = '<p>Subscribe: <link rel="alternate" type="application/rss+xml" href="/late.xml"></p>'
+    assert alternates(_page("", body), PAGE) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"   \n", id="blank"),
+        pytest.param(b"\x00\x01\x02", id="binary"),
+        pytest.param(b"just some text", id="text"),
+    ],
+)
+def test_no_document_no_alternates(body: bytes) -> None:
+    assert alternates(body, PAGE) == []
+
+
+def test_a_real_article_page() -> None:
+    page = (DATA / "html-page.html").read_bytes()
+    assert alternates(page, "https://www.voanews.com/a/nato/7637578.html") == [
+        Alternate("Europe", "https://www.voanews.com/api/zrqiteuuir", RSS)
+    ]
+
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+    + b"".join(
+        b'<!ENTITY a%d "%s">' % (i, (b"&a%d;" % (i - 1) if i > 1 else b"&a;") * 10) for i in range(1, 10)
+    )
+    + b']><rss version="2.0"><channel><title>&a9;</title></channel></rss>'
+)
+
+KINDS = [
+    pytest.param((DATA / "rss2.xml").read_bytes(), None, "rss", id="rss2"),
+    pytest.param((DATA / "atom.xml").read_bytes(), None, "atom", id="atom"),
+    pytest.param((DATA / "rdf.xml").read_bytes(), None, "rdf", id="rdf"),
+    pytest.param((DATA / "latin1.xml").read_bytes(), None, "rss", id="latin1"),
+    pytest.param(b"\xef\xbb\xbf\n<!-- hi --><rss/>", "text/html", "rss", id="bom-comment-mislabelled"),
+    pytest.param(b"<rdf:RDF><channel/></rdf:RDF>", None, "rdf", id="undeclared-prefix"),
+    pytest.param(BILLION_LAUGHS, None, "rss", id="entities-not-expanded"),
+    pytest.param(
+        json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": []}).encode(),
+        "application/json",
+        "json",
+        id="json-feed",
+    ),
+    pytest.param(b'{"title": "J", "items": []}', "application/feed+json", "json", id="json-by-type"),
+    pytest.param(b'{"title": "J", "items": []}', "application/json", None, id="plain-json"),
+    pytest.param(b"[1, 2]", None, None, id="json-array"),
+    pytest.param(b"{not json", None, None, id="broken-json"),
+    pytest.param((DATA / "html-page.html").read_bytes(), None, None, id="html"),
+    pytest.param(b"<html><head></head></html>", "application/rss+xml", None, id="html-labelled-rss"),
+    pytest.param(b"<opml version='2.0'/>", None, None, id="other-xml"),
+    pytest.param(b"", None, None, id="empty"),
+    pytest.param(b"<<<" * 1000, None, None, id="garbage"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "kind"), KINDS)
+def test_feed_kind(body: bytes, content_type: str | None, kind: str | None) -> None:
+    assert feed_kind(body, content_type) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "title"),
+    [
+        pytest.param(b'{"version": "https://jsonfeed.org/version/1", "title": " My\\nBlog "}', "My Blog", id="title"),
+        pytest.param(b'{"version": "https://jsonfeed.org/version/1", "title": 7}', None, id="not-text"),
+        pytest.param(b'{"version": "https://jsonfeed.org/version/1"}', None, id="none"),
+        pytest.param(b'{"title": "x"}', None, id="not-a-json-feed"),
+    ],
+)
+def test_json_feed_title(body: bytes, title: str | None) -> None:
+    assert json_feed_title(body) == title
+
+
+@pytest.mark.parametrize(
+    ("href", "expected"),
+    [
+        ("../rss", "https://news.example.org/rss"),
+        ("//other.example.org/x.xml", "https://other.example.org/x.xml"),
+        ("  /spaced.xml  ", "https://news.example.org/spaced.xml"),
+        ("ftp://news.example.org/x.xml", None),
+        ("http:///no-host", None),
+        ("", None),
+    ],
+)
+def test_absolute(href: str, expected: str | None) -> None:
+    assert absolute(href, PAGE) == expected
