@@ -16,6 +16,7 @@ from monitor.deliver import Courier, DeliveryReport
 from monitor.errors import MonitorError
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
+from monitor.metrics import Metrics
 from monitor.models import FeedState, Fetched, ParsedFeed, PollOutcome
 from monitor.notify import AppriseNotifier, Notifier
 from monitor.parse import parse
@@ -57,11 +58,20 @@ class App:
         self.parser: Callable[[Fetched], ParsedFeed] = parse
         self._lock = threading.Lock()
         self._retired: list[Fetcher] = []
+        self.metrics = Metrics()
+        self.metrics.watch_database(store.feed_statuses, store.channel_statuses)
         self._assemble(settings, fetcher, notifier)
 
     def _assemble(self, settings: Settings, fetcher: Fetcher, notifier: Notifier) -> None:
         """Build everything that depends on the configuration; swap it in at once."""
-        courier = Courier(self.store, notifier, settings.delivery, self.clock, settings.channels)
+        courier = Courier(
+            self.store,
+            notifier,
+            settings.delivery,
+            self.clock,
+            settings.channels,
+            observe=self.metrics.observe_delivery,
+        )
         deps = PollDeps(
             settings, fetcher, self.store, Matcher(settings.rules), courier, self.clock, self.parser
         )
@@ -124,12 +134,14 @@ class App:
     def poll_one(self, feed: FeedState) -> PollOutcome:
         """Poll one feed. The job boundary: a bug is logged and the daemon lives on."""
         try:
-            return poll_feed(feed, self.deps)
+            outcome = poll_feed(feed, self.deps)
         except Exception as e:
             if self.strict:
                 raise
             log.exception('poll feed="%s" status=crash', feed.name)
-            return PollOutcome(feed=feed.name, status="error", error=f"internal error: {e!r}")
+            outcome = PollOutcome(feed=feed.name, status="error", error=f"internal error: {e!r}")
+        self.metrics.observe_poll(outcome)
+        return outcome
 
     def poll(self, feeds: Sequence[FeedState]) -> list[PollOutcome]:
         """Poll feeds concurrently (``poll.concurrency`` threads); results in input order."""

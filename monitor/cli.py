@@ -20,6 +20,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import httpx
+
 from monitor import __version__
 from monitor.app import App, utc_now
 from monitor.commands import feeds
@@ -82,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     run = command("run", _run, "run the daemon (or one cycle with --once)")
     run.add_argument("--once", action="store_true", help="poll every feed once, send alerts, exit")
     command("check", _check, "validate the config file; exit 0 when valid, 2 when not")
+    command("healthcheck", _healthcheck, "exit 0 when the running daemon says it is healthy (for probes)")
     status = command("status", _status, "feeds' health and deliveries per channel")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     test = command("notify-test", _notify_test, "send a test message through a channel")
@@ -106,6 +109,24 @@ def _check(args: argparse.Namespace) -> int:
         f"{len(settings.channels)} channels)"
     )
     return EXIT_OK
+
+
+def _healthcheck(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, require_env=False)
+    if not settings.http.listen:
+        print(f"monitor: {args.config}: healthcheck needs http.listen (e.g. 127.0.0.1:8787)", file=sys.stderr)
+        return EXIT_FAILURE
+    host, _, port = settings.http.listen.rpartition(":")
+    if host.strip("[]") in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    url = f"http://{host}:{port}/healthz"
+    try:
+        response = httpx.get(url, timeout=5.0, trust_env=False)
+    except httpx.HTTPError as e:
+        print(f"monitor: healthcheck: {url}: {e or type(e).__name__}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(response.text)
+    return EXIT_OK if response.status_code == 200 else EXIT_FAILURE
 
 
 def _run(args: argparse.Namespace) -> int:

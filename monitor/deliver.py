@@ -74,6 +74,7 @@ class Courier:
         clock: Callable[[], datetime],
         channels: Mapping[str, ChannelSpec] | None = None,
         rng: random.Random | None = None,
+        observe: Callable[[Outcome], None] | None = None,
     ) -> None:
         self._store = store
         self._notifier = notifier
@@ -81,6 +82,7 @@ class Courier:
         self._clock = clock
         self._channels = channels or {}
         self._rng = rng or random.Random()
+        self._observe = observe
 
     @property
     def lease(self) -> timedelta:
@@ -98,7 +100,11 @@ class Courier:
         workers = min(len(by_channel), MAX_CHANNEL_THREADS)
         with ThreadPoolExecutor(workers, thread_name_prefix="deliver") as pool:
             results = list(pool.map(self._deliver_channel, by_channel.items()))
-        return DeliveryReport(outcomes=tuple(o for batch in results for o in batch))
+        report = DeliveryReport(outcomes=tuple(o for batch in results for o in batch))
+        if self._observe is not None:
+            for outcome in report.outcomes:
+                self._observe(outcome)
+        return report
 
     def _deliver_channel(self, item: tuple[str, list[Alert]]) -> list[Outcome]:
         channel, alerts = item

@@ -156,6 +156,7 @@ class PollOutcome:
     failed: int = 0
     error: str | None = None
     duration_ms: float = 0.0
+    rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,31 +27,37 @@ import calendar
 import io
 import re
 import time
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
 
+from monitor.entries import text_or_none, unique, web_link
 from monitor.errors import ParseError
-from monitor.identity import digest, entry_key
+from monitor.identity import entry_key
+from monitor.jsonfeed import JSON_TYPES, parse_json_feed
 from monitor.models import Entry, Fetched, ParsedFeed
 from monitor.text import html_to_text, one_line, plain_text
 
 _PLAIN_TYPES = frozenset(["text/plain", "text"])
-_WEB_SCHEMES = frozenset(["http", "https"])
 _ENTRY_OPEN = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]")
 _ENTRY_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
+_LEADING = b" \t\r\n\xef\xbb\xbf"  # whitespace and a UTF-8 byte order mark
+_CHARACTER_ENTITY = re.compile(
+    rb"""<!ENTITY\s+[^\s%"'<>]+\s+(["'])&#(?:[0-9]{1,7}|x[0-9a-fA-F]{1,6});\1\s*>"""
+)
+_ENTITY_NAME = re.compile(rb"""<!ENTITY\s+(%\s+)?([^\s"'<>]{1,60})""", re.IGNORECASE)
 
 
 def parse(fetched: Fetched) -> ParsedFeed:
     """Parse a fetched body into entries with identity, UTC times and plain text."""
-    result = feedparser.parse(
-        io.BytesIO(fetched.body),
-        response_headers={"content-type": fetched.content_type or "application/xml"},
-    )
+    if is_json(fetched):
+        return parse_json_feed(fetched)
+    headers = {"content-type": fetched.content_type or "application/xml"}
+    _refuse_entity_declarations(fetched, convert_to_utf8(headers, fetched.body, {}))
+    result = feedparser.parse(io.BytesIO(fetched.body), response_headers=headers)
     problem = result.get("bozo_exception")
     version = str(result.get("version") or "")
     raw_entries = list(result.entries)
@@ -60,7 +66,7 @@ def parse(fetched: Fetched) -> ParsedFeed:
         raw_entries.pop()
     feed = result.feed
     inherited = _author(feed) if version.startswith("atom") else None
-    entries = _unique(_entry(raw, fetched, inherited) for raw in raw_entries)
+    entries = unique(_entry(raw, fetched, inherited) for raw in raw_entries)
     serious = problem is not None and not isinstance(problem, feedparser.ThingsNobodyCaresAboutButMe)
     if not entries and (not version or serious):
         raise ParseError(fetched.url, f"parse: {_not_a_feed(fetched.body, version, problem)}")
@@ -70,6 +76,64 @@ def parse(fetched: Fetched) -> ParsedFeed:
         entries=tuple(entries),
         warning=_warning(problem, cut),
     )
+
+
+def is_json(fetched: Fetched) -> bool:
+    """A JSON Feed: the body opens with ``{``, or is not XML and is served as JSON."""
+    head = fetched.body[:64].lstrip(_LEADING)
+    if head.startswith(b"{"):
+        return True
+    if head.startswith(b"<"):
+        return False
+    media_type = (fetched.content_type or "").partition(";")[0].strip().lower()
+    return media_type in JSON_TYPES
+
+
+def _refuse_entity_declarations(fetched: Fetched, document: bytes) -> None:
+    """ParseError for any ``<!ENTITY>`` declaration but a single character reference.
+
+    ``document`` is the body as feedparser's parsers will see it (re-encoded to UTF-8,
+    so a UTF-16 body cannot hide a declaration). feedparser keeps "safe" text
+    entities and its fallback parser expands them without limit: a 160 KB body with
+    one 100 KB entity used 20,000 times became a 2 GB title (6 GB, a minute). Nested
+    ("billion laughs"), external (SYSTEM/PUBLIC) and parameter entities are refused
+    too, even though expat and feedparser happen to leave them alone today.
+    ``<!ENTITY nbsp "&#160;">``, which some feeds declare, expands to one character
+    and is allowed.
+    """
+    for start in _declarations(document):
+        if _CHARACTER_ENTITY.match(document, start):
+            continue
+        raise ParseError(
+            fetched.url,
+            f"parse: refused XML entity declaration {_entity_name(document, start)!r} "
+            "(entities that expand to more than one character, or load files or URLs, are not allowed)",
+        )
+
+
+def _entity_name(document: bytes, start: int) -> str:
+    """The declared name, ``%name`` for a parameter entity."""
+    found = _ENTITY_NAME.match(document, start)
+    if found is None:
+        return "?"
+    return ("%" if found.group(1) else "") + found.group(2).decode("utf-8", "replace")
+
+
+def _declarations(document: bytes) -> Iterator[int]:
+    """Offsets of ``<!ENTITY`` outside comments and CDATA sections, in one linear pass."""
+    pos = document.find(b"<!")
+    while pos != -1:
+        if document.startswith(b"<!--", pos):
+            end, skip = document.find(b"-->", pos + 4), 3
+        elif document.startswith(b"<![CDATA[", pos):
+            end, skip = document.find(b"]]>", pos + 9), 3
+        else:
+            if document[pos + 2 : pos + 8].upper() == b"ENTITY":
+                yield pos
+            end, skip = pos, 2
+        if end == -1:
+            return
+        pos = document.find(b"<!", end + skip)
 
 
 def _ends_inside_entry(body: bytes, parsed: int) -> bool:
@@ -128,7 +192,7 @@ def _entry(raw: Any, fetched: Fetched, inherited_author: str | None) -> Entry | 
         return None
     published = _published(raw, fetched.fetched_at)
     return Entry(
-        key=entry_key(_text_or_none(raw.get("id")), link, title, summary_text or content_text),
+        key=entry_key(text_or_none(raw.get("id")), link, title, summary_text or content_text),
         title=title,
         link=link,
         author=_author(raw) or inherited_author,
@@ -164,17 +228,10 @@ def _text(raw: Any, name: str) -> str:
     return _as_text(str(raw.get(name, "")), _detail_type(raw, name))
 
 
-def _text_or_none(value: object) -> str | None:
-    if value is None:
-        return None
-    text = one_line(str(value), 2000)
-    return text or None
-
-
 def _author(raw: Any) -> str | None:
     """The author's name; "jane@example.org (Jane Doe)" becomes "Jane Doe"."""
     detail = raw.get("author_detail") or {}
-    return _text_or_none(detail.get("name")) or _text_or_none(raw.get("author"))
+    return text_or_none(detail.get("name")) or text_or_none(raw.get("author"))
 
 
 def _link(raw: Any, base: str) -> str | None:
@@ -185,14 +242,7 @@ def _link(raw: Any, base: str) -> str | None:
         if link.get("rel", "alternate") == "alternate" and link.get("href")
     ]
     candidates.append(raw.get("link"))
-    for candidate in candidates:
-        text = _text_or_none(candidate)
-        if text is None:
-            continue
-        url = urljoin(base, text)
-        if urlsplit(url).scheme.lower() in _WEB_SCHEMES:
-            return url
-    return None
+    return web_link(candidates, base)
 
 
 def _published(raw: Any, fetched_at: datetime) -> datetime | None:
@@ -208,25 +258,3 @@ def _published(raw: Any, fetched_at: datetime) -> datetime | None:
                 continue
             return min(when, fetched_at)
     return None
-
-
-def _unique(entries: Iterable[Entry | None]) -> list[Entry]:
-    """Drop exact repeats; give different entries that share a guid distinct keys."""
-    seen: dict[str, Entry] = {}
-    result: list[Entry] = []
-    for entry in entries:
-        if entry is None:
-            continue
-        first = seen.get(entry.key)
-        if first is None:
-            seen[entry.key] = entry
-            result.append(entry)
-            continue
-        if (first.title, first.link) == (entry.title, entry.link):
-            continue
-        key = f"{entry.key}#{digest(entry.title, entry.link or '')[:12]}"
-        if key not in seen:
-            clone = replace(entry, key=key)
-            seen[key] = clone
-            result.append(clone)
-    return result

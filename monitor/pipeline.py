@@ -138,6 +138,7 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
         queued=saved.queued,
         sent=report.sent if report else 0,
         failed=report.failed if report else 0,
+        rules=tuple(m.rule for found in matches.values() for m in found),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -17,7 +18,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app import App
 from monitor.config import Settings
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, MonitorError, StorageError
+from monitor.httpd import StatusServer
 from monitor.models import FeedState
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ class Daemon:
         self._reload_wanted = threading.Event()
         self.reloads = 0
         self.reload_failures = 0
+        self._last_tick: float | None = None
+        self.http: StatusServer | None = None
         self._poll_tick = poll_tick
         self._delivery_tick = delivery_tick
         self._pool = ThreadPoolExecutor(app.settings.poll.concurrency, thread_name_prefix="poll")
@@ -71,6 +75,9 @@ class Daemon:
             id="deliver",
         )
         scheduler.start()
+        if self.app.settings.http.listen:
+            self.http = StatusServer(self.app.settings.http.listen, self.health, self.app.metrics.render)
+            self.http.start()
         log.info(
             "daemon started feeds=%d rules=%d channels=%d",
             len(self.app.settings.feeds),
@@ -84,6 +91,8 @@ class Daemon:
                     self.reload()
         finally:
             log.info("daemon stopping: finishing in-flight polls")
+            if self.http is not None:
+                self.http.stop()
             scheduler.shutdown(wait=True)
             self.close()
             log.info("daemon stopped")
@@ -101,15 +110,18 @@ class Daemon:
             self.app.reload(settings)
         except ConfigError as e:
             self.reload_failures += 1
+            self.app.metrics.reloads.labels("failed").inc()
             log.error("reload status=refused problems=%d (the running configuration stays)", len(e.problems))
             for problem in e.problems:
                 log.error("reload %s", problem)
             return False
         except MonitorError as e:
             self.reload_failures += 1
+            self.app.metrics.reloads.labels("failed").inc()
             log.error('reload status=refused error="%s" (the running configuration stays)', e)
             return False
         self.reloads += 1
+        self.app.metrics.reloads.labels("ok").inc()
         log.info(
             "reload status=ok feeds=%d rules=%d channels=%d",
             len(settings.feeds),
@@ -118,6 +130,24 @@ class Daemon:
         )
         return True
 
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """Healthy when the poll tick ran recently and the database answers."""
+        problems = []
+        limit = self._poll_tick.total_seconds() * 3 + JOB_DEFAULTS["misfire_grace_time"]
+        age = None if self._last_tick is None else time.monotonic() - self._last_tick
+        if age is None or age > limit:
+            problems.append("scheduler has not ticked recently" if age else "scheduler has not ticked yet")
+        try:
+            self.app.store.ping()
+        except StorageError as e:
+            problems.append(str(e))
+        detail: dict[str, object] = {
+            "status": "ok" if not problems else "unhealthy",
+            "problems": problems,
+            "last_tick_seconds_ago": None if age is None else round(age, 1),
+        }
+        return not problems, detail
+
     def close(self) -> None:
         """Finish running polls; drop the ones not started yet."""
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -125,6 +155,8 @@ class Daemon:
     def poll_due(self) -> int:
         """Hand every due feed that is not already being polled to the pool."""
         self.ticks += 1
+        self._last_tick = time.monotonic()
+        self.app.metrics.last_tick.set_to_current_time()
         due = self.app.store.feeds(due_at=self.app.clock())
         started = 0
         for feed in due:

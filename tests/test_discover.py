@@ -48,7 +48,8 @@ ALTERNATES = [
         id="duplicates-once-fragment-dropped",
     ),
     pytest.param(
-        '<link rel="Alternate Feed" type="Application/RSS+XML; charset=utf-8" title="  Top\n stories " href="/t.xml">'
+        '<link rel="Alternate Feed" type="Application/RSS+XML; charset=utf-8" '
+        'title="  Top\n stories " href="/t.xml">'
         '<link rel="alternate" type="application/feed+json" href="/feed.json">'
         '<link rel="alternate" type="application/json" href="/items.json">',
         [
@@ -153,7 +154,9 @@ def test_feed_kind(body: bytes, content_type: str | None, kind: str | None) -> N
 @pytest.mark.parametrize(
     ("body", "title"),
     [
-        pytest.param(b'{"version": "https://jsonfeed.org/version/1", "title": " My\\nBlog "}', "My Blog", id="title"),
+        pytest.param(
+            b'{"version": "https://jsonfeed.org/version/1", "title": " My\\nBlog "}', "My Blog", id="title"
+        ),
         pytest.param(b'{"version": "https://jsonfeed.org/version/1", "title": 7}', None, id="not-text"),
         pytest.param(b'{"version": "https://jsonfeed.org/version/1"}', None, id="none"),
         pytest.param(b'{"title": "x"}', None, id="not-a-json-feed"),

@@ -126,11 +126,17 @@ def _external_entity(secret: Path) -> bytes:
     ("data", "message"),
     [
         pytest.param(BILLION_LAUGHS, "feeds.opml: ", id="billion-laughs"),
-        pytest.param(SMALL_EXPANSION, "feeds.opml: declares XML entities; refusing to read it", id="any-entity"),
+        pytest.param(
+            SMALL_EXPANSION, "feeds.opml: declares XML entities; refusing to read it", id="any-entity"
+        ),
         pytest.param(b"<opml><body><outline", "feeds.opml: not valid XML: ", id="truncated"),
         pytest.param(b"", "feeds.opml: not valid XML: ", id="empty"),
-        pytest.param(b"<rss version='2.0'><channel/></rss>", "feeds.opml: not an OPML file (the root", id="rss"),
-        pytest.param(b"<opml version='2.0'><head/></opml>", "feeds.opml: not an OPML file (no <body>)", id="no-body"),
+        pytest.param(
+            b"<rss version='2.0'><channel/></rss>", "feeds.opml: not an OPML file (the root", id="rss"
+        ),
+        pytest.param(
+            b"<opml version='2.0'><head/></opml>", "feeds.opml: not an OPML file (no <body>)", id="no-body"
+        ),
     ],
 )
 def test_unreadable_or_hostile_opml_is_refused(data: bytes, message: str) -> None:

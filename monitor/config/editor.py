@@ -67,9 +67,11 @@ def add_feeds(path: Path, feeds: Sequence[NewFeed], *, check_url: UrlCheck | Non
         added.append(final)
     if added:
         yaml, tree = _load(path)
-        seq = _feeds_sequence(tree)
+        seq, trailing = _feeds_sequence(tree)
         for feed in added:
             _append(seq, _item(feed))
+        if trailing is not None:
+            _add_trailing(seq[-1], trailing)
         _write(path, yaml, tree, check_url)
     return AddResult(added=tuple(added), present=tuple(present))
 
@@ -160,7 +162,8 @@ def _write(path: Path, yaml: YAML, tree: CommentedMap, check_url: UrlCheck | Non
         try:
             current_settings(temp, check_url)
         except ConfigError as e:
-            problems = [replace(p, path=str(path)) for p in e.problems]
+            note = " (in the edited text; the file was not changed)"
+            problems = [replace(p, path=str(path), message=p.message + note) for p in e.problems]
             raise ConfigError(problems) from None
         os.replace(temp, target)
     finally:
@@ -175,19 +178,37 @@ def _copy_mode(source: Path, dest: Path) -> None:
 # -- the feeds sequence ----------------------------------------------------------------
 
 
-def _feeds_sequence(tree: CommentedMap) -> CommentedSeq:
-    """The block sequence under ``feeds:``, created (before ``rules:``) when missing or empty."""
+def _feeds_sequence(tree: CommentedMap) -> tuple[CommentedSeq, _Token | None]:
+    """The block sequence under ``feeds:``, created (before ``rules:``) when missing or empty.
+
+    For ``feeds: []``, also the lines that followed it, which belong after the new items.
+    """
     seq = tree.get("feeds")
     if isinstance(seq, CommentedSeq):
+        trailing = _split_comment(tree, seq) if not seq else None
         seq.fa.set_block_style()
-        return seq
+        return seq, trailing
     seq = CommentedSeq()
     if "feeds" in tree:
         tree["feeds"] = seq
     else:
         keys = list(tree)
         tree.insert(keys.index("rules") if "rules" in keys else len(keys), "feeds", seq)
-    return seq
+    return seq, None
+
+
+def _split_comment(tree: CommentedMap, seq: CommentedSeq) -> _Token | None:
+    """Detach the lines after ``feeds: []  # comment``, keeping the comment on its line."""
+    slots = tree.ca.items.get("feeds")
+    holders = [slots[2] if slots and len(slots) > 2 else None, seq.ca.comment[0] if seq.ca.comment else None]
+    trailing = None
+    for token in {id(t): t for t in holders if t is not None}.values():
+        eol, newline, rest = token.value.partition("\n")
+        if rest:
+            trailing = copy.copy(token)
+            trailing.value = "\n" + rest
+            token.value = eol + newline
+    return trailing
 
 
 def _item(feed: NewFeed) -> CommentedMap:

@@ -86,6 +86,22 @@ class DeliverySettings(_Strict):
     timeout: Duration = timedelta(seconds=30)
 
 
+class HttpSettings(_Strict):
+    """The daemon's status server (``/healthz``, ``/metrics``); off unless ``listen`` is set."""
+
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"listen must look like 127.0.0.1:8787, got {value!r}")
+        return value
+
+
 class HealthSettings(_Strict):
     """When a feed counts as failing or silent, and who hears about it."""
 
@@ -212,6 +228,7 @@ class Settings(_Strict):
     fetch: FetchSettings = FetchSettings()
     delivery: DeliverySettings = DeliverySettings()
     health: HealthSettings = HealthSettings()
+    http: HttpSettings = HttpSettings()
     channels: dict[str, Annotated[ChannelSpec, BeforeValidator(_as_channel)]] = {}
     feeds: tuple[FeedSpec, ...] = ()
     rules: tuple[WatchRule, ...] = ()
@@ -224,7 +241,7 @@ class Settings(_Strict):
     def _empty_sections(cls, data: object) -> object:
         """A section whose every line is commented out (``rules:`` alone) takes its default."""
         if isinstance(data, dict):
-            sections = ("poll", "fetch", "delivery", "health", "channels", "feeds", "rules")
+            sections = ("poll", "fetch", "delivery", "health", "http", "channels", "feeds", "rules")
             return {k: v for k, v in data.items() if not (k in sections and v is None)}
         return data
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.errors import StorageError
 from monitor.identity import digest
@@ -67,6 +67,14 @@ class Store(Outbox):
                 yield conn
         except OperationalError as e:
             raise StorageError(f"store: {str(e.orig).splitlines()[0]}") from e
+
+    def ping(self) -> None:
+        """Raise StorageError unless the database answers a trivial query."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+        except SQLAlchemyError as e:
+            raise StorageError(f"store: database does not answer: {str(e).splitlines()[0]}") from e
 
     # -- feeds ---------------------------------------------------------------
 

@@ -1,0 +1,161 @@
+"""JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1) -> ParsedFeed. Pure, no I/O.
+
+feedparser does not read JSON Feed, so this module does, with the same entry
+semantics as ``parse`` (see ``entries``):
+
+- identity: the item's ``id`` (coerced to a string, as the spec asks), else its
+  ``url``, else a hash of title and text (``identity.entry_key``);
+- ``title`` and ``summary`` are plain text and taken literally; ``content_html`` is
+  rendered to text, ``content_text`` taken as it is; when both are given the HTML
+  wins. As with RSS and Atom, an item with content but no summary gets its content
+  as the summary (and no separate content), so "teaser only?" means the same for
+  every format;
+- ``date_published`` (else ``date_modified``) in UTC, clamped to the fetch time;
+  an item without a usable date takes the fetch time and ``dated=False``;
+- authors: 1.1 ``authors`` (the first name), 1.0 ``author``; items without their own
+  inherit the feed's;
+- an item with no title, link or text at all is dropped, and so is anything that is
+  not a JSON object where an item should be. Wrong types are ignored field by field.
+
+A body that is not JSON raises ParseError("parse: invalid JSON Feed: ..."); JSON
+that is not a JSON Feed (no jsonfeed.org ``version``, no ``items`` list) raises too.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from monitor.entries import text_or_none, unique, utc_clamped, web_link
+from monitor.errors import ParseError
+from monitor.identity import entry_key
+from monitor.models import Entry, Fetched, ParsedFeed
+from monitor.text import html_to_text, one_line, plain_text
+
+JSON_TYPES = frozenset(["application/feed+json", "application/json"])
+_VERSION_PREFIXES = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
+
+
+def parse_json_feed(fetched: Fetched) -> ParsedFeed:
+    """Parse a JSON Feed body; ParseError when it is not one."""
+    document, warning = _load(fetched)
+    if not isinstance(document, dict):
+        raise ParseError(fetched.url, "parse: invalid JSON Feed: the top level is not an object")
+    version = document.get("version")
+    if not (isinstance(version, str) and version.startswith(_VERSION_PREFIXES)):
+        raise ParseError(fetched.url, "parse: not a JSON Feed (no jsonfeed.org version)")
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise ParseError(fetched.url, "parse: invalid JSON Feed: items is not a list")
+    inherited = _author(document)
+    entries = unique(_entry(item, fetched, inherited) for item in items if isinstance(item, dict))
+    return ParsedFeed(
+        title=one_line(plain_text(_string(document, "title")), 1000) or None,
+        link=web_link([_string(document, "home_page_url")], fetched.final_url),
+        entries=tuple(entries),
+        warning=warning,
+    )
+
+
+def _load(fetched: Fetched) -> tuple[object, str | None]:
+    """The decoded JSON, and a warning when bad UTF-8 had to be replaced."""
+    try:
+        return json.loads(fetched.body), None
+    except UnicodeDecodeError:
+        text, warning = fetched.body.decode("utf-8", "replace"), "parse: JSON Feed is not valid UTF-8"
+    except (ValueError, RecursionError) as e:
+        raise ParseError(fetched.url, f"parse: invalid JSON Feed: {_reason(e)}") from e
+    try:
+        return json.loads(text), warning
+    except (ValueError, RecursionError) as e:
+        raise ParseError(fetched.url, f"parse: invalid JSON Feed: {_reason(e)}") from e
+
+
+def _reason(e: Exception) -> str:
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    return one_line(str(e), 200)
+
+
+def _entry(item: Mapping[str, Any], fetched: Fetched, inherited_author: str | None) -> Entry | None:
+    """One item -> Entry; None for an item with nothing in it."""
+    title = one_line(plain_text(_string(item, "title")), 1000)
+    link = web_link([_string(item, "url"), _string(item, "external_url")], fetched.final_url)
+    content_html, content_text = _content(item)
+    summary_text = plain_text(_string(item, "summary"))
+    summary_html = html.escape(summary_text)
+    if not summary_text:
+        summary_html, summary_text = content_html, content_text
+    if content_text == summary_text:
+        content_html, content_text = "", ""
+    if not (title or link or summary_text or content_text):
+        return None
+    published = _date(item.get("date_published"), fetched.fetched_at) or _date(
+        item.get("date_modified"), fetched.fetched_at
+    )
+    return Entry(
+        key=entry_key(_id(item.get("id")), link, title, summary_text or content_text),
+        title=title,
+        link=link,
+        author=_author(item) or inherited_author,
+        published=published or fetched.fetched_at,
+        dated=published is not None,
+        summary_html=summary_html,
+        summary_text=summary_text,
+        content_html=content_html,
+        content_text=content_text,
+    )
+
+
+def _content(item: Mapping[str, Any]) -> tuple[str, str]:
+    """(HTML, text) of an item's content: ``content_html`` rendered, else ``content_text``."""
+    markup = _string(item, "content_html")
+    text = html_to_text(markup)
+    if text:
+        return markup, text
+    text = plain_text(_string(item, "content_text"))
+    return (html.escape(text), text) if text else ("", "")
+
+
+def _string(mapping: Mapping[str, Any], name: str) -> str:
+    """A field that must be a string; anything else counts as absent."""
+    value = mapping.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _id(value: object) -> str | None:
+    """The item id; the spec says a number (a 1.0 habit) is coerced to a string."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return text_or_none(value)
+
+
+def _author(mapping: Mapping[str, Any]) -> str | None:
+    """The first author's name: 1.1 ``authors``, else 1.0 ``author``."""
+    authors = mapping.get("authors")
+    candidates: Iterable[object] = authors if isinstance(authors, list) else []
+    for candidate in [*candidates, mapping.get("author")]:
+        if isinstance(candidate, dict):
+            name = text_or_none(plain_text(_string(candidate, "name")), 200)
+            if name:
+                return name
+    return None
+
+
+def _date(value: object, fetched_at: datetime) -> datetime | None:
+    """An RFC 3339 date (or, leniently, an RFC 822 one) in UTC, clamped to the fetch time."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 100:
+        return None
+    text = value.strip()
+    try:
+        when = datetime.fromisoformat(text.upper())
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    return utc_clamped(when, fetched_at)

@@ -1,0 +1,114 @@
+"""Prometheus metrics: counters the daemon moves, gauges read from the database at scrape.
+
+One registry per App (not the global default) so tests and reloads stay isolated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from monitor.models import PollOutcome
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from monitor.deliver import Outcome
+    from monitor.models import ChannelStatus, FeedStatus
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _DatabaseCollector(Collector):
+    """Dead letters, pending deliveries and last success per feed, read at scrape time."""
+
+    def __init__(
+        self,
+        feeds: Callable[[], list[FeedStatus]],
+        channels: Callable[[], list[ChannelStatus]],
+    ) -> None:
+        self._feeds = feeds
+        self._channels = channels
+
+    def collect(self) -> Iterable[Metric]:
+        success = GaugeMetricFamily(
+            "monitor_feed_last_success_timestamp_seconds",
+            "When each feed was last polled successfully (Unix time).",
+            labels=["feed"],
+        )
+        for feed in self._feeds():
+            if feed.active and feed.last_success_at is not None:
+                success.add_metric([feed.name], feed.last_success_at.timestamp())
+        queue = GaugeMetricFamily(
+            "monitor_deliveries",
+            "Deliveries in the outbox by channel and state.",
+            labels=["channel", "state"],
+        )
+        dead = GaugeMetricFamily(
+            "monitor_dead_letters", "Deliveries that ran out of retries.", labels=["channel"]
+        )
+        for c in self._channels():
+            for state, count in (
+                ("pending", c.pending),
+                ("retrying", c.retrying),
+                ("sent", c.sent),
+                ("dead", c.dead),
+            ):
+                queue.add_metric([c.channel, state], count)
+            dead.add_metric([c.channel], c.dead)
+        return [success, queue, dead]
+
+
+class Metrics:
+    """Every metric monitor exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.polls = Counter("monitor_polls", "Feed polls by outcome.", ["status"], registry=r)
+        self.poll_seconds = Histogram(
+            "monitor_poll_seconds",
+            "Time to poll one feed (fetch, parse, store, match).",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.articles = Counter("monitor_articles_stored", "New articles stored.", registry=r)
+        self.matches = Counter("monitor_matches", "Articles matched, by rule.", ["rule"], registry=r)
+        self.deliveries = Counter(
+            "monitor_delivery_attempts",
+            "Delivery attempts by channel and result.",
+            ["channel", "result"],
+            registry=r,
+        )
+        self.reloads = Counter("monitor_config_reloads", "Config reloads by result.", ["result"], registry=r)
+        self.last_tick = Gauge(
+            "monitor_scheduler_last_tick_timestamp_seconds",
+            "When the poll tick last ran (Unix time).",
+            registry=r,
+        )
+
+    def watch_database(
+        self, feeds: Callable[[], list[FeedStatus]], channels: Callable[[], list[ChannelStatus]]
+    ) -> None:
+        """Export database-backed gauges (read at each scrape)."""
+        self.registry.register(_DatabaseCollector(feeds, channels))
+
+    def observe_poll(self, outcome: PollOutcome) -> None:
+        """Count one poll."""
+        self.polls.labels(outcome.status).inc()
+        self.poll_seconds.observe(outcome.duration_ms / 1000)
+        self.articles.inc(outcome.new)
+        for rule in outcome.rules:
+            self.matches.labels(rule).inc()
+
+    def observe_delivery(self, outcome: Outcome) -> None:
+        """Count one delivery attempt."""
+        self.deliveries.labels(outcome.channel, outcome.status).inc()
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""One file per revision: ``upgrade()`` and ``downgrade()``, as Alembic writes them."""
