@@ -27,7 +27,7 @@ from monitor.app import App, utc_now
 from monitor.commands import feeds
 from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError, MonitorError
-from monitor.log import configure
+from monitor.log import configure, install_redactor, redact_text
 from monitor.models import Alert, Snippet
 from monitor.notify import check_url
 from monitor.reload import watch_config
@@ -45,12 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except ConfigError as e:
-        print(e, file=sys.stderr)
+        print(redact_text(str(e)), file=sys.stderr)
         return EXIT_CONFIG
     except MonitorError as e:
         if args.debug:
             raise
-        print(f"monitor: {e}", file=sys.stderr)
+        print(redact_text(f"monitor: {e}"), file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK
@@ -97,9 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load(path: Path) -> Settings:
-    """Load and fully validate the config, Apprise URLs included."""
-    return load_settings(path, check_url=check_url)
+def load(path: Path, *, require_env: bool = True) -> Settings:
+    """Load and fully validate the config; from then on output hides its secrets."""
+    settings = load_settings(path, check_url=check_url if require_env else None, require_env=require_env)
+    install_redactor(settings.redactor())
+    return settings
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -112,7 +114,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _healthcheck(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config, require_env=False)
+    settings = load(args.config, require_env=False)
     if not settings.http.listen:
         print(f"monitor: {args.config}: healthcheck needs http.listen (e.g. 127.0.0.1:8787)", file=sys.stderr)
         return EXIT_FAILURE
@@ -166,16 +168,18 @@ def _on_signals(stop: threading.Event, daemon: Daemon) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config, require_env=False)
+    settings = load(args.config, require_env=False)
     with App.from_settings(settings) as app:
         feeds = app.store.feed_statuses()
         channels = app.store.channel_statuses()
     if args.json:
         print(
-            json.dumps(
-                {"feeds": [asdict(f) for f in feeds], "channels": [asdict(c) for c in channels]},
-                default=_json_default,
-                indent=2,
+            redact_text(
+                json.dumps(
+                    {"feeds": [asdict(f) for f in feeds], "channels": [asdict(c) for c in channels]},
+                    default=_json_default,
+                    indent=2,
+                )
             )
         )
         return EXIT_OK
@@ -194,14 +198,14 @@ def _status(args: argparse.Namespace) -> int:
                 (f.disabled or f.last_error or "")[:80] if (f.error_count or f.disabled) else "",
             )
         )
-    print(_table(rows))
+    print(redact_text(_table(rows)))
     print()
     crows = [("CHANNEL", "PENDING", "RETRYING", "SENT", "DEAD", "LAST ERROR")]
     crows += [
         (c.channel, str(c.pending), str(c.retrying), str(c.sent), str(c.dead), (c.last_error or "")[:80])
         for c in channels
     ]
-    print(_table(crows) if channels else "No deliveries yet.")
+    print(redact_text(_table(crows)) if channels else "No deliveries yet.")
     return EXIT_OK
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -16,9 +17,25 @@ _QUIET = {
 }
 
 
+_redactor: list[Callable[[str], str]] = [lambda text: text]
+
+
+def install_redactor(redact: Callable[[str], str]) -> None:
+    """From now on every log line (and ``redact_text``) hides the config's secrets."""
+    _redactor[0] = redact
+
+
+def redact_text(text: str) -> str:
+    """Hide secrets in text printed outside logging (errors, status)."""
+    return _redactor[0](text)
+
+
 class _UtcFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
 
 
 class _JsonFormatter(logging.Formatter):
@@ -31,7 +48,7 @@ class _JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, ensure_ascii=False)
+        return redact_text(json.dumps(payload, ensure_ascii=False))
 
 
 def configure(level: str = "INFO", fmt: LogFormat = "text") -> None:

@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, text
 
 from monitor.config import Settings
 from monitor.errors import NotifyError
+from monitor.log import install_redactor
 from monitor.models import Alert
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -54,6 +55,7 @@ def restore_logging() -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(level)
     apprise_logger.propagate = propagate
+    install_redactor(lambda text: text)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import get_origin
 
@@ -22,6 +23,7 @@ from sqlalchemy.exc import ArgumentError
 from monitor.config.document import Document, Loc, read_document
 from monitor.config.schema import ChannelSpec, Settings
 from monitor.errors import ConfigError, ConfigProblem
+from monitor.redact import Redactor
 
 UrlCheck = Callable[[str], str | None]
 """Returns None when Apprise accepts the URL, else why not."""
@@ -29,7 +31,7 @@ UrlCheck = Callable[[str], str | None]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_DATABASE = "MONITOR_DATABASE_URL"
 _BACKENDS = ("sqlite", "postgresql")
-_INTERNAL = ("source",)
+_INTERNAL = ("source", "secrets")
 """Fields of Settings that the loader fills in; config.yaml may not set them."""
 
 
@@ -57,13 +59,21 @@ def load_settings(
         errors = [err for err in e.errors() if not _echo_of_item_error(err)]
         raise ConfigError(_in_file_order(problems + [_describe(doc, err) for err in errors])) from None
     problems += _cross_references(doc, settings)
-    channels, url_problems = _resolve_channels(doc, settings, env, check_url, require_env)
+    channels, url_problems, secrets = _resolve_channels(doc, settings, env, check_url, require_env)
     problems += url_problems
     database = _database_url(settings.database, path, env)
     problems += _check_database(doc, database, from_env=bool(env.get(_ENV_DATABASE)))
     if problems:
-        raise ConfigError(_in_file_order(problems))
-    return settings.model_copy(update={"channels": channels, "database": database, "source": path.resolve()})
+        redact = Redactor(secrets)
+        raise ConfigError([replace(p, message=redact(p.message)) for p in _in_file_order(problems)])
+    return settings.model_copy(
+        update={
+            "channels": channels,
+            "database": database,
+            "source": path.resolve(),
+            "secrets": frozenset(secrets),
+        }
+    )
 
 
 def _in_file_order(problems: list[ConfigProblem]) -> list[ConfigProblem]:
@@ -246,14 +256,19 @@ def _resolve_channels(
     env: Mapping[str, str],
     check_url: UrlCheck | None,
     require_env: bool,
-) -> tuple[dict[str, ChannelSpec], list[ConfigProblem]]:
-    """Substitute ``${VAR}`` in channel URLs and let Apprise judge each one."""
+) -> tuple[dict[str, ChannelSpec], list[ConfigProblem], set[str]]:
+    """Substitute ``${VAR}`` in channel URLs and let Apprise judge each one.
+
+    Also returns the substituted values: they are secrets to keep out of all output.
+    """
     problems: list[ConfigProblem] = []
     resolved: dict[str, ChannelSpec] = {}
+    secrets: set[str] = set()
     for name, spec in settings.channels.items():
         urls = []
         for i, raw in enumerate(spec.urls):
             loc = _url_loc(doc, name, i)
+            secrets.update(env[var] for var in _ENV_REF.findall(raw) if env.get(var))
             url, unresolved = _substitute(raw, env)
             if unresolved and not require_env:
                 urls.append(raw)
@@ -266,7 +281,7 @@ def _resolve_channels(
                 problems.append(doc.problem(loc, f"channel '{name}': {reason}"))
             urls.append(url)
         resolved[name] = spec.model_copy(update={"urls": tuple(urls)})
-    return resolved, problems
+    return resolved, problems, secrets
 
 
 def _url_loc(doc: Document, channel: str, index: int) -> Loc:

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from monitor.config.durations import parse_duration
+from monitor.redact import Redactor, secrets_in_url
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 FirstPoll = Literal["recent", "all", "none"]
@@ -233,6 +234,7 @@ class Settings(_Strict):
     feeds: tuple[FeedSpec, ...] = ()
     rules: tuple[WatchRule, ...] = ()
     source: Path | None = Field(default=None, exclude=True)
+    secrets: frozenset[str] = Field(default=frozenset(), exclude=True, repr=False)
 
     _check_timezone = field_validator("timezone")(_timezone)
 
@@ -244,6 +246,14 @@ class Settings(_Strict):
             sections = ("poll", "fetch", "delivery", "health", "http", "channels", "feeds", "rules")
             return {k: v for k, v in data.items() if not (k in sections and v is None)}
         return data
+
+    def redactor(self) -> Redactor:
+        """Hides ``${VAR}`` values and token-like parts of channel URLs in any text."""
+        found = set(self.secrets)
+        for spec in self.channels.values():
+            for url in spec.urls:
+                found |= secrets_in_url(url)
+        return Redactor(found)
 
     def feed_interval(self, feed: FeedSpec) -> timedelta:
         """A feed's own interval, else the default one."""

@@ -87,6 +87,7 @@ class AppriseNotifier:
         self._plugins: dict[str, list[Any]] = {}
         self._zones: dict[str, ZoneInfo] = {}
         self._templates: dict[str, TemplateSpec | None] = {}
+        self._redact = settings.redactor()
         for name, spec in settings.channels.items():
             self._plugins[name] = [instantiate(url) for url in spec.urls]
             self._zones[name] = settings.channel_timezone(name)
@@ -133,7 +134,7 @@ class AppriseNotifier:
                 continue
             delivered.add(index)
         if errors:
-            raise NotifyError("; ".join(errors), delivered=frozenset(delivered))
+            raise NotifyError(self._redact("; ".join(errors)), delivered=frozenset(delivered))
 
     def _send_one(self, channel: str, plugin: Any, message: Rendered, key: str) -> None:
         where = str(plugin.url(privacy=True)).split("?", 1)[0]

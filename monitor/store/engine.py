@@ -7,11 +7,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, SQLModel, select
 
-from monitor.errors import StorageError
-from monitor.store.tables import SCHEMA_VERSION, SchemaVersionRow
+from monitor.store.migrate import SchemaState, ensure_schema
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -48,23 +45,6 @@ def _sqlite_pragmas(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_schema(engine: Engine) -> None:
-    """Create missing tables and record the schema version."""
-    try:
-        SQLModel.metadata.create_all(engine)
-        with Session(engine) as session:
-            row = session.exec(select(SchemaVersionRow)).first()
-            if row is None:
-                session.add(SchemaVersionRow(id=1, version=SCHEMA_VERSION))
-                session.commit()
-            elif row.version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"store: database schema {row.version} is newer than this monitor "
-                    f"({SCHEMA_VERSION}); upgrade monitor"
-                )
-    except SQLAlchemyError as e:
-        raise StorageError(f"store: cannot open database: {_short(e)}") from e
-
-
-def _short(e: SQLAlchemyError) -> str:
-    return str(getattr(e, "orig", None) or e).splitlines()[0]
+def create_schema(engine: Engine, *, upgrade: bool = True) -> SchemaState:
+    """Create or migrate the schema to head (see ``migrate``); ``upgrade=False`` refuses old ones."""
+    return ensure_schema(engine, upgrade=upgrade)

@@ -23,6 +23,7 @@ from monitor.identity import digest
 from monitor.models import Entry, FeedState, FeedStatus, Match, SavedPoll
 from monitor.store.engine import create_schema, make_engine
 from monitor.store.outbox import Outbox
+from monitor.store.retention import Retention
 from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES
 
 _BATCH = 500
@@ -37,17 +38,21 @@ class PollResult:
     title: str | None
 
 
-class Store(Outbox):
+class Store(Outbox, Retention):
     """Owns the SQLAlchemy engine; nothing outside sees rows or sessions."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Connect and create the schema if needed."""
+    def open(cls, url: str, *, upgrade: bool = True) -> Store:
+        """Connect and bring the schema to head; ``upgrade=False`` refuses an older one."""
         engine = make_engine(url)
-        create_schema(engine)
+        try:
+            create_schema(engine, upgrade=upgrade)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine)
 
     def close(self) -> None:

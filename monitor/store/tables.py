@@ -12,7 +12,12 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""``schema_version`` at the head revision: a fence for releases older than migrations.
+
+Alembic's revision is the real version (``monitor.store.migrate``). A migration that
+older code cannot run on raises this number; the first release refuses any above 1.
+"""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -37,7 +42,7 @@ def _when(*, nullable: bool = True, index: bool = False) -> datetime | None:
 
 
 class SchemaVersionRow(SQLModel, table=True):
-    """One row: the schema version this database was created or migrated to."""
+    """One row: the schema version this database was created or migrated to (see SCHEMA_VERSION)."""
 
     __tablename__ = "schema_version"
     id: int = Field(default=1, primary_key=True)

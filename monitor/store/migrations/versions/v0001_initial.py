@@ -84,9 +84,9 @@ def _articles() -> None:
         sa.Column("summary_text", sa.Text(), nullable=False),
         sa.Column("content_html", sa.Text(), nullable=False),
         sa.Column("content_text", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["feed_id"], ["feeds.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("feed_id", "key", name="uq_articles_feed_key"),
+        sa.ForeignKeyConstraint(["feed_id"], ["feeds.id"]),
     )
     op.create_index("ix_articles_published_at", "articles", ["published_at"])
     op.create_index("ix_articles_feed_id", "articles", ["feed_id"])
@@ -103,9 +103,9 @@ def _matches() -> None:
         sa.Column("snippet", sa.Text(), nullable=False),
         sa.Column("highlights", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(["article_id"], ["articles.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("article_id", "rule", name="uq_matches_article_rule"),
+        sa.ForeignKeyConstraint(["article_id"], ["articles.id"]),
     )
     op.create_index("ix_matches_article_id", "matches", ["article_id"])
 
@@ -124,9 +124,9 @@ def _deliveries() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=True),
         sa.Column("sent_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(["article_id"], ["articles.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("article_id", "channel", name="uq_deliveries_article_channel"),
+        sa.ForeignKeyConstraint(["article_id"], ["articles.id"]),
     )
     op.create_index("ix_deliveries_due", "deliveries", ["state", "next_attempt_at"])
     op.create_index("ix_deliveries_article_id", "deliveries", ["article_id"])
