@@ -19,7 +19,7 @@ from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.models import FeedState, Fetched, ParsedFeed, PollOutcome
 from monitor.notify import AppriseNotifier, Notifier
-from monitor.parse import parse
+from monitor.parse_pool import ParsePool
 from monitor.pipeline import PollDeps, poll_feed
 from monitor.store import Store
 
@@ -55,7 +55,8 @@ class App:
         self.store = store
         self.clock = clock
         self.strict = strict
-        self.parser: Callable[[Fetched], ParsedFeed] = parse
+        self.parse_pool = ParsePool.for_settings(settings)
+        self.parser: Callable[[Fetched], ParsedFeed] = self.parse_pool.parse
         self._lock = threading.Lock()
         self._retired: list[Fetcher] = []
         self.metrics = Metrics()
@@ -104,7 +105,7 @@ class App:
         strict: bool = False,
     ) -> App:
         """Open the database and build every part; the caller closes the App."""
-        store = Store.open(settings.database)
+        store = Store.open(settings.database, upgrade=settings.database_upgrade == "auto")
         fetcher = Fetcher(settings.fetch, transport=transport)
         return cls(
             settings,
@@ -119,6 +120,7 @@ class App:
         """Release the HTTP clients and database connections."""
         for fetcher in [*self._retired, self.fetcher]:
             fetcher.close()
+        self.parse_pool.close()
         self.store.close()
 
     def __enter__(self) -> App:

@@ -24,7 +24,7 @@ import httpx
 
 from monitor import __version__
 from monitor.app import App, utc_now
-from monitor.commands import feeds
+from monitor.commands import db, feeds
 from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError, MonitorError
 from monitor.log import configure, install_redactor, redact_text
@@ -94,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     deliveries.add_argument("action", choices=("retry",), help="retry: send pending and dead deliveries now")
     deliveries.add_argument("--channel", help="only this channel")
     feeds.register(commands)
+    db.register(commands)
     return parser
 
 
@@ -150,6 +151,10 @@ def _run(args: argparse.Namespace) -> int:
         _on_signals(stop, daemon)
         watch_config(args.config, daemon.request_reload, stop)
         daemon.run(stop)
+    if daemon.abandoned:
+        # Polls still running past the grace hold no committed work; do not wait for them.
+        logging.shutdown()
+        os._exit(EXIT_OK)
     return EXIT_OK
 
 

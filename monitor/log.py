@@ -11,6 +11,7 @@ from typing import Literal
 
 LogFormat = Literal["text", "json"]
 _QUIET = {
+    "alembic": logging.WARNING,  # monitor.store.migrate logs the upgrade itself
     "apscheduler": logging.WARNING,
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,

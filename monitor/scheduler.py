@@ -10,10 +10,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app import App
@@ -21,11 +22,13 @@ from monitor.config import Settings
 from monitor.errors import ConfigError, MonitorError, StorageError
 from monitor.httpd import StatusServer
 from monitor.models import FeedState
+from monitor.store import Pruned
 
 log = logging.getLogger(__name__)
 POLL_TICK = timedelta(seconds=2)
 DELIVERY_TICK = timedelta(seconds=5)
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+PRUNE_AT = {"hour": 3, "minute": 30}  # daily, UTC: old articles and alerts go (``retention``)
 
 
 class Daemon:
@@ -50,6 +53,8 @@ class Daemon:
         self._delivery_tick = delivery_tick
         self._pool = ThreadPoolExecutor(app.settings.poll.concurrency, thread_name_prefix="poll")
         self._in_flight: set[int] = set()
+        self._futures: list[Future[None]] = []
+        self.abandoned = 0
         self._lock = threading.Lock()
         self.ticks = 0
 
@@ -74,10 +79,15 @@ class Daemon:
             next_run_time=now,
             id="deliver",
         )
-        scheduler.start()
-        if self.app.settings.http.listen:
-            self.http = StatusServer(self.app.settings.http.listen, self.health, self.app.metrics.render)
+        scheduler.add_job(self.prune_old, CronTrigger(timezone="UTC", **PRUNE_AT), id="prune")
+        listen = self.app.settings.http.listen
+        if listen:
+            try:
+                self.http = StatusServer(listen, self.health, self.app.metrics.render)
+            except OSError as e:
+                raise MonitorError(f"http: cannot listen on {listen}: {e.strerror or e}") from e
             self.http.start()
+        scheduler.start()
         log.info(
             "daemon started feeds=%d rules=%d channels=%d",
             len(self.app.settings.feeds),
@@ -90,12 +100,12 @@ class Daemon:
                     self._reload_wanted.clear()
                     self.reload()
         finally:
-            log.info("daemon stopping: finishing in-flight polls")
+            log.info("daemon stopping: finishing in-flight work")
             if self.http is not None:
                 self.http.stop()
-            scheduler.shutdown(wait=True)
-            self.close()
-            log.info("daemon stopped")
+            scheduler.shutdown(wait=False)
+            self.abandoned = self.close(self.app.settings.shutdown_grace.total_seconds())
+            log.info("daemon stopped abandoned=%d", self.abandoned)
 
     def request_reload(self) -> None:
         """Ask the main loop to reload the config (safe from signal handlers and threads)."""
@@ -148,9 +158,21 @@ class Daemon:
         }
         return not problems, detail
 
-    def close(self) -> None:
-        """Finish running polls; drop the ones not started yet."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, grace: float | None = None) -> int:
+        """Finish running polls within ``grace`` seconds; drop the ones not started yet.
+
+        Returns how many polls were still running when the grace ran out. Their work
+        was never committed, so their feeds stay due and the next run redoes them.
+        """
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            running = [f for f in self._futures if not f.done()]
+        _, still = wait(running, timeout=grace)
+        if still:
+            log.warning(
+                "daemon grace of %ss is over: %d poll(s) abandoned, they will run again", grace, len(still)
+            )
+        return len(still)
 
     def poll_due(self) -> int:
         """Hand every due feed that is not already being polled to the pool."""
@@ -164,7 +186,9 @@ class Daemon:
                 if feed.id in self._in_flight:
                     continue
                 self._in_flight.add(feed.id)
-            self._pool.submit(self._poll, feed)
+            future = self._pool.submit(self._poll, feed)
+            with self._lock:
+                self._futures = [f for f in self._futures if not f.done()] + [future]
             started += 1
         return started
 
@@ -178,3 +202,15 @@ class Daemon:
     def deliver_due(self) -> None:
         """Send whatever the outbox holds that is due (retries, leftovers)."""
         self.app.courier.deliver()
+
+    def prune_old(self) -> Pruned:
+        """Delete the articles and alerts that ``retention`` lets go (the daily job)."""
+        retention = self.app.settings.retention
+        pruned = self.app.store.prune(self.app.clock(), retention.articles, retention.alerts)
+        log.info(
+            "prune articles=%d alerts=%d deliveries=%d",
+            pruned.articles,
+            pruned.matches,
+            pruned.deliveries,
+        )
+        return pruned

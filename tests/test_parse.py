@@ -170,9 +170,9 @@ def test_golden_fixtures_are_what_they_claim() -> None:
         ),
         (b"Service Unavailable", "text/plain", r"parse: not a feed: <unknown>:\d+:\d+: syntax error"),
         (
-            b'{"version": "https://jsonfeed.org/version/1.1", "items": []}',
+            b'{"version": "https://jsonfeed.org/version/1.1", "items": [}',
             "application/json",
-            r"parse: not a feed: <unknown>:\d+:\d+: not well-formed \(invalid token\)",
+            r"parse: invalid JSON Feed: Expecting value: line 1 column 59 \(char 58\)",
         ),
         (
             b'<?xml version="1.0"?><rss version="2.0"><channel><title>Cut</title><item><tit',
@@ -191,7 +191,7 @@ def test_golden_fixtures_are_what_they_claim() -> None:
         "html-with-bom",
         "html-error-page",
         "plain-text",
-        "json",
+        "broken-json",
         "cut-early",
         "opml",
     ],

@@ -113,16 +113,17 @@ def _add(args: argparse.Namespace) -> int:
     settings = _settings(args.config, changing=True)
     url = _web_address(args.url)
     found = find_feed(url, settings.fetch, pick=args.pick, stdin=sys.stdin, out=sys.stdout)
-    name = args.name.strip() if args.name else found.title or urlsplit(found.url).hostname or found.url
+    explicit = (args.name or "").strip()
+    name = explicit or found.title or urlsplit(found.url).hostname or found.url
     by_url = {f.url: f.name for f in settings.feeds}
-    if args.name and found.url not in by_url and name in {f.name for f in settings.feeds}:
+    if explicit and found.url not in by_url and name in {f.name for f in settings.feeds}:
         taken = f"{args.config} already has a feed named '{name}'; choose another --name"
         raise CommandExit(EXIT_CONFIG, taken)
     result = add_feeds(args.config, [NewFeed(name, found.url, args.interval)], check_url=check_url)
     for feed, existing in result.present:
         print(f"already watched as '{existing}': {feed.url}")
     for feed in result.added:
-        every = feed.interval or format_duration(settings.poll.interval) + " (default)"
+        every = feed.interval or format_duration(settings.poll.interval) + ", the default"
         print(f"added '{feed.name}': {feed.url} (every {every})")
     return EXIT_OK
 

@@ -31,6 +31,7 @@ from monitor.redact import Redactor, secrets_in_url
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 FirstPoll = Literal["recent", "all", "none"]
 FullText = Literal["auto", "always", "never"]
+DatabaseUpgrade = Literal["auto", "manual"]
 _WORD = re.compile(r"\w")
 
 
@@ -62,12 +63,13 @@ class PollSettings(_Strict):
 
 
 class FetchSettings(_Strict):
-    """Limits for every HTTP request: time, size, identity."""
+    """Limits for every HTTP request (time, size, identity) and for parsing what it returned."""
 
     connect_timeout: Duration = timedelta(seconds=10)
     read_timeout: Duration = timedelta(seconds=30)
     deadline: Duration = timedelta(seconds=60)
     max_bytes: ByteSize = ByteSize(10 * 1024 * 1024)
+    parse_timeout: Duration = timedelta(seconds=20)
     user_agent: str | None = None
     per_host: int = Field(default=2, ge=1, le=16)
     full_text_min_words: int = Field(default=150, ge=0)
@@ -110,6 +112,13 @@ class HealthSettings(_Strict):
     failing_after: Duration = timedelta(hours=6)
     silent_after: Duration = timedelta(hours=24)
     silent_factor: float = Field(default=4.0, ge=1.0)
+
+
+class RetentionSettings(_Strict):
+    """How long rows are kept; None (``null``) keeps them forever. Pruned daily."""
+
+    articles: Duration | None = timedelta(days=90)
+    alerts: Duration | None = None
 
 
 def _as_channel(value: object) -> object:
@@ -224,15 +233,18 @@ class Settings(_Strict):
     """The validated, frozen configuration the whole program runs on."""
 
     database: str = "sqlite:///monitor.db"
+    database_upgrade: DatabaseUpgrade = "auto"
     timezone: str = "UTC"
     poll: PollSettings = PollSettings()
     fetch: FetchSettings = FetchSettings()
     delivery: DeliverySettings = DeliverySettings()
     health: HealthSettings = HealthSettings()
     http: HttpSettings = HttpSettings()
+    retention: RetentionSettings = RetentionSettings()
     channels: dict[str, Annotated[ChannelSpec, BeforeValidator(_as_channel)]] = {}
     feeds: tuple[FeedSpec, ...] = ()
     rules: tuple[WatchRule, ...] = ()
+    shutdown_grace: Duration = timedelta(seconds=30)
     source: Path | None = Field(default=None, exclude=True)
     secrets: frozenset[str] = Field(default=frozenset(), exclude=True, repr=False)
 
@@ -243,7 +255,8 @@ class Settings(_Strict):
     def _empty_sections(cls, data: object) -> object:
         """A section whose every line is commented out (``rules:`` alone) takes its default."""
         if isinstance(data, dict):
-            sections = ("poll", "fetch", "delivery", "health", "http", "channels", "feeds", "rules")
+            sections: tuple[str, ...] = ("poll", "fetch", "delivery", "health", "http", "retention")
+            sections += ("channels", "feeds", "rules")
             return {k: v for k, v in data.items() if not (k in sections and v is None)}
         return data
 

@@ -1,6 +1,17 @@
 """Persistence: SQLModel tables behind the Store facade (rows never leave this package)."""
 
+from monitor.store.engine import inspect_schema, upgrade_schema
 from monitor.store.lock import instance_lock
+from monitor.store.migrate import SchemaState
+from monitor.store.retention import Pruned
 from monitor.store.store import PollResult, Store
 
-__all__ = ["PollResult", "Store", "instance_lock"]
+__all__ = [
+    "PollResult",
+    "Pruned",
+    "SchemaState",
+    "Store",
+    "inspect_schema",
+    "instance_lock",
+    "upgrade_schema",
+]

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from monitor.store.migrate import SchemaState, ensure_schema
+from monitor.store.migrate import SchemaState, ensure_schema, schema_state
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -48,3 +48,22 @@ def _sqlite_pragmas(engine: Engine) -> None:
 def create_schema(engine: Engine, *, upgrade: bool = True) -> SchemaState:
     """Create or migrate the schema to head (see ``migrate``); ``upgrade=False`` refuses old ones."""
     return ensure_schema(engine, upgrade=upgrade)
+
+
+def inspect_schema(url: str) -> SchemaState:
+    """Where the database at ``url`` stands, changing nothing."""
+    engine = make_engine(url)
+    try:
+        return schema_state(engine)
+    finally:
+        engine.dispose()
+
+
+def upgrade_schema(url: str) -> tuple[SchemaState, SchemaState]:
+    """Bring the database at ``url`` to head: (before, after)."""
+    engine = make_engine(url)
+    try:
+        before = schema_state(engine)
+        return before, ensure_schema(engine, upgrade=True)
+    finally:
+        engine.dispose()

@@ -23,11 +23,13 @@ version is above its own (1).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -39,6 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StorageError
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 FIRST_RELEASE = "0001"
 """The revision whose schema the first release created without Alembic."""
@@ -123,11 +126,28 @@ def ensure_schema(engine: Engine, *, upgrade: bool) -> SchemaState:
                 f"store: database is at revision {state.current}, this monitor needs {state.head}; "
                 "run `monitor db upgrade`"
             )
-        config = alembic_config(conn)
+        _upgrade(conn, state)
+    if state.current is None:
+        log.debug("store schema=created revision=%s", state.head)
+    else:
+        log.info("store schema=upgraded from=%s to=%s", state.current, state.head)
+    return SchemaState(state.head, state.head)
+
+
+def _upgrade(conn: Connection, state: SchemaState) -> None:
+    """Stamp a pre-migration database, run the revisions up to head, check the result."""
+    config = alembic_config(conn)
+    try:
         if state.pre_migration:
             command.stamp(config, FIRST_RELEASE)
         command.upgrade(config, "head")
-        return SchemaState(state.head, state.head)
+    except SQLAlchemyError as e:
+        raise StorageError(
+            f"store: upgrading the database from revision {state.current or 'none'} to {state.head} "
+            f"failed, nothing was changed: {_reason(e)}"
+        ) from e
+    if conn.dialect.name == "sqlite":  # tables were rebuilt with foreign keys off
+        _check_foreign_keys(conn)
 
 
 def _state(conn: Connection) -> SchemaState:
@@ -148,10 +168,13 @@ def _state(conn: Connection) -> SchemaState:
 
 @contextmanager
 def _migrating(engine: Engine) -> Iterator[Connection]:
-    """One transaction that no other migrator shares; SQLite foreign keys off inside."""
+    """One transaction that no other migrator shares; SQLite foreign keys off inside.
+
+    (SQLite would otherwise empty a referenced table that batch mode drops and rebuilds.)
+    """
     with engine.connect() as conn:
         sqlite = engine.dialect.name == "sqlite"
-        raw = conn.connection.driver_connection
+        raw: Any = conn.connection.driver_connection
         if sqlite:  # a no-op inside a transaction, so before BEGIN
             raw.execute("PRAGMA foreign_keys=OFF")
         try:
@@ -159,8 +182,6 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
                 if engine.dialect.name == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
                 yield conn
-                if sqlite:
-                    _check_foreign_keys(conn)
         finally:
             if sqlite:
                 raw.execute("PRAGMA foreign_keys=ON")
@@ -178,7 +199,10 @@ def _guarded() -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as e:
-        reason = str(getattr(e, "orig", None) or e).splitlines()[0]
-        raise StorageError(f"store: cannot open database: {reason}") from e
+        raise StorageError(f"store: cannot open database: {_reason(e)}") from e
     except CommandError as e:
         raise StorageError(f"store: migration failed: {e}") from e
+
+
+def _reason(e: SQLAlchemyError) -> str:
+    return str(getattr(e, "orig", None) or e).splitlines()[0]

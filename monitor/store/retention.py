@@ -1,0 +1,169 @@
+"""Retention: old articles, and optionally old alerts, leave the database in small batches.
+
+An article goes once it was fetched before the articles cutoff and nothing needs it
+any more: it has no alert (or, with an alerts retention, only alerts from before that
+cutoff) and no delivery still to send. Its alerts and its sent or dead deliveries go
+with it; a pending delivery keeps its article, whatever its age. Sent or dead
+feed-health notices follow the alerts retention. Without one (the default) alerts,
+their articles and notices are kept forever, so a matched article is never seen as
+new again and never alerts twice.
+
+Each batch is one short transaction, so a daemon on the same database waits for at
+most one batch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Connection, Engine, delete, exists, or_, select, text
+from sqlalchemy.exc import OperationalError
+
+from monitor.errors import StorageError
+from monitor.store.tables import ARTICLES, DELIVERIES, MATCHES
+
+BATCH = 500
+_DONE = ("sent", "dead")
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """How many rows a prune removed."""
+
+    articles: int = 0
+    matches: int = 0
+    deliveries: int = 0
+
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(
+            self.articles + other.articles,
+            self.matches + other.matches,
+            self.deliveries + other.deliveries,
+        )
+
+
+class Retention(ABC):
+    """Pruning and vacuuming methods of the Store."""
+
+    engine: Engine
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One database transaction."""
+
+    def prune(
+        self,
+        now: datetime,
+        articles_older_than: timedelta | None,
+        alerts_older_than: timedelta | None,
+        *,
+        batch: int = BATCH,
+    ) -> Pruned:
+        """Delete what the retention periods let go (None keeps forever); the counts."""
+        total = Pruned()
+        if articles_older_than is not None:
+            alerts_cutoff = None if alerts_older_than is None else now - alerts_older_than
+            prunable = _prunable(now - articles_older_than, alerts_cutoff)
+            after = 0
+            while True:
+                with self.transaction() as conn:
+                    query = (
+                        select(ARTICLES.c.id)
+                        .where(ARTICLES.c.id > after, *prunable)
+                        .order_by(ARTICLES.c.id)
+                        .limit(batch)
+                    )
+                    ids = list(conn.execute(query).scalars())
+                    total += _delete_articles(conn, ids)
+                if len(ids) < batch:
+                    break
+                after = ids[-1]
+        if alerts_older_than is not None:
+            total += self._prune_notices(now - alerts_older_than, batch)
+        return total
+
+    def _prune_notices(self, cutoff: datetime, batch: int) -> Pruned:
+        query = (
+            select(DELIVERIES.c.id)
+            .where(
+                DELIVERIES.c.article_id.is_(None),
+                DELIVERIES.c.state.in_(_DONE),
+                DELIVERIES.c.created_at < cutoff,
+            )
+            .order_by(DELIVERIES.c.id)
+            .limit(batch)
+        )
+        removed = 0
+        while True:
+            with self.transaction() as conn:
+                ids = list(conn.execute(query).scalars())
+                if ids:
+                    removed += conn.execute(delete(DELIVERIES).where(DELIVERIES.c.id.in_(ids))).rowcount
+            if len(ids) < batch:
+                return Pruned(deliveries=removed)
+
+    def size(self) -> int:
+        """The database's size in bytes, as the backend counts it."""
+        if self.engine.dialect.name == "sqlite":
+            query = text("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+        else:
+            query = text("SELECT pg_database_size(current_database())")
+        with self.transaction() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def vacuum(self) -> None:
+        """Give the space of deleted rows back; VACUUM runs outside any transaction."""
+        try:
+            if self.engine.dialect.name == "sqlite":
+                self._vacuum_sqlite()
+                return
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM (ANALYZE)")
+        except OperationalError as e:
+            raise StorageError(f"store: vacuum failed: {str(e.orig).splitlines()[0]}") from e
+
+    def _vacuum_sqlite(self) -> None:
+        # The engine's "begin" hook would wrap any SQLAlchemy statement in BEGIN
+        # IMMEDIATE, and VACUUM refuses to run in a transaction: use the driver directly.
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            try:
+                raw.execute("VACUUM")
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as e:
+                raise StorageError(f"store: vacuum failed: {e}") from e
+
+
+def _prunable(articles_cutoff: datetime, alerts_cutoff: datetime | None) -> list[ColumnElement[bool]]:
+    """Articles past retention that no kept alert and no unsent delivery needs."""
+    kept_alert = MATCHES.c.article_id == ARTICLES.c.id
+    if alerts_cutoff is not None:
+        kept_alert &= or_(MATCHES.c.created_at.is_(None), MATCHES.c.created_at >= alerts_cutoff)
+    unsent = (DELIVERIES.c.article_id == ARTICLES.c.id) & DELIVERIES.c.state.not_in(_DONE)
+    return [ARTICLES.c.fetched_at < articles_cutoff, ~exists().where(kept_alert), ~exists().where(unsent)]
+
+
+def _delete_articles(conn: Connection, ids: list[int]) -> Pruned:
+    """Delete these articles with their alerts and finished deliveries.
+
+    A delivery made due again meanwhile (``deliveries retry`` turns dead into pending)
+    survives the first statement and keeps its article and alerts.
+    """
+    if not ids:
+        return Pruned()
+    deliveries = conn.execute(
+        delete(DELIVERIES).where(DELIVERIES.c.article_id.in_(ids), DELIVERIES.c.state.in_(_DONE))
+    ).rowcount
+    held = select(DELIVERIES.c.article_id).where(DELIVERIES.c.article_id.in_(ids))
+    matches = conn.execute(
+        delete(MATCHES).where(MATCHES.c.article_id.in_(ids), MATCHES.c.article_id.not_in(held))
+    ).rowcount
+    articles = conn.execute(
+        delete(ARTICLES).where(ARTICLES.c.id.in_(ids), ARTICLES.c.id.not_in(held))
+    ).rowcount
+    return Pruned(articles, matches, deliveries)

@@ -1,0 +1,232 @@
+"""Retention: what a prune removes and what it must keep, on SQLite and PostgreSQL;
+the daily job, ``monitor db vacuum`` and the ``retention`` config keys."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.app import App
+from monitor.cli import main
+from monitor.config import load_settings
+from monitor.errors import ConfigError
+from monitor.models import Entry, Match, Snippet
+from monitor.scheduler import Daemon
+from monitor.store import PollResult, Pruned, Store
+from tests.conftest import RecordingNotifier, SettingsFactory
+
+NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+LEASE = timedelta(minutes=2)
+RESULT = PollResult(None, None, "Feed")
+ROUTES = {"watch": ["hook"]}
+
+
+def _entry(key: str) -> Entry:
+    return Entry(key, f"title {key}", f"https://x.example/{key}", None, NOW, "", "text", "", "")
+
+
+def _match() -> Match:
+    return Match("watch", "summary", ("text",), Snippet("text", ((0, 4),)))
+
+
+@pytest.fixture
+def store(any_db_url: str) -> Iterator[Store]:
+    store = Store.open(any_db_url)
+    yield store
+    store.close()
+
+
+def _feed(store: Store) -> int:
+    store.sync_feeds([("X", "https://x.example/feed")], NOW - 400 * DAY)
+    return store.feeds()[0].id
+
+
+def _poll(store: Store, feed: int, key: str, age: timedelta, *, matched: bool = False) -> None:
+    """Store one article (and its alert and delivery) as a poll ``age`` ago would have."""
+    when = NOW - age
+    matches = {key: [_match()]} if matched else {}
+    store.save_poll(feed, RESULT, [_entry(key)], matches, ROUTES, when, when)
+
+
+def _settle(store: Store, age: timedelta, *, sent: bool) -> None:
+    """Send (or kill) every delivery due ``age`` ago."""
+    when = NOW - age
+    for alert in store.claim_due(when, LEASE):
+        if sent:
+            store.mark_sent(alert.delivery_id, when)
+        else:
+            store.mark_failed(alert.delivery_id, "notify: refused", None)
+
+
+def _scenario(store: Store) -> int:
+    """Articles of every kind: old or recent, matched or not, delivered or not."""
+    feed = _feed(store)
+    _poll(store, feed, "old-plain", 100 * DAY)
+    _poll(store, feed, "old-plain-2", 95 * DAY)
+    _poll(store, feed, "recent-plain", 10 * DAY)
+    _poll(store, feed, "old-sent", 120 * DAY, matched=True)
+    _settle(store, 120 * DAY, sent=True)
+    _poll(store, feed, "old-dead", 110 * DAY, matched=True)
+    _settle(store, 110 * DAY, sent=False)
+    _poll(store, feed, "old-pending", 105 * DAY, matched=True)  # its channel never came back
+    _poll(store, feed, "recent-sent", 5 * DAY, matched=True)
+    _settle(store, 5 * DAY, sent=True)
+    return feed
+
+
+KEYS = ["old-plain", "old-plain-2", "recent-plain", "old-sent", "old-dead", "old-pending", "recent-sent"]
+
+
+def _left(store: Store, feed: int) -> set[str]:
+    return store.known_keys(feed, KEYS)
+
+
+def test_prune_removes_old_unmatched_articles_and_keeps_alerts_forever_by_default(store: Store) -> None:
+    feed = _scenario(store)
+    pruned = store.prune(NOW, 90 * DAY, None)
+    assert pruned == Pruned(articles=2, matches=0, deliveries=0)
+    assert _left(store, feed) == {"recent-plain", "old-sent", "old-dead", "old-pending", "recent-sent"}
+    assert store.prune(NOW, 90 * DAY, None) == Pruned()
+
+
+def test_prune_with_an_alerts_retention_removes_old_alerts_but_never_a_pending_delivery(store: Store) -> None:
+    feed = _scenario(store)
+    pruned = store.prune(NOW, 90 * DAY, 30 * DAY)
+    assert pruned == Pruned(articles=4, matches=2, deliveries=2)
+    assert _left(store, feed) == {"recent-plain", "old-pending", "recent-sent"}
+    [channel] = store.channel_statuses()
+    assert (channel.pending, channel.retrying, channel.sent, channel.dead) == (1, 0, 1, 0)
+    [status] = store.feed_statuses()
+    assert (status.articles, status.alerts) == (3, 2)
+
+
+def test_alerts_younger_than_their_retention_keep_their_old_articles(store: Store) -> None:
+    feed = _scenario(store)
+    assert store.prune(NOW, 90 * DAY, 115 * DAY) == Pruned(articles=3, matches=1, deliveries=1)
+    assert _left(store, feed) == {"recent-plain", "old-dead", "old-pending", "recent-sent"}
+
+
+def test_recent_articles_stay_and_none_keeps_everything(store: Store) -> None:
+    feed = _scenario(store)
+    assert store.prune(NOW, None, None) == Pruned()
+    assert store.prune(NOW, 200 * DAY, 200 * DAY) == Pruned()
+    assert _left(store, feed) == set(KEYS)
+
+
+def test_prune_works_through_many_small_batches(store: Store) -> None:
+    feed = _feed(store)
+    for i in range(7):
+        _poll(store, feed, f"old-{i}", (100 + i) * DAY)
+    _poll(store, feed, "old-matched", 100 * DAY, matched=True)
+    _settle(store, 100 * DAY, sent=True)
+    _poll(store, feed, "new", DAY)
+    assert store.prune(NOW, 90 * DAY, None, batch=2) == Pruned(articles=7)
+    assert store.prune(NOW, 90 * DAY, 30 * DAY, batch=2) == Pruned(articles=1, matches=1, deliveries=1)
+    [status] = store.feed_statuses()
+    assert status.articles == 1
+
+
+def test_finished_feed_health_notices_follow_the_alerts_retention(store: Store) -> None:
+    feed = _feed(store)
+    for i, age in enumerate((60 * DAY, 50 * DAY, 40 * DAY, DAY)):
+        store.set_health(feed, f"state-{i}", ("hook", f"notice {i}", "body"), NOW - age)
+    sent, dead, pending, recent = sorted(store.claim_due(NOW, LEASE), key=lambda a: a.title)
+    store.mark_sent(sent.delivery_id, NOW - 60 * DAY)
+    store.mark_failed(dead.delivery_id, "notify: refused", None)
+    store.mark_failed(pending.delivery_id, "notify: refused", NOW + DAY)
+    store.mark_sent(recent.delivery_id, NOW - DAY)
+    assert store.prune(NOW, 90 * DAY, None) == Pruned()
+    assert store.prune(NOW, 90 * DAY, 30 * DAY, batch=1) == Pruned(deliveries=2)
+    [channel] = store.channel_statuses()
+    assert (channel.retrying, channel.sent, channel.dead) == (1, 1, 0)
+
+
+def test_vacuum_runs_outside_a_transaction(store: Store) -> None:
+    _scenario(store)
+    store.prune(NOW, 90 * DAY, 30 * DAY)
+    before = store.size()
+    store.vacuum()
+    assert 0 < store.size() <= before
+    store.sync_feeds([("Y", "https://y.example/feed")], NOW)  # the store still works
+    assert len(store.feeds()) == 2
+
+
+def test_the_daily_job_prunes_with_the_configured_retention(
+    settings_factory: SettingsFactory,
+    notifier: RecordingNotifier,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = settings_factory(retention={"articles": "90d", "alerts": "30d"})
+    with App.from_settings(settings, notifier=notifier, clock=lambda: NOW, strict=True) as app:
+        feed = _scenario(app.store)
+        daemon = Daemon(app)
+        try:
+            with caplog.at_level(logging.INFO, logger="monitor.scheduler"):
+                assert daemon.prune_old() == Pruned(articles=4, matches=2, deliveries=2)
+        finally:
+            daemon.close()
+        assert _left(app.store, feed) == {"recent-plain", "old-pending", "recent-sent"}
+    assert "prune articles=4 alerts=2 deliveries=2" in caplog.messages
+
+
+def test_db_vacuum_prunes_now_and_reports(
+    any_db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = Store.open(any_db_url)
+    try:
+        feed = _feed(store)
+        for key, age in (("ancient", 400 * DAY), ("older", 100 * DAY), ("fresh", DAY)):
+            _poll(store, feed, key, age - (NOW - datetime.now(UTC)))  # ages from the real clock
+    finally:
+        store.close()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: {any_db_url}\nretention:\n  articles: 30d\n", encoding="utf-8")
+
+    assert main(["db", "vacuum", "-c", str(config)]) == 0
+    removed, vacuumed = capsys.readouterr().out.splitlines()
+    assert removed == "removed 2 articles, 0 alerts and 0 deliveries (kept: articles 30d, alerts forever)"
+    assert vacuumed.startswith("vacuumed the database: ") and vacuumed.endswith(" after")
+    assert main(["db", "vacuum", "-c", str(config)]) == 0
+    assert capsys.readouterr().out.startswith("removed 0 articles, 0 alerts and 0 deliveries")
+
+
+@pytest.mark.parametrize(
+    ("yaml", "articles", "alerts"),
+    [
+        ("", timedelta(days=90), None),
+        ("retention:\n", timedelta(days=90), None),
+        ("retention:\n  articles: 2w\n  alerts: 365d\n", timedelta(weeks=2), timedelta(days=365)),
+        ("retention:\n  articles: null\n  alerts: null\n", None, None),
+    ],
+    ids=["default", "empty-section", "both", "forever"],
+)
+def test_retention_config(
+    tmp_path: Path, yaml: str, articles: timedelta | None, alerts: timedelta | None
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml, encoding="utf-8")
+    settings = load_settings(path)
+    assert (settings.retention.articles, settings.retention.alerts) == (articles, alerts)
+    assert settings.database_upgrade == "auto"
+
+
+@pytest.mark.parametrize(
+    ("yaml", "message"),
+    [
+        ("retention:\n  articles: 90x\n", "config.yaml:2:13: articles: bad duration '90x'"),
+        ("retention:\n  alert: 30d\n", "config.yaml:2:3: unknown key 'alert'"),
+        ("database_upgrade: sometimes\n", "config.yaml:1:19: database_upgrade:"),
+    ],
+    ids=["bad-duration", "unknown-key", "bad-upgrade-mode"],
+)
+def test_retention_and_upgrade_mistakes_point_at_the_line(tmp_path: Path, yaml: str, message: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml, encoding="utf-8")
+    with pytest.raises(ConfigError) as failed:
+        load_settings(path)
+    assert message in str(failed.value)
