@@ -46,17 +46,19 @@ def _feed(store: Store) -> int:
     return store.feeds()[0].id
 
 
-def _poll(store: Store, feed: int, key: str, age: timedelta, *, matched: bool = False) -> None:
+def _poll(
+    store: Store, feed: int, key: str, age: timedelta, *, matched: bool = False, now: datetime = NOW
+) -> tuple[int, ...]:
     """Store one article (and its alert and delivery) as a poll ``age`` ago would have."""
-    when = NOW - age
+    when = now - age
     matches = {key: [_match()]} if matched else {}
-    store.save_poll(feed, RESULT, [_entry(key)], matches, ROUTES, when, when)
+    return store.save_poll(feed, RESULT, [_entry(key)], matches, ROUTES, when, when).delivery_ids
 
 
-def _settle(store: Store, age: timedelta, *, sent: bool) -> None:
-    """Send (or kill) every delivery due ``age`` ago."""
+def _settle(store: Store, ids: tuple[int, ...], age: timedelta, *, sent: bool) -> None:
+    """Send these deliveries ``age`` ago, or make them dead letters."""
     when = NOW - age
-    for alert in store.claim_due(when, LEASE):
+    for alert in store.claim_due(when, LEASE, ids=ids):
         if sent:
             store.mark_sent(alert.delivery_id, when)
         else:
@@ -69,13 +71,10 @@ def _scenario(store: Store) -> int:
     _poll(store, feed, "old-plain", 100 * DAY)
     _poll(store, feed, "old-plain-2", 95 * DAY)
     _poll(store, feed, "recent-plain", 10 * DAY)
-    _poll(store, feed, "old-sent", 120 * DAY, matched=True)
-    _settle(store, 120 * DAY, sent=True)
-    _poll(store, feed, "old-dead", 110 * DAY, matched=True)
-    _settle(store, 110 * DAY, sent=False)
+    _settle(store, _poll(store, feed, "old-sent", 120 * DAY, matched=True), 120 * DAY, sent=True)
+    _settle(store, _poll(store, feed, "old-dead", 110 * DAY, matched=True), 110 * DAY, sent=False)
     _poll(store, feed, "old-pending", 105 * DAY, matched=True)  # its channel never came back
-    _poll(store, feed, "recent-sent", 5 * DAY, matched=True)
-    _settle(store, 5 * DAY, sent=True)
+    _settle(store, _poll(store, feed, "recent-sent", 5 * DAY, matched=True), 5 * DAY, sent=True)
     return feed
 
 
@@ -122,8 +121,7 @@ def test_prune_works_through_many_small_batches(store: Store) -> None:
     feed = _feed(store)
     for i in range(7):
         _poll(store, feed, f"old-{i}", (100 + i) * DAY)
-    _poll(store, feed, "old-matched", 100 * DAY, matched=True)
-    _settle(store, 100 * DAY, sent=True)
+    _settle(store, _poll(store, feed, "old-matched", 100 * DAY, matched=True), 100 * DAY, sent=True)
     _poll(store, feed, "new", DAY)
     assert store.prune(NOW, 90 * DAY, None, batch=2) == Pruned(articles=7)
     assert store.prune(NOW, 90 * DAY, 30 * DAY, batch=2) == Pruned(articles=1, matches=1, deliveries=1)
@@ -181,7 +179,7 @@ def test_db_vacuum_prunes_now_and_reports(
     try:
         feed = _feed(store)
         for key, age in (("ancient", 400 * DAY), ("older", 100 * DAY), ("fresh", DAY)):
-            _poll(store, feed, key, age - (NOW - datetime.now(UTC)))  # ages from the real clock
+            _poll(store, feed, key, age, now=datetime.now(UTC))  # the command prunes by the real clock
     finally:
         store.close()
     config = tmp_path / "config.yaml"
