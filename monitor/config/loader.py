@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from monitor.config.document import Document, Loc, read_document
-from monitor.config.schema import ChannelSpec, Settings
+from monitor.config.schema import ChannelSpec, HttpSettings, Settings
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.redact import Redactor
 
@@ -30,6 +30,7 @@ UrlCheck = Callable[[str], str | None]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_DATABASE = "MONITOR_DATABASE_URL"
+_ENV_LISTEN = "MONITOR_HTTP_LISTEN"
 _BACKENDS = ("sqlite", "postgresql")
 _INTERNAL = ("source", "secrets")
 """Fields of Settings that the loader fills in; config.yaml may not set them."""
@@ -63,6 +64,8 @@ def load_settings(
     problems += url_problems
     database = _database_url(settings.database, path, env)
     problems += _check_database(doc, database, from_env=bool(env.get(_ENV_DATABASE)))
+    http, http_problem = _http_override(doc, settings, env)
+    problems += http_problem
     if problems:
         redact = Redactor(secrets)
         raise ConfigError([replace(p, message=redact(p.message)) for p in _in_file_order(problems)])
@@ -70,6 +73,7 @@ def load_settings(
         update={
             "channels": channels,
             "database": database,
+            "http": http,
             "source": path.resolve(),
             "secrets": frozenset(secrets),
         }
@@ -359,3 +363,17 @@ def _check_database(doc: Document, url: str, *, from_env: bool) -> list[ConfigPr
         reason = f"unsupported database '{backend}' (use sqlite or postgresql)"
     where = f"{_ENV_DATABASE} (from the environment)" if from_env else "database"
     return [doc.problem(["database"], f"{where}: {reason}")]
+
+
+def _http_override(
+    doc: Document, settings: Settings, env: Mapping[str, str]
+) -> tuple[HttpSettings, list[ConfigProblem]]:
+    """``MONITOR_HTTP_LISTEN`` (a deployment value, e.g. in the container image) wins."""
+    listen = env.get(_ENV_LISTEN, "").strip()
+    if not listen:
+        return settings.http, []
+    try:
+        return HttpSettings(listen=listen), []
+    except ValidationError:
+        message = f"{_ENV_LISTEN} (from the environment): must look like 127.0.0.1:8787, got {listen!r}"
+        return settings.http, [doc.problem(("http",), message)]
