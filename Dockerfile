@@ -23,7 +23,8 @@ ENV PATH=/opt/monitor/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MONITOR_CONFIG=/config/config.yaml \
-    MONITOR_DATABASE_URL=sqlite:////data/monitor.db
+    MONITOR_DATABASE_URL=sqlite:////data/monitor.db \
+    MONITOR_HTTP_LISTEN=0.0.0.0:8787
 
 RUN groupadd --system --gid 10001 monitor \
  && useradd --system --uid 10001 --gid monitor --home-dir /data --no-create-home \
@@ -39,10 +40,15 @@ USER monitor
 WORKDIR /data
 VOLUME /data
 
-# No HEALTHCHECK yet: `monitor check` only validates the config and `monitor status`
-# always exits 0. A `monitor healthcheck` command arrives with the health endpoint work.
+# The status server (MONITOR_HTTP_LISTEN): /healthz for the probe below, /metrics for Prometheus.
+EXPOSE 8787
+# `monitor healthcheck` asks the daemon's /healthz: healthy while the scheduler ticks and the
+# database answers. It needs no channel secrets.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["monitor", "healthcheck"]
 
 # Exec form, so SIGTERM from `docker stop` reaches monitor, which shuts down gracefully.
-# Give it time to finish in-flight polls: docker stop -t 90 / stop_grace_period: 90s.
+# It waits up to `shutdown_grace` (30s) for polls in progress, so give it more than that:
+# docker stop -t 45 / stop_grace_period: 45s (Docker's default is 10s).
 ENTRYPOINT ["monitor"]
 CMD ["run"]

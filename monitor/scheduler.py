@@ -7,8 +7,11 @@ feeds to a thread pool, skipping feeds whose previous poll is still running.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import timedelta
@@ -55,16 +58,17 @@ class Daemon:
         self._in_flight: set[int] = set()
         self._futures: list[Future[None]] = []
         self.abandoned = 0
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()
         self.ticks = 0
 
     def run(self, stop: threading.Event) -> None:
         """Block until ``stop`` is set; shut down gracefully."""
         self.app.sync_feeds()
-        if self.app.store.dialect == "sqlite":
-            released = self.app.store.release_claims()
+        if self.app.store.dialect == "sqlite":  # one daemon per file (instance_lock)
+            released = self.app.store.release_claims() + self.app.store.release_feeds()
             if released:
-                log.info("deliver released=%d stale claims from a previous run", released)
+                log.info("daemon released=%d stale leases from a previous run", released)
         scheduler = BackgroundScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
         now = self.app.clock()
         scheduler.add_job(
@@ -105,6 +109,7 @@ class Daemon:
                 self.http.stop()
             scheduler.shutdown(wait=False)
             self.abandoned = self.close(self.app.settings.shutdown_grace.total_seconds())
+            self.app.store.release_feeds(self.owner)
             log.info("daemon stopped abandoned=%d", self.abandoned)
 
     def request_reload(self) -> None:
@@ -179,7 +184,10 @@ class Daemon:
         self.ticks += 1
         self._last_tick = time.monotonic()
         self.app.metrics.last_tick.set_to_current_time()
-        due = self.app.store.feeds(due_at=self.app.clock())
+        with self._lock:
+            room = self.app.settings.poll.concurrency - len(self._in_flight)
+        lease = self.app.settings.poll.lease
+        due = self.app.store.claim_feeds(self.app.clock(), lease, self.owner, room)
         started = 0
         for feed in due:
             with self._lock:

@@ -295,27 +295,34 @@ def test_tables_without_a_schema_version_are_refused(db_url: str) -> None:
         Store.open(db_url)
 
 
-def test_a_failed_migration_leaves_the_database_as_it_was(db_url: str) -> None:
+ORPHAN_DELIVERY = (
+    f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (999, 'hook', '[]', 'sent', 1,"
+    " NULL, NULL, NULL, NULL, NULL)"
+)
+ORPHAN_MATCH = f"INSERT INTO matches ({MATCH_COLUMNS}) VALUES (999, 'r', 'title', '[]', '', '[]', NULL)"
+
+
+@pytest.mark.parametrize(
+    ("orphan", "reason"),
+    [
+        (ORPHAN_DELIVERY, "upgrading the database from revision 0001 to 0002 failed, nothing was changed: "),
+        (ORPHAN_MATCH, "migration would break foreign keys in matches; nothing was changed"),
+    ],
+    ids=["step-fails", "foreign-key-check-fails"],
+)
+def test_a_failed_migration_leaves_the_database_as_it_was(db_url: str, orphan: str, reason: str) -> None:
     _first_release(db_url)
-    engine = create_engine(db_url)  # no foreign keys: plant an orphan the backfill cannot key
+    engine = create_engine(db_url)  # no foreign keys here: plant a row that points nowhere
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (999, 'hook', '[]', 'sent', 1,"
-                " NULL, NULL, NULL, NULL, NULL)"
-            )
-        )
+        conn.execute(text(orphan))
     engine.dispose()
     with pytest.raises(StorageError) as failed:
         Store.open(db_url)
-    assert str(failed.value).startswith(
-        "store: upgrading the database from revision 0001 to 0002 failed, nothing was changed: "
-        "NOT NULL constraint failed"
-    )
+    assert str(failed.value).startswith(f"store: {reason}")
     assert inspect_schema(db_url).current == "0001"
     columns = {c["name"] for c in inspect(create_engine(db_url)).get_columns("deliveries")}
     assert "message_key" not in columns
-    assert _query(db_url, "SELECT count(*) FROM deliveries") == [(3,)]
+    assert _query(db_url, "SELECT count(*) FROM matches") == [(3,) if orphan == ORPHAN_MATCH else (2,)]
 
 
 def test_downgrade_to_the_first_release_and_back(any_db_url: str, opened: list[Store]) -> None:
@@ -338,3 +345,15 @@ def test_downgrade_to_the_first_release_and_back(any_db_url: str, opened: list[S
     opened.append(store)
     assert _drift(any_db_url) == []
     assert sum(s.alerts for s in store.feed_statuses()) == 2
+
+
+def test_downgrade_to_nothing_then_start_afresh(any_db_url: str, opened: list[Store]) -> None:
+    Store.open(any_db_url).close()
+    engine = create_engine(any_db_url)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    engine.dispose()
+    assert inspect_schema(any_db_url).current is None
+    opened.append(Store.open(any_db_url))
+    assert inspect_schema(any_db_url).up_to_date
+    assert _drift(any_db_url) == []

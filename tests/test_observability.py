@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pytest_httpserver import HTTPServer
 
 from monitor.cli import main
+from monitor.config import load_settings
 from monitor.samples import voa_feed
 from tests.conftest import Daemon, JsonSink, free_port
 
@@ -91,8 +92,6 @@ def test_healthcheck_needs_the_status_server(
 def test_listen_address_can_come_from_the_environment(
     write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from monitor.config import load_settings
-
     path = write_config("feeds: []\n")
     monkeypatch.setenv("MONITOR_HTTP_LISTEN", "0.0.0.0:9100")
     assert load_settings(path).http.listen == "0.0.0.0:9100"

@@ -87,9 +87,4 @@ def _kept(age: timedelta | None) -> str:
 
 
 def _size(count: int) -> str:
-    size = float(count)
-    for unit in ("bytes", "KiB", "MiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
+    return f"{count / 1024:,.0f} KiB"

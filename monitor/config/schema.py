@@ -60,6 +60,7 @@ class PollSettings(_Strict):
     concurrency: int = Field(default=8, ge=1, le=64)
     max_backoff: Duration = timedelta(hours=6)
     honor_cache_hints: bool = True
+    lease: Duration = timedelta(minutes=10)
 
 
 class FetchSettings(_Strict):

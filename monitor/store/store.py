@@ -11,10 +11,10 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -90,12 +90,9 @@ class Store(Outbox, Retention):
             existing = {row.url: row for row in conn.execute(select(FEEDS))}
             for url, name in wanted.items():
                 row = existing.get(url)
-                if row is None:
-                    conn.execute(
-                        insert(FEEDS).values(
-                            url=url, name=name, active=True, created_at=now, next_poll_at=now
-                        )
-                    )
+                if row is None:  # another daemon may insert it at the same moment
+                    new = {"url": url, "name": name, "active": True, "created_at": now, "next_poll_at": now}
+                    conn.execute(self._ignore_conflicts(FEEDS, [new], ["url"]))
                 elif row.name != name or not row.active:
                     conn.execute(update(FEEDS).where(FEEDS.c.id == row.id).values(name=name, active=True))
             gone = [row.id for url, row in existing.items() if url not in wanted and row.active]
@@ -110,6 +107,44 @@ class Store(Outbox, Retention):
         query = query.order_by(FEEDS.c.next_poll_at, FEEDS.c.id)
         with self.transaction() as conn:
             return [_feed_state(row) for row in conn.execute(query)]
+
+    def claim_feeds(self, now: datetime, lease: timedelta, owner: str, limit: int) -> list[FeedState]:
+        """Lease up to ``limit`` due feeds for this poller (``FOR UPDATE SKIP LOCKED``).
+
+        Several daemons on one PostgreSQL each get different feeds; a lease that is
+        never settled (its daemon died) expires and the feed is due again.
+        """
+        if limit <= 0:
+            return []
+        due = (
+            select(FEEDS.c.id)
+            .where(
+                FEEDS.c.active.is_(True),
+                FEEDS.c.disabled_reason.is_(None),
+                or_(FEEDS.c.next_poll_at.is_(None), FEEDS.c.next_poll_at <= now),
+                or_(FEEDS.c.leased_until.is_(None), FEEDS.c.leased_until <= now),
+            )
+            .order_by(FEEDS.c.next_poll_at, FEEDS.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.transaction() as conn:
+            ids = list(conn.execute(due).scalars())
+            if not ids:
+                return []
+            conn.execute(
+                update(FEEDS).where(FEEDS.c.id.in_(ids)).values(leased_until=now + lease, leased_by=owner)
+            )
+            rows = conn.execute(select(FEEDS).where(FEEDS.c.id.in_(ids)).order_by(FEEDS.c.next_poll_at)).all()
+        return [_feed_state(row) for row in rows]
+
+    def release_feeds(self, owner: str | None = None) -> int:
+        """Drop feed leases (this owner's, or all: only safe with a single daemon)."""
+        query = update(FEEDS).where(FEEDS.c.leased_until.is_not(None))
+        if owner is not None:
+            query = query.where(FEEDS.c.leased_by == owner)
+        with self.transaction() as conn:
+            return int(conn.execute(query.values(leased_until=None, leased_by=None)).rowcount)
 
     def known_keys(self, feed_id: int, keys: Sequence[str]) -> set[str]:
         """Which of these entry keys the feed already has (one query per batch)."""
@@ -137,7 +172,14 @@ class Store(Outbox, Retention):
             conn.execute(
                 update(FEEDS)
                 .where(FEEDS.c.id == feed_id)
-                .values(disabled_reason=reason, last_poll_at=now, last_error=reason, last_error_at=now)
+                .values(
+                    disabled_reason=reason,
+                    last_poll_at=now,
+                    last_error=reason,
+                    last_error_at=now,
+                    leased_until=None,
+                    leased_by=None,
+                )
             )
 
     def record_failure(self, feed_id: int, message: str, now: datetime, next_poll_at: datetime) -> int:
@@ -153,6 +195,8 @@ class Store(Outbox, Retention):
                     error_count=FEEDS.c.error_count + 1,
                     poll_count=FEEDS.c.poll_count + 1,
                     next_poll_at=next_poll_at,
+                    leased_until=None,
+                    leased_by=None,
                 )
             )
             count = conn.execute(select(FEEDS.c.error_count).where(FEEDS.c.id == feed_id)).scalar_one()
@@ -341,6 +385,8 @@ def _success(feed_id: int, now: datetime, next_poll_at: datetime) -> Any:
             error_count=0,
             poll_count=FEEDS.c.poll_count + 1,
             next_poll_at=next_poll_at,
+            leased_until=None,
+            leased_by=None,
         )
     )
 

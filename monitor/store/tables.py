@@ -72,6 +72,8 @@ class FeedRow(SQLModel, table=True):
     next_poll_at: datetime | None = _when(index=True)
     last_new_at: datetime | None = _when()
     health: str = "ok"  # ok | failing | silent: what the health channel was last told
+    leased_until: datetime | None = _when()  # a poller owns this feed until then
+    leased_by: str | None = Field(default=None, sa_type=Text)
 
 
 class ArticleRow(SQLModel, table=True):
