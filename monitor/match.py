@@ -3,18 +3,30 @@
 The rule spec, as users write it in config.yaml:
 
 - ``any``: at least one of these phrases appears; ``all``: every one appears;
-  both may be given (then both must hold). ``exclude``: none of these appears.
-- A phrase matches whole words, case-insensitively: ``ATACMS`` does not match
-  ``ATACMSX``; ``prisoner exchange`` matches ``Prisoner-exchange`` and
-  ``prisoner\\nexchange`` (any punctuation or whitespace between the words).
+  ``query``: a search query (the language is in ``monitor.query.syntax``). When a
+  rule has several of them, all must hold. ``exclude``: none of these appears.
+- A phrase matches whole words: ``ATACMS`` does not match ``ATACMSX``;
+  ``prisoner exchange`` matches ``Prisoner-exchange`` and ``prisoner\\nexchange``
+  (any punctuation or whitespace between the words).
+- By default words match in any letter case, with or without accents, and in any
+  English word form (``prisoners exchanged``; Snowball stemmer). ``exact: true``
+  turns word forms off for the rule (``="..."`` for one phrase of a query);
+  ``case_sensitive: true`` makes letter case count (``US`` is not ``us``).
 - Fields searched: the title, the summary, the content and, when the feed gives only
   a teaser, the article text from its web page (``page``), all as plain text (HTML
-  removed first, so markup never matches).
+  removed first, so markup never matches). A query may also scope a term to the
+  ``author``, the ``feed`` name or the ``link``.
 - ``feeds``: optional globs on the feed name (``BBC*``), case-insensitive; a rule
   with no globs applies to every feed.
 
+Every rule compiles to one query tree (``any`` -> OR, ``all`` -> AND, ``exclude`` ->
+NOT) and one engine runs them all: an Aho-Corasick prefilter picks the rules that can
+match, and only those are evaluated.
+
 The snippet comes from the first hit in the summary, content or page (the title is
-shown anyway), else from the title; every matched phrase inside it is marked.
+shown anyway), else from the title (else the author, feed name or link); every
+matched term inside it is marked. ``Match.terms`` lists the matched terms in the
+rule's order.
 """
 
 from __future__ import annotations
@@ -25,114 +37,147 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from monitor.config import WatchRule
-from monitor.models import Entry, Field, Match, Snippet
+from monitor.models import Entry, Field, Match, MatchField, Snippet
+from monitor.query import Analysed, And, Hit, Node, Not, Or, Prefilter, evaluate, parse_query, phrase
 
 FIELDS: tuple[Field, ...] = ("title", "summary", "content", "page")
-_SNIPPET_FIELDS: tuple[Field, ...] = ("summary", "content", "page", "title")
+_SNIPPET_FIELDS: tuple[MatchField, ...] = ("summary", "content", "page", "title", "author", "feed", "link")
+_ORDER = {name: i for i, name in enumerate(_SNIPPET_FIELDS)}
 _WORDS = re.compile(r"\w+")
 SNIPPET_BEFORE = 120
 SNIPPET_AFTER = 180
 
 
 def phrase_pattern(phrase: str) -> re.Pattern[str]:
-    """Whole words, any case, any punctuation or whitespace between them."""
+    """Whole words, any case, any punctuation or whitespace between them (no word
+    forms): the plain-regex reading of a phrase, as the benchmark's naive loop uses it."""
     words = _WORDS.findall(phrase)
     body = r"\W+".join(re.escape(w) for w in words)
     return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
-    phrase: str
-    field: Field
-    start: int
-    end: int
+def compile_rule(rule: WatchRule) -> Node:
+    """A rule's query tree: ``all`` AND (``any`` OR) AND ``query`` AND NOT ``exclude``."""
+    exact, case = rule.exact, rule.case_sensitive
+    parts: list[Node] = [phrase(p, exact=exact, case_sensitive=case) for p in rule.all]
+    if rule.any:
+        terms = [phrase(p, exact=exact, case_sensitive=case) for p in rule.any]
+        parts.append(terms[0] if len(terms) == 1 else Or(tuple(terms)))
+    if rule.query is not None:
+        parts.append(parse_query(rule.query, exact=exact, case_sensitive=case))
+    parts += [Not(phrase(p, exact=exact, case_sensitive=case)) for p in rule.exclude]
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
 
 
 @dataclass(frozen=True)
 class CompiledRule:
-    """A WatchRule with its phrases compiled once."""
+    """A WatchRule compiled once to its query tree."""
 
     name: str
-    any: tuple[tuple[str, re.Pattern[str]], ...]
-    all: tuple[tuple[str, re.Pattern[str]], ...]
-    exclude: tuple[re.Pattern[str], ...]
+    tree: Node
     feeds: tuple[str, ...]
 
     @classmethod
     def compile(cls, rule: WatchRule) -> CompiledRule:
-        """Compile a rule's phrases."""
-        return cls(
-            name=rule.name,
-            any=tuple((p, phrase_pattern(p)) for p in rule.any),
-            all=tuple((p, phrase_pattern(p)) for p in rule.all),
-            exclude=tuple(phrase_pattern(p) for p in rule.exclude),
-            feeds=tuple(g.lower() for g in rule.feeds),
-        )
+        """Parse and compile a (validated) rule."""
+        return cls(name=rule.name, tree=compile_rule(rule), feeds=tuple(g.lower() for g in rule.feeds))
 
     def applies_to(self, feed_name: str) -> bool:
         """Whether the rule's feed globs admit this feed."""
         name = feed_name.lower()
         return not self.feeds or any(fnmatchcase(name, glob) for glob in self.feeds)
 
-    def evaluate(self, entry: Entry) -> Match | None:
-        """A Match when the entry satisfies any/all/exclude, else None."""
-        texts = {f: entry.text(f) for f in FIELDS}
-        if any(_first(pattern, texts) for pattern in self.exclude):
-            return None
-        hits: list[_Hit] = []
-        for phrase, pattern in self.all:
-            hit = _first(pattern, texts, phrase)
-            if hit is None:
-                return None
-            hits.append(hit)
-        any_hits = [h for p, pat in self.any if (h := _first(pat, texts, p)) is not None]
-        if self.any and not any_hits:
-            return None
-        hits.extend(any_hits)
-        patterns = [pat for _, pat in self.all + self.any]
-        return _build_match(self.name, hits, texts, patterns)
+    def evaluate(self, entry: Entry, feed_name: str = "") -> Match | None:
+        """A Match when the entry satisfies the rule (feed globs aside), else None."""
+        texts = article_texts(entry, feed_name)
+        hits = evaluate(self.tree, Analysed(texts))
+        return None if hits is None else build_match(self.name, hits, texts)
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """A match with every place its terms were found (for ``monitor rules test``)."""
+
+    match: Match
+    hits: tuple[Hit, ...]
+
+    def where(self) -> dict[str, list[MatchField]]:
+        """Each matched term -> the fields it was found in, in the snippet's order."""
+        found: dict[str, list[MatchField]] = {}
+        for hit in self.hits:
+            fields = found.setdefault(hit.term, [])
+            if hit.field not in fields:
+                fields.append(hit.field)
+        return {term: sorted(fields, key=_ORDER.__getitem__) for term, fields in found.items()}
 
 
 class Matcher:
-    """All rules, compiled once per configuration."""
+    """All rules, compiled once per configuration, behind one prefilter.
 
-    def __init__(self, rules: Iterable[WatchRule]) -> None:
+    ``prefilter=False`` evaluates every rule on every entry: the reference that the
+    prefiltered matcher must always agree with.
+    """
+
+    def __init__(self, rules: Iterable[WatchRule], *, prefilter: bool = True) -> None:
         self.rules = tuple(CompiledRule.compile(r) for r in rules)
+        self._prefilter = Prefilter([r.tree for r in self.rules]) if prefilter else None
 
     def match(self, entry: Entry, feed_name: str) -> list[Match]:
         """Every rule the entry satisfies, in config order."""
-        matches = []
-        for rule in self.rules:
-            if rule.applies_to(feed_name):
-                found = rule.evaluate(entry)
-                if found is not None:
-                    matches.append(found)
-        return matches
+        return [found.match for found in self.explain(entry, feed_name)]
+
+    def explain(self, entry: Entry, feed_name: str) -> list[Explanation]:
+        """Every rule the entry satisfies with where each term matched, in config order."""
+        texts = article_texts(entry, feed_name)
+        article = Analysed(texts)
+        if self._prefilter is None:
+            candidates: Iterable[int] = range(len(self.rules))
+        else:
+            candidates = self._prefilter.candidates(article)
+        found = []
+        for index in candidates:
+            rule = self.rules[index]
+            if not rule.applies_to(feed_name):
+                continue
+            hits = evaluate(rule.tree, article)
+            if hits is not None:
+                found.append(Explanation(build_match(rule.name, hits, texts), tuple(hits)))
+        return found
 
 
-def _first(pattern: re.Pattern[str], texts: dict[Field, str], phrase: str = "") -> _Hit | None:
-    """The first occurrence of a pattern, looking in the summary and content before the
-    title, so a phrase in both gives its snippet from the body (the title is shown anyway)."""
-    for field in _SNIPPET_FIELDS:
-        found = pattern.search(texts[field])
-        if found:
-            return _Hit(phrase, field, found.start(), found.end())
-    return None
+def article_texts(entry: Entry, feed_name: str) -> dict[MatchField, str]:
+    """Every field a rule can search, as plain text."""
+    return {
+        "title": entry.title,
+        "summary": entry.summary_text,
+        "content": entry.content_text,
+        "page": entry.page_text,
+        "author": entry.author or "",
+        "feed": feed_name,
+        "link": entry.link or "",
+    }
 
 
-def _build_match(
-    rule: str, hits: Sequence[_Hit], texts: dict[Field, str], patterns: Sequence[re.Pattern[str]]
-) -> Match:
-    ordered = sorted(hits, key=lambda h: (_SNIPPET_FIELDS.index(h.field), h.start))
-    anchor = ordered[0]
-    terms = tuple(dict.fromkeys(h.phrase for h in hits))
-    snippet = make_snippet(texts[anchor.field], anchor.start, anchor.end, patterns)
+def build_match(rule: str, hits: Sequence[Hit], texts: dict[MatchField, str]) -> Match:
+    """The Match for a rule that held with these hits: terms, field and snippet."""
+    terms = tuple(dict.fromkeys(h.term for h in hits))
+    if not hits:  # a rule of NOTs only: nothing to mark, show the start of the text
+        field = next((f for f in _SNIPPET_FIELDS if texts[f]), "title")
+        return Match(rule=rule, field=field, terms=terms, snippet=snippet_around(texts[field], 0, 0, ()))
+    anchor = min(hits, key=lambda h: (_ORDER[h.field], h.start))
+    spans = [(h.start, h.end) for h in hits if h.field == anchor.field]
+    snippet = snippet_around(texts[anchor.field], anchor.start, anchor.end, spans)
     return Match(rule=rule, field=anchor.field, terms=terms, snippet=snippet)
 
 
 def make_snippet(text: str, start: int, end: int, patterns: Sequence[re.Pattern[str]]) -> Snippet:
     """About 300 characters around [start, end) on one line, every pattern hit marked."""
+    return snippet_around(text, start, end, [m.span() for p in patterns for m in p.finditer(text)])
+
+
+def snippet_around(text: str, start: int, end: int, spans: Iterable[tuple[int, int]]) -> Snippet:
+    """About 300 characters around [start, end) on one line; the spans (in ``text``)
+    that lie wholly inside it are marked, overlapping ones merged."""
     lo = max(0, start - SNIPPET_BEFORE)
     hi = min(len(text), end + SNIPPET_AFTER)
     if lo > 0:
@@ -144,19 +189,12 @@ def make_snippet(text: str, start: int, end: int, patterns: Sequence[re.Pattern[
     window = text[lo:hi].replace("\n", " ")
     prefix = "…" if lo > 0 else ""
     suffix = "…" if hi < len(text) else ""
-    # Search the whole text, not the window: a word cut at the window's edge must not
-    # look like a whole word (``XATACMS`` cut to ``ATACMS``).
+    # Spans are found in the whole text, not the window: a word cut at the window's
+    # edge never looks like a whole word (``XATACMS`` cut to ``ATACMS``).
     shift = len(prefix) - lo
-    spans = sorted(
-        {
-            (m.start() + shift, m.end() + shift)
-            for p in patterns
-            for m in p.finditer(text)
-            if lo <= m.start() and m.end() <= hi
-        }
-    )
+    inside = sorted({(s + shift, e + shift) for s, e in spans if lo <= s and e <= hi and e > s})
     merged: list[tuple[int, int]] = []
-    for s, e in spans:
+    for s, e in inside:
         if merged and s < merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], e))
         else:

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Literal
 
 Field = Literal["title", "summary", "content", "page"]
+MatchField = Literal["title", "summary", "content", "page", "author", "feed", "link"]
+"""Where a rule can match: the text fields, plus the author, the feed's name and the link."""
 PollStatus = Literal["ok", "not_modified", "error"]
 DeliveryState = Literal["pending", "sent", "dead"]
 
@@ -96,9 +98,18 @@ class Match:
     """A rule that matched an entry, where, and on which words."""
 
     rule: str
-    field: Field
+    field: MatchField
     terms: tuple[str, ...]
     snippet: Snippet
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """An article read back from the store (for ``monitor rules test``)."""
+
+    id: int
+    feed: str
+    entry: Entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +124,7 @@ class FeedState:
     first_poll: bool
     error_count: int = 0
     fetch_url: str | None = None
+    body_hash: str | None = None
 
     @property
     def address(self) -> str:

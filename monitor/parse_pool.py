@@ -172,6 +172,12 @@ class ParsePool:
         self._closed = False
         self.started = 0  # workers started so far (tests watch replacements)
 
+    @property
+    def workers(self) -> int:
+        """Worker processes alive now (idle or parsing)."""
+        with self._lock:
+            return sum(w.process.is_alive() for w in [*self._idle, *self._busy])
+
     @classmethod
     def for_settings(cls, settings: Settings) -> ParsePool:
         """One worker per poll thread at most, ``fetch.parse_timeout`` per body, and an

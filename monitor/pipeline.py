@@ -7,6 +7,7 @@ single transaction that stores the articles, matches and outbox rows.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -108,6 +109,10 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
         log.warning(
             'poll feed="%s" moved permanently to="%s" (update config.yaml)', feed.name, fetched.moved_to
         )
+    body_hash = hashlib.sha256(fetched.body).hexdigest()
+    if body_hash == feed.body_hash and not feed.first_poll:
+        deps.store.record_unchanged(feed.id, now, next_poll)
+        return PollOutcome(feed=feed.name, status="not_modified")
     parsed = deps.parser(fetched)
     if parsed.warning:
         log.debug('parse feed="%s" warning="%s"', feed.name, parsed.warning)
@@ -121,7 +126,9 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
     matches = {e.key: found for e in candidates if (found := deps.matcher.match(e, feed.name))}
     saved = deps.store.save_poll(
         feed.id,
-        PollResult(etag=fetched.etag, last_modified=fetched.last_modified, title=parsed.title),
+        PollResult(
+            etag=fetched.etag, last_modified=fetched.last_modified, title=parsed.title, body_hash=body_hash
+        ),
         new,
         matches,
         deps.routes(),

@@ -100,7 +100,7 @@ def test_matching_article_reaches_email_webhook_and_slack_once(
         assert "*prisoner exchange*" in body
 
         second = app.run_once()
-        assert [(o.status, o.new, o.sent) for o in second.outcomes] == [("ok", 0, 0)]
+        assert [(o.status, o.new, o.sent) for o in second.outcomes] == [("not_modified", 0, 0)]
         assert len(smtp_server.messages) == 1 and len(json_sink.posts) == 1
         assert len(_slack_payloads(slack)) == 1
 

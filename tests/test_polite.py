@@ -121,3 +121,22 @@ def test_interval_arithmetic() -> None:
     assert polite_interval(10 * MIN, 3600, PollSettings(honor_cache_hints=False)) == 10 * MIN
     assert error_backoff(10 * MIN, 30, timedelta(hours=6)) == timedelta(hours=6)
     assert error_backoff(10 * MIN, 1, timedelta(hours=6), retry_after=7200) == timedelta(hours=2)
+
+
+def test_an_identical_body_without_validators_is_not_parsed_again(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, notifier: RecordingNotifier
+) -> None:
+    httpserver.expect_request("/f").respond_with_data(voa_feed())
+    with _app(settings_factory, httpserver.url_for("/f"), clock, notifier) as app:
+        first = app.run_once()
+        clock.advance(timedelta(minutes=10))
+        second = app.run_once()
+        httpserver.clear()
+        httpserver.expect_request("/f").respond_with_data(voa_feed(with_content=False))
+        clock.advance(timedelta(minutes=10))
+        third = app.run_once()
+    assert [o.status for o in (*first.outcomes, *second.outcomes, *third.outcomes)] == [
+        "ok",
+        "not_modified",
+        "ok",
+    ]

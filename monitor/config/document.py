@@ -22,6 +22,7 @@ class Document:
     path: str
     data: object
     tree: object
+    text: str = ""
 
     def locate(self, loc: Loc) -> tuple[int, int]:
         """1-based (line, column) of the deepest key of ``loc`` present in the file."""
@@ -44,6 +45,72 @@ class Document:
         """A ConfigProblem pointing at ``loc``."""
         line, col = self.locate(loc)
         return ConfigProblem(self.path, line, col, message)
+
+    def problem_inside(self, loc: Loc, offset: int, message: str) -> ConfigProblem:
+        """A ConfigProblem pointing at character ``offset`` of the string value at ``loc``
+        (say, the stray parenthesis inside a rule's query), quoting and folding included."""
+        parent, value = self.tree, None
+        for part in loc[:-1]:
+            parent = parent[part]  # type: ignore[index]
+        key = loc[-1]
+        if isinstance(parent, CommentedMap) and key in parent:
+            line, col = parent.lc.value(key)
+            value = parent[key]
+        elif isinstance(parent, CommentedSeq) and isinstance(key, int) and 0 <= key < len(parent):
+            line, col = parent.lc.item(key)
+            value = parent[key]
+        if not isinstance(value, str) or not self.text:
+            return self.problem(loc, message)
+        lines = self.text.splitlines(keepends=True)
+        start = sum(len(text) for text in lines[:line]) + col
+        index = source_index(self.text, start, value, offset)
+        row = self.text.count("\n", 0, index) + 1
+        column = index - (self.text.rfind("\n", 0, index) + 1) + 1
+        return ConfigProblem(self.path, row, column, message)
+
+
+def source_index(source: str, start: int, value: str, offset: int) -> int:
+    """Where character ``offset`` of a YAML string ``value`` is written in ``source``,
+    the scalar starting at ``start``: undoes quotes, escapes and line folding."""
+    style = source[start] if start < len(source) else ""
+    if style and style in "|>":
+        newline = source.find("\n", start)
+        i = _skip_indent(source, newline + 1) if newline >= 0 else start
+    else:
+        i = start + 1 if style in ("'", '"') else start
+    for char in value[:offset]:
+        _, i = _written(source, i, char, style)
+    if offset < len(value):
+        return _written(source, i, value[offset], style)[0]
+    return i
+
+
+def _written(source: str, i: int, char: str, style: str) -> tuple[int, int]:
+    """(start, end) of the source text that writes ``char``, looking from ``i``."""
+    while i < len(source):
+        here, ahead = source[i], source[i + 1 : i + 2]
+        if style == '"' and here == "\\":
+            if ahead == "\n":  # an escaped line break writes nothing
+                i = _skip_indent(source, i + 2)
+                continue
+            return i, i + {"x": 4, "u": 6, "U": 10}.get(ahead, 2)
+        if style == "'" and here == "'" and ahead == "'":
+            return i, i + 2
+        if here == "\n":
+            if char in " \n":  # a folded line break
+                return i, _skip_indent(source, i + 1)
+            i = _skip_indent(source, i + 1)
+            continue
+        if here == char or here not in " \t\r":
+            return i, i + 1
+        i += 1  # spaces that folding removed
+    return i, i
+
+
+def _skip_indent(source: str, i: int) -> int:
+    while i < len(source) and source[i] in " \t":
+        i += 1
+    return i
 
 
 def _plain(node: object) -> object:
@@ -85,7 +152,7 @@ def read_document(path: Path) -> Document:
         kind = "a list" if isinstance(tree, CommentedSeq) else "a single value"
         message = f"config must be a mapping of keys such as 'feeds:' and 'rules:' (got {kind})"
         raise ConfigError([ConfigProblem(shown, 1, 1, message)])
-    return Document(path=shown, data=_plain(tree), tree=tree)
+    return Document(path=shown, data=_plain(tree), tree=tree, text=text)
 
 
 def _syntax_problem(shown: str, e: MarkedYAMLError) -> ConfigProblem:

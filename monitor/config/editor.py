@@ -116,12 +116,18 @@ def _load(path: Path) -> tuple[YAML, CommentedMap]:
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap long lines
+    yaml.representer.add_representer(type(None), _null_as_written)
     tree = yaml.load(path.read_text(encoding="utf-8"))
     if tree is None:
         tree = CommentedMap()
     mapping, sequence, offset = _indentation(tree)
     yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
     return yaml, tree
+
+
+def _null_as_written(representer: Any, _data: None) -> Any:
+    """Keep ``key: null`` as ``null`` (ruamel would write an empty value)."""
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
 
 
 def _indentation(tree: CommentedMap) -> tuple[int, int, int]:

@@ -21,8 +21,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from monitor.config.document import Document, Loc, read_document
-from monitor.config.schema import ChannelSpec, HttpSettings, Settings
+from monitor.config.schema import ChannelSpec, HttpSettings, Settings, WatchRule
 from monitor.errors import ConfigError, ConfigProblem
+from monitor.query import QueryError, parse_query
 from monitor.redact import Redactor
 
 UrlCheck = Callable[[str], str | None]
@@ -225,11 +226,13 @@ def _cross_references(doc: Document, settings: Settings) -> Iterator[ConfigProbl
     yield from _duplicates(doc, "feeds", [f.url for f in settings.feeds], "feed url", "url")
     yield from _duplicates(doc, "rules", [r.name for r in settings.rules], "rule name")
     for i, rule in enumerate(settings.rules):
-        if not rule.any and not rule.all:
+        if not rule.any and not rule.all and rule.query is None:
             yield doc.problem(
                 ("rules", i, "name"),
-                f"rule '{rule.name}' is empty: give it 'any' or 'all' phrases",
+                f"rule '{rule.name}' is empty: give it 'any' or 'all' phrases, or a 'query'",
             )
+        if rule.query is not None:
+            yield from _check_query(doc, i, rule)
         for j, channel in enumerate(rule.notify):
             if channel not in settings.channels:
                 known = ", ".join(sorted(settings.channels)) or "none defined"
@@ -241,6 +244,17 @@ def _cross_references(doc: Document, settings: Settings) -> Iterator[ConfigProbl
     if health is not None and health not in settings.channels:
         known = ", ".join(sorted(settings.channels)) or "none defined"
         yield doc.problem(("health", "channel"), f"unknown channel '{health}' (channels: {known})")
+
+
+def _check_query(doc: Document, index: int, rule: WatchRule) -> Iterator[ConfigProblem]:
+    """A malformed query, pointed at the very character inside it (as the file writes it)."""
+    rules = doc.data.get("rules") if isinstance(doc.data, dict) else None
+    raw = rules[index].get("query") if isinstance(rules, list) and isinstance(rules[index], dict) else None
+    written = raw if isinstance(raw, str) else rule.query or ""
+    try:
+        parse_query(written, exact=rule.exact, case_sensitive=rule.case_sensitive)
+    except QueryError as e:
+        yield doc.problem_inside(("rules", index, "query"), e.position, f"query: {e.message}")
 
 
 def _duplicates(

@@ -206,12 +206,20 @@ Phrase = Annotated[str, Field(min_length=1)]
 
 
 class WatchRule(_Strict):
-    """A keyword rule: which phrases must (not) appear, in which feeds, who to tell."""
+    """A keyword rule: which phrases must (not) appear, in which feeds, who to tell.
+
+    ``query`` is a search query (``monitor.query.syntax``); the loader parses it so a
+    mistake is reported at its line and column. ``exact`` turns off English word
+    forms, ``case_sensitive`` makes letter case count, for every phrase of the rule.
+    """
 
     name: Annotated[str, Field(min_length=1)]
     any: tuple[Phrase, ...] = ()
     all: tuple[Phrase, ...] = ()
+    query: Annotated[str, Field(min_length=1)] | None = None
     exclude: tuple[Phrase, ...] = ()
+    exact: bool = False
+    case_sensitive: bool = False
     feeds: tuple[Phrase, ...] = ()
     notify: tuple[Phrase, ...] = Field(min_length=1)
 

@@ -36,6 +36,7 @@ class PollResult:
     etag: str | None
     last_modified: str | None
     title: str | None
+    body_hash: str | None = None
 
 
 class Store(Outbox, Retention):
@@ -238,6 +239,7 @@ class Store(Outbox, Retention):
                 "etag": result.etag,
                 "last_modified": result.last_modified,
                 "title": result.title,
+                "body_hash": result.body_hash,
             }
             if ids:
                 values["last_new_at"] = now
@@ -351,6 +353,7 @@ def _feed_state(row: Any) -> FeedState:
         first_poll=row.last_success_at is None,
         error_count=row.error_count,
         fetch_url=row.fetch_url,
+        body_hash=row.body_hash,
     )
 
 

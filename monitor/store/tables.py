@@ -74,6 +74,7 @@ class FeedRow(SQLModel, table=True):
     health: str = "ok"  # ok | failing | silent: what the health channel was last told
     leased_until: datetime | None = _when()  # a poller owns this feed until then
     leased_by: str | None = Field(default=None, sa_type=Text)
+    body_hash: str | None = Field(default=None, sa_type=Text)  # skip parsing an identical body
 
 
 class ArticleRow(SQLModel, table=True):

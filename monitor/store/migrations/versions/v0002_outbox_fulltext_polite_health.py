@@ -3,7 +3,8 @@ polite polling, feed health.
 
 - feeds: ``fetch_url`` (permanent redirects), ``disabled_reason`` (HTTP 410),
   ``last_new_at`` (backfilled from the feed's newest article), ``health``, and the
-  poller lease (``leased_until``, ``leased_by``) that lets several daemons share feeds.
+  poller lease (``leased_until``, ``leased_by``) that lets several daemons share feeds,
+  and ``body_hash`` (an unchanged body from a server without validators is not parsed).
 - articles: ``page_text`` and ``page_error`` (the article's own web page).
 - deliveries: ``message_key`` (backfilled), ``batched``, ``done_targets``,
   ``notice_title`` and ``notice_body``; ``article_id`` may be NULL (a feed-health notice).
@@ -77,7 +78,15 @@ def downgrade() -> None:
         batch.drop_column("page_text")
         batch.drop_column("page_error")
     with op.batch_alter_table("feeds") as batch:
-        for column in ("fetch_url", "disabled_reason", "last_new_at", "health", "leased_until", "leased_by"):
+        for column in (
+            "fetch_url",
+            "disabled_reason",
+            "last_new_at",
+            "health",
+            "leased_until",
+            "leased_by",
+            "body_hash",
+        ):
             batch.drop_column(column)
 
 
@@ -89,6 +98,7 @@ def _add_feed_columns() -> None:
         batch.add_column(sa.Column("health", sa.String(), nullable=False, server_default="ok"))
         batch.add_column(sa.Column("leased_until", sa.DateTime(), nullable=True))
         batch.add_column(sa.Column("leased_by", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("body_hash", sa.Text(), nullable=True))
 
 
 def _add_article_columns() -> None:

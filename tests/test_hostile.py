@@ -1,0 +1,653 @@
+"""Hostile and broken feeds, end to end.
+
+Every case is served by a real loopback server (a threaded stdlib HTTP server, or a
+raw socket where HTTP itself is the weapon) and polled through the real pipeline
+(``App.run_once``, strict, parsing in the worker pool) in the same cycle as a good
+feed. Each asserts:
+
+- the outcome: the hostile feed's error recorded on its row, or what a best-effort
+  parse stored and alerted;
+- the good feed still alerted (other feeds are unaffected);
+- the cycle finished within its configured limits (fetch deadline + parse timeout)
+  plus ``SLACK``: a correctness bound, not a benchmark;
+- memory: tracemalloc's peak in this process during the cycle stayed under
+  ``MEMORY`` (8 MiB, with a 1 MiB body cap; 10,000 entries get more). That covers
+  fetching, the pipeline and the test servers, which run in this process too.
+  Parsing runs in worker processes, which tracemalloc does not see: their address
+  space is capped (``parse_pool``), and test_parse.py checks in-process that entity
+  declarations are refused before anything expands.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from monitor.app import App
+from monitor.config import FetchSettings
+from monitor.errors import FetchError
+from monitor.fetch import Fetcher
+from monitor.models import Alert, FeedStatus, Fetched
+from monitor.samples import rss_feed, rss_item
+from tests.conftest import Clock, RecordingNotifier, SettingsFactory
+
+DATA = Path(__file__).parent / "data"
+GOOD, HOSTILE = "Good", "Hostile"
+CAP = 1024 * 1024
+LIMITS = {"deadline": 1.5, "read_timeout": 1, "connect_timeout": 1, "max_bytes": CAP, "parse_timeout": 5}
+SLACK = 2.0  # seconds on top of the configured limits, for a loaded test machine
+MEMORY = 8 * 1024 * 1024
+PUBLIC = "9.9.9.9"  # a public address literal: only a MockTransport answers for it
+WHEN = datetime(2024, 5, 31, 17, 0, tzinfo=UTC)
+
+
+# --- servers --------------------------------------------------------------------------
+
+Route = Callable[[BaseHTTPRequestHandler], None]
+
+
+class FeedServer:
+    """A threaded stdlib HTTP server on 127.0.0.1 with a route table and a request log.
+
+    Not pytest-httpserver here: werkzeug reads up to 10 MB into a fresh buffer after
+    every response (to drain the socket), which would swamp this process's tracemalloc
+    peak with the test server's memory, not monitor's.
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.log: list[str] = []
+        routes, log = self.routes, self.log
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                log.append(self.path)
+                route = routes.get(self.path)
+                if route is None:
+                    self.send_error(404)
+                    return
+                try:
+                    route(self)
+                except OSError:
+                    pass  # the client hung up: what a capped or timed-out fetch does
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def reset(self) -> None:
+        self.routes.clear()
+        self.log.clear()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def body(data: bytes, content_type: str = "application/rss+xml", status: int = 200, **headers: str) -> Route:
+    def route(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", content_type)
+        h.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            h.send_header(name.replace("_", "-"), value)
+        h.end_headers()
+        h.wfile.write(data)
+
+    return route
+
+
+def redirect(location: str, status: int = 302) -> Route:
+    return body(b"", status=status, Location=location)
+
+
+def stream(chunk: bytes, count: int) -> Route:
+    """A body with no Content-Length (HTTP/1.0: the end is when the server closes)."""
+
+    def route(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/rss+xml")
+        h.end_headers()
+        for _ in range(count):
+            h.wfile.write(chunk)
+
+    return route
+
+
+@pytest.fixture(scope="module")
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def feeds(feed_server: FeedServer) -> Iterator[FeedServer]:
+    feed_server.reset()
+    good = rss_feed(
+        "Good desk",
+        "https://good.example.com/",
+        [rss_item("Kyiv and Moscow agree prisoner exchange", "https://good.example.com/1", WHEN, "75 home.")],
+    )
+    feed_server.routes["/good.xml"] = body(good)
+    yield feed_server
+    feed_server.reset()
+
+
+@contextmanager
+def drip_server(head: bytes) -> Iterator[str]:
+    """A raw HTTP server that sends ``head``, then one byte every 0.2 s until the client leaves."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def drip(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(head)
+                while not stop.wait(0.2):  # the server's own pace
+                    conn.sendall(b"x")
+            except OSError:
+                pass  # the client gave up, as it should
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/feed.xml"
+    finally:
+        stop.set()
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(5)
+
+
+def answer(status: int, content: bytes = b"", **headers: str) -> httpx.Response:
+    """A MockTransport response whose body can still be streamed (``content=`` reads it)."""
+    return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content))
+
+
+class PublicInternet(httpx.BaseTransport):
+    """Requests to ``PUBLIC`` are answered by a MockTransport (no loopback socket can be
+    a public address); every other request goes over a real socket."""
+
+    def __init__(self, handler: Callable[[httpx.Request], httpx.Response]) -> None:
+        self._mock = httpx.MockTransport(handler)
+        self._real = httpx.HTTPTransport(trust_env=False)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == PUBLIC:
+            return self._mock.handle_request(request)
+        return self._real.handle_request(request)
+
+    def close(self) -> None:
+        self._real.close()
+
+
+# --- one cycle ------------------------------------------------------------------------
+
+
+@dataclass
+class Cycle:
+    statuses: dict[str, FeedStatus]
+    alerts: dict[str, list[Alert]]
+    elapsed: float
+    peak: int
+
+    def error(self, feed: str = HOSTILE) -> str | None:
+        return self.statuses[feed].last_error
+
+
+AppFactory = Callable[..., App]
+
+
+@pytest.fixture
+def make_app(
+    settings_factory: SettingsFactory, notifier: RecordingNotifier, clock: Clock, feeds: FeedServer
+) -> Iterator[AppFactory]:
+    apps: list[App] = []
+
+    def make(hostile_url: str, *, transport: httpx.BaseTransport | None = None, **limits: Any) -> App:
+        settings = settings_factory(
+            fetch={**LIMITS, **limits},
+            feeds=[
+                {"name": GOOD, "url": feeds.url("/good.xml"), "full_text": "never"},
+                {"name": HOSTILE, "url": hostile_url, "full_text": "never"},
+            ],
+            rules=[{"name": "watch", "any": ["prisoner exchange", "Kharkiv"], "notify": ["hook"]}],
+        )
+        app = App.from_settings(settings, clock=clock, notifier=notifier, strict=True, transport=transport)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.close()
+
+
+def run_cycle(app: App, notifier: RecordingNotifier) -> Cycle:
+    """One ``run_once``, timed, with tracemalloc on."""
+    already = len(notifier.sent)
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        app.run_once()
+        elapsed = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    alerts: dict[str, list[Alert]] = {}
+    for alert in notifier.sent[already:]:
+        alerts.setdefault(alert.feed, []).append(alert)
+    return Cycle({s.name: s for s in app.store.feed_statuses()}, alerts, elapsed, peak)
+
+
+def assert_bounded(cycle: Cycle, app: App, *, memory: int = MEMORY) -> None:
+    """Within the configured limits (plus slack) and the memory bound; good feed unaffected."""
+    fetch = app.settings.fetch
+    limit = fetch.deadline.total_seconds() + fetch.parse_timeout.total_seconds() + SLACK
+    assert cycle.elapsed < limit, f"cycle took {cycle.elapsed:.1f}s, limit {limit:g}s"
+    assert cycle.peak < memory, f"tracemalloc peak {cycle.peak / 2**20:.1f} MiB"
+    assert cycle.error(GOOD) is None
+    assert [a.title for a in cycle.alerts.get(GOOD, [])] == ["Kyiv and Moscow agree prisoner exchange"]
+
+
+# --- what the hostile server sends ----------------------------------------------------
+
+
+def items(*titles: str) -> bytes:
+    return rss_feed(
+        "Hostile desk",
+        "https://hostile.example.com/",
+        [rss_item(t, f"https://hostile.example.com/{i}", WHEN, f"{t}.") for i, t in enumerate(titles)],
+    )
+
+
+def xml(prolog: str, title: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?>\n{prolog}\n<rss version="2.0"><channel><title>T</title>'
+        f"<item><title>{title}</title><guid>g</guid></item></channel></rss>"
+    ).encode()
+
+
+LAUGHS = (
+    '<!DOCTYPE rss [\n<!ENTITY lol "lol">\n'
+    + "".join(
+        f'<!ENTITY lol{i} "{("&lol" + ("" if i == 1 else str(i - 1)) + ";") * 10}">\n' for i in range(1, 10)
+    )
+    + "]>"
+)
+REFUSED = "(entities that expand to more than one character, or load files or URLs, are not allowed)"
+
+ERROR_CASES = [
+    (
+        "html-page",
+        body((DATA / "html-page.html").read_bytes(), "text/html; charset=utf-8"),
+        "parse: not a feed (got an HTML page)",
+    ),
+    ("empty-body", body(b""), "parse: empty body"),
+    ("billion-laughs", body(xml(LAUGHS, "&lol9;")), f"parse: refused XML entity declaration 'lol' {REFUSED}"),
+    (
+        "xxe-file",
+        body(xml('<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', "&xxe;")),
+        f"parse: refused XML entity declaration 'xxe' {REFUSED}",
+    ),
+    (
+        "gzip-bomb",
+        body(gzip.compress(b"\0" * 50 * CAP, 9), Content_Encoding="gzip"),
+        f"fetch: body is over the {CAP}-byte cap",
+    ),
+    (
+        "over-cap-declared",
+        body(b"<" * (2 * CAP)),
+        f"fetch: body of {2 * CAP} bytes is over the {CAP}-byte cap",
+    ),
+    ("over-cap-streamed", stream(b"<" * 65536, 32), f"fetch: body is over the {CAP}-byte cap"),
+    ("redirect-loop", redirect("/hostile"), "fetch: more than 10 redirects"),
+]
+
+
+@pytest.mark.parametrize(("route", "error"), [c[1:] for c in ERROR_CASES], ids=[c[0] for c in ERROR_CASES])
+def test_hostile_bodies_become_feed_errors(
+    make_app: AppFactory, feeds: FeedServer, notifier: RecordingNotifier, route: Route, error: str
+) -> None:
+    feeds.routes["/hostile"] = route
+    app = make_app(feeds.url("/hostile"))
+    cycle = run_cycle(app, notifier)
+    assert cycle.error() == error
+    assert HOSTILE not in cycle.alerts
+    assert_bounded(cycle, app)
+
+
+def test_an_external_entity_url_is_never_requested(
+    make_app: AppFactory, feeds: FeedServer, notifier: RecordingNotifier
+) -> None:
+    feeds.routes["/secret"] = body(b"<!ENTITY leak 'PWNED'>", "text/plain")
+    prolog = f'<!DOCTYPE rss [\n<!ENTITY xxe SYSTEM "{feeds.url("/secret")}">\n]>'
+    feeds.routes["/hostile"] = body(xml(prolog, "&xxe;"))
+    app = make_app(feeds.url("/hostile"))
+    cycle = run_cycle(app, notifier)
+    assert cycle.error() == f"parse: refused XML entity declaration 'xxe' {REFUSED}"
+    assert sorted(feeds.log) == ["/good.xml", "/hostile"]
+    assert_bounded(cycle, app)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\r\n<rss>",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nX-Drip: ",
+    ],
+    ids=["drips-its-body", "drips-its-headers"],
+)
+def test_a_server_that_drips_bytes_forever_is_cut_off_at_the_deadline(
+    make_app: AppFactory, notifier: RecordingNotifier, head: bytes
+) -> None:
+    """Each byte comes well within the 1 s read timeout; only the 1.5 s deadline ends it."""
+    with drip_server(head) as url:
+        app = make_app(url)
+        cycle = run_cycle(app, notifier)
+    assert cycle.error() == "fetch: took longer than 1.5s"
+    assert cycle.elapsed < LIMITS["deadline"] + SLACK
+    assert_bounded(cycle, app)
+
+
+def _cp1252_feed() -> bytes:
+    title = "Kharkiv rebuild to cost “€50bn” – officials"
+    feed = rss_feed(
+        "Desk", "https://hostile.example.com/", [rss_item(title, "https://hostile.example.com/1", WHEN, "C.")]
+    )
+    return feed.decode().encode("cp1252")
+
+
+_THREE = items("Kharkiv: Biden outlines plan", "Kharkiv: crossing closed", "Kharkiv: election date set")
+TRUNCATED = _THREE[: _THREE.index(b"election date") + 8]
+NO_IDS = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+    b"<item><title>Kharkiv: shelling overnight</title><description>Residents sheltered.</description></item>"
+    b"<item><description>Kharkiv metro used as shelter again.</description></item>"
+    b"</channel></rss>"
+)
+SHARED_GUIDS = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+    b'<item><title>Kharkiv: first story</title><guid isPermaLink="false">same</guid></item>'
+    b'<item><title>Kharkiv: second story</title><guid isPermaLink="false">same</guid></item>'
+    b'<item><title>Kharkiv: first story</title><guid isPermaLink="false">same</guid></item>'
+    b"</channel></rss>"
+)
+FUTURE = rss_feed(
+    "Desk",
+    "https://hostile.example.com/",
+    [
+        rss_item(
+            "Kharkiv: dated 2099", "https://hostile.example.com/f", datetime(2099, 1, 1, tzinfo=UTC), "Later."
+        )
+    ],
+)
+LATIN1 = (
+    '<?xml version="1.0" encoding="ISO-8859-1"?><rss version="2.0"><channel><title>T</title>'
+    "<item><title>Kharkiv talks in Zürich</title><guid>z</guid></item></channel></rss>"
+).encode("iso-8859-1")
+JSON_11 = json.dumps(
+    {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "J",
+        "items": [{"id": "j1", "title": "Kharkiv in JSON 1.1", "date_published": "2024-05-31T16:00:00Z"}],
+    }
+).encode()
+JSON_10 = json.dumps(
+    {
+        "version": "https://jsonfeed.org/version/1",
+        "title": "J",
+        "items": [{"id": 7, "title": "Kharkiv in JSON 1.0", "content_text": "Text."}],
+    }
+).encode()
+
+# id, body, Content-Type, alerts as (title, dated), articles stored
+BEST_EFFORT = [
+    (
+        "truncated-xml",
+        TRUNCATED,
+        "application/rss+xml",
+        [("Kharkiv: Biden outlines plan", True), ("Kharkiv: crossing closed", True)],
+        2,
+    ),
+    ("latin-1", LATIN1, "application/rss+xml", [("Kharkiv talks in Zürich", False)], 1),
+    (
+        "mislabelled-cp1252",
+        _cp1252_feed(),
+        "application/rss+xml; charset=utf-8",
+        [("Kharkiv rebuild to cost “€50bn” – officials", True)],
+        1,
+    ),
+    (
+        "no-guid-link-or-date",
+        NO_IDS,
+        "application/rss+xml",
+        [("Kharkiv: shelling overnight", False), ("", False)],
+        2,
+    ),
+    (
+        "duplicate-guids",
+        SHARED_GUIDS,
+        "application/rss+xml",
+        [("Kharkiv: first story", False), ("Kharkiv: second story", False)],
+        2,
+    ),
+    ("future-date", FUTURE, "application/rss+xml", [("Kharkiv: dated 2099", True)], 1),
+    ("json-feed-1.1", JSON_11, "application/feed+json", [("Kharkiv in JSON 1.1", True)], 1),
+    ("json-feed-1.0", JSON_10, "application/json", [("Kharkiv in JSON 1.0", False)], 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "expected", "stored"),
+    [c[1:] for c in BEST_EFFORT],
+    ids=[c[0] for c in BEST_EFFORT],
+)
+def test_broken_but_readable_feeds_are_parsed_best_effort(
+    make_app: AppFactory,
+    feeds: FeedServer,
+    notifier: RecordingNotifier,
+    clock: Clock,
+    data: bytes,
+    content_type: str,
+    expected: list[tuple[str, bool]],
+    stored: int,
+) -> None:
+    """Undated entries, and dates after the fetch, take the fetch time (``clock.now``)."""
+    feeds.routes["/hostile"] = body(data, content_type)
+    app = make_app(feeds.url("/hostile"))
+    cycle = run_cycle(app, notifier)
+    assert cycle.error() is None
+    assert cycle.statuses[HOSTILE].articles == stored
+    alerts = sorted(cycle.alerts[HOSTILE], key=lambda a: a.title)
+    assert [a.title for a in alerts] == sorted(title for title, _ in expected)
+    for alert, (_, dated) in zip(alerts, sorted(expected), strict=True):
+        assert alert.published <= clock.now
+        if not dated:
+            assert alert.published == clock.now
+    assert_bounded(cycle, app)
+
+
+def test_ten_thousand_entries_are_stored_in_one_poll(
+    make_app: AppFactory, feeds: FeedServer, notifier: RecordingNotifier
+) -> None:
+    entries = [
+        rss_item(f"Story {i}", f"https://hostile.example.com/{i}", WHEN, f"Item {i}.") for i in range(10_000)
+    ]
+    entries[5000] = rss_item(
+        "Kharkiv: the one that matters", "https://hostile.example.com/k", WHEN, "Read it."
+    )
+    data = rss_feed("Big desk", "https://hostile.example.com/", entries)
+    assert 2 * CAP < len(data) < 4 * CAP
+    feeds.routes["/hostile"] = body(data)
+    app = make_app(feeds.url("/hostile"), max_bytes=4 * CAP, parse_timeout=20)
+    cycle = run_cycle(app, notifier)
+    assert cycle.error() is None
+    assert cycle.statuses[HOSTILE].articles == 10_000
+    assert [a.title for a in cycle.alerts[HOSTILE]] == ["Kharkiv: the one that matters"]
+    assert_bounded(cycle, app, memory=128 * 1024 * 1024)
+
+
+def slow_author_feed() -> bytes:
+    """feedparser issue 562: a quadratic regex on ``<author>`` (~1 s per 8,000 labels)."""
+    author = "a@" + "a." * 16_000 + "!"
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<item><title>Kharkiv</title><author>{author}</author></item></channel></rss>"
+    ).encode()
+
+
+def test_a_parse_that_takes_too_long_is_stopped_and_its_worker_replaced(
+    make_app: AppFactory, feeds: FeedServer, notifier: RecordingNotifier
+) -> None:
+    feeds.routes["/hostile"] = body(slow_author_feed())
+    app = make_app(feeds.url("/hostile"), parse_timeout=1)
+    cycle = run_cycle(app, notifier)
+    assert cycle.error() == "parse: took longer than 1s (worker stopped)"
+    assert_bounded(cycle, app)
+    assert (app.parse_pool.started, app.parse_pool.workers) == (2, 1)  # one per feed; the slow one killed
+
+    feeds.routes["/hostile"] = body(items("Kharkiv: back to normal"))
+    again = run_cycle(app, notifier)
+    assert again.error() is None
+    assert [a.title for a in again.alerts[HOSTILE]] == ["Kharkiv: back to normal"]
+    assert app.parse_pool.workers >= 1
+
+
+# --- redirects into private addresses ------------------------------------------------
+
+
+def test_a_public_feed_redirected_to_loopback_is_refused(
+    make_app: AppFactory, feeds: FeedServer, notifier: RecordingNotifier
+) -> None:
+    feeds.routes["/internal"] = body(items("Kharkiv: internal"))
+    internal = feeds.url("/internal")
+    transport = PublicInternet(lambda request: answer(302, Location=internal))
+    app = make_app(f"http://{PUBLIC}/feed.xml", transport=transport)
+    cycle = run_cycle(app, notifier)
+    assert cycle.error() == f"fetch: redirect to a private address refused: {internal} (127.0.0.1)"
+    assert feeds.log == ["/good.xml"]
+    assert_bounded(cycle, app)
+
+
+def test_a_feed_configured_on_loopback_may_redirect_anywhere(
+    make_app: AppFactory, feeds: FeedServer, notifier: RecordingNotifier
+) -> None:
+    feeds.routes["/hostile"] = redirect(feeds.url("/moved").replace("127.0.0.1", "localhost"))
+    feeds.routes["/moved"] = body(items("Kharkiv: moved"))
+    app = make_app(feeds.url("/hostile"))
+    cycle = run_cycle(app, notifier)
+    assert cycle.error() is None
+    assert [a.title for a in cycle.alerts[HOSTILE]] == ["Kharkiv: moved"]
+    assert_bounded(cycle, app)
+
+
+def _redirector(location: str) -> PublicInternet:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/feed.xml":
+            return answer(302, Location=location)
+        if request.url.path == "/hop":
+            return answer(301, Location="http://127.0.0.2/second")
+        return answer(200, items("Kharkiv: public"))
+
+    return PublicInternet(handler)
+
+
+@pytest.mark.parametrize(
+    ("location", "refused"),
+    [
+        ("http://127.0.0.1:9/x", "127.0.0.1"),
+        ("http://localhost:9/x", None),
+        ("http://[::1]:9/x", "::1"),
+        ("http://10.1.2.3/x", "10.1.2.3"),
+        ("http://192.168.0.1/x", "192.168.0.1"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
+        ("http://[fd00::1]/x", "fd00::1"),
+        ("http://[fe80::1]/x", "fe80::1"),
+        ("http://0.0.0.0:9/x", "0.0.0.0"),
+        ("http://[::ffff:127.0.0.1]/x", "::ffff:7f00:1"),
+        ("http://2130706433:9/x", "127.0.0.1"),
+        (f"http://{PUBLIC}/hop", "127.0.0.2"),
+    ],
+    ids=[
+        "loopback",
+        "localhost-name",
+        "ipv6-loopback",
+        "rfc1918-10",
+        "rfc1918-192",
+        "cloud-metadata",
+        "unique-local",
+        "ipv6-link-local",
+        "unspecified",
+        "v4-mapped",
+        "decimal-loopback",
+        "second-hop",
+    ],
+)
+def test_every_hop_from_a_public_origin_is_checked(location: str, refused: str | None) -> None:
+    with (
+        Fetcher(FetchSettings(), transport=_redirector(location)) as fetcher,
+        pytest.raises(FetchError) as info,
+    ):
+        fetcher.fetch(f"http://{PUBLIC}/feed.xml")
+    message = str(info.value)
+    assert message.startswith("fetch: redirect to a private address refused: http://"), message
+    if refused:
+        assert message.endswith(f" ({refused})")
+    assert info.value.url == f"http://{PUBLIC}/feed.xml"
+
+
+def test_public_to_public_redirects_are_followed() -> None:
+    with Fetcher(FetchSettings(), transport=_redirector(f"http://{PUBLIC}/real.xml")) as fetcher:
+        result = fetcher.fetch(f"http://{PUBLIC}/feed.xml")
+    assert isinstance(result, Fetched)
+    assert (result.final_url, result.body) == (f"http://{PUBLIC}/real.xml", items("Kharkiv: public"))
+
+
+def test_an_article_link_from_a_public_feed_is_a_hop_from_that_feed(feeds: FeedServer) -> None:
+    """``origin=``: a link found in a public feed may not point at a private address."""
+    feeds.routes["/page"] = body(b"<html>secret</html>", "text/html")
+    with Fetcher(FetchSettings()) as fetcher:
+        with pytest.raises(FetchError, match="redirect to a private address refused"):
+            fetcher.fetch(feeds.url("/page"), origin=f"http://{PUBLIC}/feed.xml")
+        assert isinstance(fetcher.fetch(feeds.url("/page")), Fetched)  # configured: allowed
+    assert feeds.log == ["/page"]
+
+
+def test_the_deadline_does_not_outlive_its_fetch(feeds: FeedServer) -> None:
+    """After a fetch hits its deadline, the same thread's next fetch gets a whole one."""
+    settings = FetchSettings.model_validate(LIMITS)
+    with drip_server(b"HTTP/1.1 200 OK\r\nX-Drip: ") as url, Fetcher(settings) as fetcher:
+        with pytest.raises(FetchError, match=r"^fetch: took longer than 1.5s$"):
+            fetcher.fetch(url)
+        assert isinstance(fetcher.fetch(feeds.url("/good.xml")), Fetched)

@@ -1,0 +1,171 @@
+"""parse_pool: parsing in worker processes with a time limit, from many threads at once.
+
+Real processes throughout. The slow parse is feedparser's own quadratic author regex
+(issue 562), not a stand-in; the helpers below that crash, allocate or raise stand in
+for bugs that we hope not to have, and run in the workers like ``parse`` does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import ParseError
+from monitor.models import Fetched, ParsedFeed
+from monitor.parse import parse
+from monitor.parse_pool import ParsePool, RemoteTraceback
+
+DATA = Path(__file__).parent / "data"
+URL = "https://news.example.com/feeds/europe.xml"
+
+
+def fetched(body: bytes) -> Fetched:
+    return Fetched(
+        url=URL,
+        final_url=URL,
+        status=200,
+        body=body,
+        content_type=None,
+        etag=None,
+        last_modified=None,
+        fetched_at=datetime(2024, 5, 31, 18, 0, tzinfo=UTC),
+    )
+
+
+def slow_author_feed(repeats: int = 16_000) -> bytes:
+    """feedparser issue 562: its author-email regex backtracks quadratically on
+    ``a@a.a.a...a!`` (8,000 labels take about a second; this takes several)."""
+    author = "a@" + "a." * repeats + "!"
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<item><title>Slow</title><author>{author}</author></item></channel></rss>"
+    ).encode()
+
+
+def explode(fetched: Fetched) -> ParsedFeed:
+    raise KeyError("a bug in the parser")
+
+
+class Unpicklable(Exception):
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(a)  # args do not match __init__, so it cannot be unpickled
+
+
+def explode_unpicklably(fetched: Fetched) -> ParsedFeed:
+    raise Unpicklable("x", "y")
+
+
+def die(fetched: Fetched) -> ParsedFeed:
+    os._exit(3)
+
+
+def hog(fetched: Fetched) -> ParsedFeed:
+    bytearray(512 * 1024 * 1024)
+    return ParsedFeed(title=None, link=None, entries=())
+
+
+@pytest.fixture
+def pool() -> Iterator[ParsePool]:
+    with ParsePool(timeout=20, size=3) as pool:
+        yield pool
+
+
+def test_parses_like_parse_and_starts_lazily(pool: ParsePool) -> None:
+    assert pool.started == 0
+    body = (DATA / "rss2.xml").read_bytes()
+    assert pool.parse(fetched(body)) == parse(fetched(body))
+    assert pool.parse(fetched(body)) == parse(fetched(body))
+    assert pool.started == 1
+
+
+def test_a_parse_error_comes_back_as_itself(pool: ParsePool) -> None:
+    with pytest.raises(ParseError) as info:
+        pool.parse(fetched(b"<html><body>Sign in</body></html>"))
+    assert (info.value.url, str(info.value)) == (URL, "parse: not a feed (got an HTML page)")
+    assert pool.parse(fetched((DATA / "atom.xml").read_bytes())).entries
+    assert pool.started == 1
+
+
+def test_many_threads_share_the_workers(pool: ParsePool) -> None:
+    bodies = [(DATA / name).read_bytes() for name in ("rss2.xml", "atom.xml", "rdf.xml", "latin1.xml")] * 6
+    with ThreadPoolExecutor(8) as threads:
+        results = list(threads.map(lambda body: pool.parse(fetched(body)), bodies))
+    assert results == [parse(fetched(body)) for body in bodies]
+    assert 1 <= pool.started <= 3
+
+
+def test_a_parse_over_the_time_limit_stops_its_worker_and_the_next_one_starts_fresh() -> None:
+    with ParsePool(timeout=1, size=1) as pool:
+        assert pool.parse(fetched((DATA / "rss2.xml").read_bytes())).entries
+        with pytest.raises(ParseError) as info:
+            pool.parse(fetched(slow_author_feed()))
+        assert str(info.value) == "parse: took longer than 1s (worker stopped)"
+        assert info.value.url == URL
+        entry = pool.parse(fetched(slow_author_feed(repeats=3))).entries[0]
+        assert entry.author == "a@a.a.a.!"
+        assert pool.started == 2
+
+
+def test_a_bug_in_the_parser_is_raised_with_the_workers_traceback() -> None:
+    with ParsePool(timeout=20, size=1, function=explode) as pool:
+        with pytest.raises(KeyError, match="a bug in the parser") as info:
+            pool.parse(fetched(b""))
+        assert isinstance(info.value.__cause__, RemoteTraceback)
+        assert "def explode" not in str(info.value.__cause__)
+        assert 'raise KeyError("a bug in the parser")' in str(info.value.__cause__)
+        assert pool.started == 1  # the worker is fine: the bug was in the input's handling
+
+
+def test_an_exception_that_cannot_travel_becomes_a_runtime_error() -> None:
+    with (
+        ParsePool(timeout=20, size=1, function=explode_unpicklably) as pool,
+        pytest.raises(RuntimeError, match=r"Unpicklable\('x'\)"),
+    ):
+        pool.parse(fetched(b""))
+
+
+def test_a_worker_that_dies_is_a_parse_error_and_is_replaced() -> None:
+    with ParsePool(timeout=20, size=1, function=die) as pool:
+        for _ in range(2):
+            with pytest.raises(ParseError, match=r"^parse: the parser process died \(exit code 3\)$"):
+                pool.parse(fetched(b""))
+        assert pool.started == 2
+
+
+def test_a_worker_that_needs_too_much_memory_gets_a_parse_error() -> None:
+    with (
+        ParsePool(timeout=20, size=1, memory_limit=256 * 1024 * 1024, function=hog) as pool,
+        pytest.raises(ParseError, match=r"^parse: ran out of memory \(the parser process is capped\)$"),
+    ):
+        pool.parse(fetched(b""))
+
+
+def test_spawn_works_too() -> None:
+    body = (DATA / "atom.xml").read_bytes()
+    with ParsePool(timeout=20, size=1, start_method="spawn") as pool:
+        assert pool.parse(fetched(body)) == parse(fetched(body))
+
+
+def test_close_stops_the_workers_and_refuses_more_work() -> None:
+    pool = ParsePool(timeout=20, size=2)
+    body = (DATA / "rss2.xml").read_bytes()
+    with ThreadPoolExecutor(2) as threads:
+        list(threads.map(lambda _: pool.parse(fetched(body)), range(4)))
+    workers = list(pool._idle)
+    assert workers and all(w.process.is_alive() for w in workers)
+    pool.close()
+    assert not any(w.process.is_alive() for w in workers)
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.parse(fetched(body))
+    pool.close()  # twice is fine
+
+
+@pytest.mark.parametrize(("timeout", "size"), [(0, 1), (1, 0)])
+def test_nonsense_limits_are_refused(timeout: float, size: int) -> None:
+    with pytest.raises(ValueError):
+        ParsePool(timeout=timeout, size=size)
