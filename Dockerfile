@@ -36,7 +36,7 @@ COPY --from=builder /opt/monitor /opt/monitor
 # The shipped config (console channel, public feeds) as a default; mount your own over it.
 COPY config.yaml /config/config.yaml
 
-USER monitor
+USER 10001:10001
 WORKDIR /data
 VOLUME /data
 

@@ -30,8 +30,9 @@ lint: install  ## ruff, formatting, import contracts
 	$(BIN)/ruff check monitor tests
 	$(BIN)/ruff format --check monitor tests
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
 
-typecheck: install  ## mypy --strict on monitor/
+typecheck: install  ## mypy --strict on monitor/ (tests: check_untyped_defs)
 	$(BIN)/mypy
 
 test: lint typecheck  ## lint, types, then the whole test suite with coverage

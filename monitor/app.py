@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -103,9 +104,15 @@ class App:
         transport: httpx.BaseTransport | None = None,
         notifier: Notifier | None = None,
         strict: bool = False,
+        upgrade: bool | None = None,
     ) -> App:
-        """Open the database and build every part; the caller closes the App."""
-        store = Store.open(settings.database, upgrade=settings.database_upgrade == "auto")
+        """Open the database and build every part; the caller closes the App.
+
+        ``upgrade=False`` never migrates an existing database (commands that only look
+        or send must not change the schema under a running daemon of another version).
+        """
+        auto = settings.database_upgrade == "auto"
+        store = Store.open(settings.database, upgrade=auto if upgrade is None else upgrade and auto)
         fetcher = Fetcher(settings.fetch, transport=transport)
         return cls(
             settings,
@@ -156,5 +163,9 @@ class App:
     def run_once(self) -> CycleReport:
         """Poll every active feed once, then send everything that is due."""
         self.sync_feeds()
-        outcomes = self.poll(self.store.feeds())
+        owner = f"once:{os.getpid()}"
+        feeds = self.store.claim_feeds(
+            self.clock(), self.settings.poll.lease, owner, 1_000_000, due_only=False
+        )
+        outcomes = self.poll(feeds)
         return CycleReport(outcomes=tuple(outcomes), delivery=self.courier.deliver(limit=10_000))

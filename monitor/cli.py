@@ -24,7 +24,7 @@ import httpx
 
 from monitor import __version__
 from monitor.app import App, utc_now
-from monitor.commands import db, feeds
+from monitor.commands import db, feeds, rules
 from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError, MonitorError
 from monitor.log import configure, install_redactor, redact_text
@@ -95,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--channel", help="only this channel")
     feeds.register(commands)
     db.register(commands)
+    rules.register(commands)
     return parser
 
 
@@ -174,7 +175,7 @@ def _on_signals(stop: threading.Event, daemon: Daemon) -> None:
 
 def _status(args: argparse.Namespace) -> int:
     settings = load(args.config, require_env=False)
-    with App.from_settings(settings) as app:
+    with App.from_settings(settings, upgrade=False) as app:
         feeds = app.store.feed_statuses()
         channels = app.store.channel_statuses()
     if args.json:
@@ -239,7 +240,7 @@ def _notify_test(args: argparse.Namespace) -> int:
             f"monitor: {args.config}: no channel named '{args.channel}' (channels: {known})", file=sys.stderr
         )
         return EXIT_CONFIG
-    with App.from_settings(settings) as app:
+    with App.from_settings(settings, upgrade=False) as app:
         text = f"If you can read this, channel '{args.channel}' works. Alerts will look like this message."
         app.notifier.send(
             Alert(
@@ -263,7 +264,7 @@ def _deliveries(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(settings.channels)) or "none"
         print(f"monitor: no channel named '{args.channel}' (channels: {known})", file=sys.stderr)
         return EXIT_CONFIG
-    with App.from_settings(settings) as app:
+    with App.from_settings(settings, upgrade=False) as app:
         count = app.store.make_due(app.clock(), args.channel)
         report = app.courier.deliver(limit=max(count, 1))
     for o in report.outcomes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,13 +15,18 @@ log = logging.getLogger(__name__)
 Health = Callable[[], tuple[bool, dict[str, object]]]
 
 
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class StatusServer:
     """Serves health and metrics on ``host:port`` from a background thread."""
 
     def __init__(self, listen: str, health: Health, metrics: Callable[[], bytes]) -> None:
         host, _, port = listen.rpartition(":")
-        handler = _handler(health, metrics)
-        self._server = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), handler)
+        host = host.strip("[]") or "127.0.0.1"
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self._server = server_class((host, int(port)), _handler(health, metrics))
         self._thread = threading.Thread(target=self._server.serve_forever, name="httpd", daemon=True)
 
     @property

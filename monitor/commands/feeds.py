@@ -183,7 +183,7 @@ def _statuses(settings: Settings) -> list[FeedStatus]:
     url = make_url(settings.database)
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
         return []
-    store = Store.open(settings.database)
+    store = Store.open(settings.database, upgrade=False)
     try:
         return store.feed_statuses()
     finally:

@@ -88,8 +88,9 @@ class AppriseNotifier:
         self._zones: dict[str, ZoneInfo] = {}
         self._templates: dict[str, TemplateSpec | None] = {}
         self._redact = settings.redactor()
+        timeout = settings.delivery.timeout.total_seconds()
         for name, spec in settings.channels.items():
-            self._plugins[name] = [instantiate(url) for url in spec.urls]
+            self._plugins[name] = [_bounded(instantiate(url), timeout) for url in spec.urls]
             self._zones[name] = settings.channel_timezone(name)
             self._templates[name] = spec.template
 
@@ -153,6 +154,15 @@ class AppriseNotifier:
             reason = one_line(" ".join(lines), 300) or "the service refused the message"
             raise NotifyError(f"notify: {channel} ({where}): {reason}")
         log.debug("sent channel=%s target=%s", channel, where)
+
+
+def _bounded(plugin: Any, timeout: float) -> Any:
+    """Cap a plugin's socket timeouts at ``delivery.timeout`` (a URL may set lower ones)."""
+    for name in ("socket_connect_timeout", "socket_read_timeout"):
+        current = getattr(plugin, name, None)
+        if isinstance(current, int | float):
+            setattr(plugin, name, min(current, timeout))
+    return plugin
 
 
 def _stamp(plugin: Any, key: str) -> None:

@@ -20,7 +20,9 @@ from monitor.text import one_line
 
 Format = Literal["text", "html", "markdown"]
 TITLE_LIMIT = 200
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~&\"'=:@$%^])")
+# What can change meaning inline: emphasis, code, links, images, autolinks/HTML, headings.
+# Escaping more shows stray backslashes in Slack, where Apprise keeps unknown escapes.
+_MD_SPECIAL = re.compile(r"([\\`*_~\[\]()<>#!])")
 
 
 @dataclass(frozen=True, slots=True)

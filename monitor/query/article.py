@@ -6,36 +6,43 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from monitor.query.ast import FieldName
-from monitor.query.normalize import WORD, analyse, cased
+from monitor.query.normalize import WORD, analyse_all, cased
 
 
 class FieldText:
     """One field's words: as written, folded, stemmed; indexes and spans on demand."""
 
-    __slots__ = ("_index", "_spans", "folds", "stems", "text", "tokens")
+    __slots__ = ("_distinct", "_spans", "folds", "stems", "text", "tokens")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens: list[str] = WORD.findall(text)
-        pairs = [analyse(t) for t in self.tokens]
-        self.folds = [f for f, _ in pairs]
-        self.stems = [s for _, s in pairs]
+        self.folds, self.stems = analyse_all(self.tokens)
         self._spans: list[tuple[int, int]] | None = None
-        self._index: dict[bool, dict[str, list[int]]] = {}
+        self._distinct: dict[bool, frozenset[str]] = {}
 
     def keys(self, exact: bool) -> list[str]:
         """The words as a term compares them: folded when exact, else stemmed."""
         return self.folds if exact else self.stems
 
-    def index(self, exact: bool) -> dict[str, list[int]]:
-        """Word -> its positions (word numbers) in this field."""
-        found = self._index.get(exact)
+    def distinct(self, exact: bool) -> frozenset[str]:
+        """The set of this field's words (folded when exact, else stemmed)."""
+        found = self._distinct.get(exact)
         if found is None:
-            found = {}
-            for i, key in enumerate(self.keys(exact)):
-                found.setdefault(key, []).append(i)
-            self._index[exact] = found
+            found = self._distinct[exact] = frozenset(self.keys(exact))
         return found
+
+    def positions(self, key: str, exact: bool) -> list[int]:
+        """Word numbers where ``key`` stands in this field."""
+        if key not in self.distinct(exact):
+            return []
+        keys, found, at = self.keys(exact), [], -1
+        try:
+            while True:
+                at = keys.index(key, at + 1)
+                found.append(at)
+        except ValueError:
+            return found
 
     def cased(self, position: int) -> str:
         """Word number ``position`` with its case kept (accents removed)."""

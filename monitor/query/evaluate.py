@@ -70,11 +70,12 @@ def occurrences(term: Term, words: FieldText) -> list[Occurrence]:
     size = len(term.keys)
     keys = words.keys(term.exact)
     if term.prefix and size == 1:
-        start_key = term.keys[0]
-        index = words.index(True)
-        starts = sorted(p for key, ps in index.items() if key.startswith(start_key) for p in ps)
+        head = term.keys[0]
+        starts = sorted(
+            p for key in words.distinct(True) if key.startswith(head) for p in words.positions(key, True)
+        )
     else:
-        starts = words.index(term.exact).get(term.keys[0], [])
+        starts = words.positions(term.keys[0], term.exact)
     found = []
     limit = len(keys) - size
     for p in starts:

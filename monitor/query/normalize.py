@@ -29,8 +29,12 @@ WORD = re.compile(rf"\w[\w{_MARKS}]*")
 """One word of text or query; ``finditer`` gives its span in the original text."""
 
 _CACHE_LIMIT = 200_000
-_analysed: dict[str, tuple[str, str]] = {}
 _lock = threading.Lock()
+
+
+_pairs: dict[str, tuple[str, str]] = {}
+"""Word as written -> (folded, stem). Replaced by an empty one when full (never
+cleared in place), so a thread that holds it keeps a consistent view."""
 
 
 @cache
@@ -70,14 +74,22 @@ def stem(folded: str) -> str:
 
 def analyse(word: str) -> tuple[str, str]:
     """(fold, stem) of one word as written, cached."""
-    found = _analysed.get(word)
+    global _pairs
+    found = _pairs.get(word)
     if found is None:
         folded = fold(word)
         found = (folded, stem(folded))
-        if len(_analysed) >= _CACHE_LIMIT:
-            _analysed.clear()
-        _analysed[word] = found
+        if len(_pairs) >= _CACHE_LIMIT:
+            _pairs = {}
+        _pairs[word] = found
     return found
+
+
+def analyse_all(written: list[str]) -> tuple[list[str], list[str]]:
+    """Folded and stemmed forms of many words (one dictionary lookup each once seen)."""
+    get = _pairs.get
+    pairs = [get(word) or analyse(word) for word in written]
+    return [f for f, _ in pairs], [s for _, s in pairs]
 
 
 def words(text: str) -> list[str]:

@@ -8,19 +8,19 @@ alert without its outbox row (or the reverse).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, false, func, insert, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.errors import StorageError
 from monitor.identity import digest
-from monitor.models import Entry, FeedState, FeedStatus, Match, SavedPoll
+from monitor.models import Entry, FeedState, FeedStatus, Match, SavedPoll, StoredArticle
 from monitor.store.engine import create_schema, make_engine
 from monitor.store.outbox import Outbox
 from monitor.store.retention import Retention
@@ -109,7 +109,9 @@ class Store(Outbox, Retention):
         with self.transaction() as conn:
             return [_feed_state(row) for row in conn.execute(query)]
 
-    def claim_feeds(self, now: datetime, lease: timedelta, owner: str, limit: int) -> list[FeedState]:
+    def claim_feeds(
+        self, now: datetime, lease: timedelta, owner: str, limit: int, *, due_only: bool = True
+    ) -> list[FeedState]:
         """Lease up to ``limit`` due feeds for this poller (``FOR UPDATE SKIP LOCKED``).
 
         Several daemons on one PostgreSQL each get different feeds; a lease that is
@@ -122,7 +124,11 @@ class Store(Outbox, Retention):
             .where(
                 FEEDS.c.active.is_(True),
                 FEEDS.c.disabled_reason.is_(None),
-                or_(FEEDS.c.next_poll_at.is_(None), FEEDS.c.next_poll_at <= now),
+                or_(
+                    FEEDS.c.next_poll_at.is_(None),
+                    FEEDS.c.next_poll_at <= now,
+                    true() if not due_only else false(),
+                ),
                 or_(FEEDS.c.leased_until.is_(None), FEEDS.c.leased_until <= now),
             )
             .order_by(FEEDS.c.next_poll_at, FEEDS.c.id)
@@ -276,6 +282,60 @@ class Store(Outbox, Retention):
         if self.dialect == "postgresql":
             return postgresql.insert(table).values(rows).on_conflict_do_nothing(index_elements=unique)
         return sqlite.insert(table).values(rows).on_conflict_do_nothing(index_elements=unique)
+
+    def read_articles(
+        self, *, since: datetime | None = None, feeds: Collection[str] | None = None, batch: int = _BATCH
+    ) -> tuple[int, Iterator[list[StoredArticle]]]:
+        """Stored articles as Entry values, for trying rules on them: how many, and the
+        articles in batches, oldest first. Each batch is its own short read (keyset on
+        id), so nothing stays open between batches.
+
+        ``since``: published (or, when undated, fetched) at or after it; ``feeds``: only
+        the feeds with these names.
+        """
+        when = func.coalesce(ARTICLES.c.published_at, ARTICLES.c.fetched_at)
+        query = select(ARTICLES, FEEDS.c.name.label("feed_name")).join(
+            FEEDS, FEEDS.c.id == ARTICLES.c.feed_id
+        )
+        if since is not None:
+            query = query.where(when >= since)
+        if feeds is not None:
+            query = query.where(FEEDS.c.name.in_(list(feeds)))
+        with self.transaction() as conn:
+            total = int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+
+        def batches() -> Iterator[list[StoredArticle]]:
+            last = 0
+            while True:
+                page = query.where(ARTICLES.c.id > last).order_by(ARTICLES.c.id).limit(batch)
+                with self.transaction() as conn:
+                    rows = conn.execute(page).all()
+                if not rows:
+                    return
+                last = rows[-1].id
+                yield [
+                    StoredArticle(
+                        id=row.id,
+                        feed=row.feed_name,
+                        entry=Entry(
+                            key=row.key,
+                            title=row.title,
+                            link=row.link,
+                            author=row.author,
+                            published=row.published_at or row.fetched_at or datetime(1970, 1, 1, tzinfo=UTC),
+                            summary_html=row.summary_html,
+                            summary_text=row.summary_text,
+                            content_html=row.content_html,
+                            content_text=row.content_text,
+                            dated=row.published_at is not None,
+                            page_text=row.page_text,
+                            page_error=row.page_error,
+                        ),
+                    )
+                    for row in rows
+                ]
+
+        return total, batches()
 
     # -- health -------------------------------------------------------------
 
