@@ -119,6 +119,9 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
     known = deps.store.known_keys(feed.id, [e.key for e in parsed.entries])
     new = [e for e in parsed.entries if e.key not in known]
     candidates = alertable(new, feed.first_poll, deps.settings.poll, now)
+    horizon = deps.settings.retention.alerts
+    if horizon is not None:  # an alert older than this may have been pruned: never send it again
+        candidates = [e for e in candidates if not (e.dated and e.published < now - horizon)]
     if candidates and spec is not None and spec.full_text != "never":
         candidates = with_pages(candidates, spec.full_text, deps, now)
         enriched = {e.key: e for e in candidates}

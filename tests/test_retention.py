@@ -9,15 +9,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from monitor.app import App
 from monitor.cli import main
 from monitor.config import load_settings
 from monitor.errors import ConfigError
 from monitor.models import Entry, Match, Snippet
+from monitor.samples import rss_feed, rss_item
 from monitor.scheduler import Daemon
 from monitor.store import PollResult, Pruned, Store
-from tests.conftest import RecordingNotifier, SettingsFactory
+from tests.conftest import Clock, RecordingNotifier, SettingsFactory
 
 NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -232,3 +234,20 @@ def test_retention_and_upgrade_mistakes_point_at_the_line(tmp_path: Path, yaml: 
     with pytest.raises(ConfigError) as failed:
         load_settings(path)
     assert message in str(failed.value)
+
+
+def test_entries_older_than_the_alert_horizon_never_alert_again(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, notifier: RecordingNotifier, clock: Clock
+) -> None:
+    """With ``retention.alerts`` set, a pruned alert's article seen again is not re-sent."""
+    old = rss_item("ATACMS old", "https://x.example/old", clock.now - timedelta(days=40), "ATACMS")
+    fresh = rss_item("ATACMS fresh", "https://x.example/fresh", clock.now - timedelta(hours=1), "ATACMS")
+    httpserver.expect_request("/f").respond_with_data(rss_feed("F", "https://x.example/", [old, fresh]))
+    settings = settings_factory(
+        retention={"alerts": "30d"},
+        feeds=[{"name": "F", "url": httpserver.url_for("/f")}],
+        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
+    )
+    with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
+        app.run_once()
+    assert [a.title for a in notifier.sent] == ["ATACMS fresh"]
