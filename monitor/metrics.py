@@ -76,6 +76,12 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=r,
         )
+        self.fetch_seconds = Histogram(
+            "monitor_fetch_seconds",
+            "Time to fetch a feed (successful fetches, 304 included).",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
         self.articles = Counter("monitor_articles_stored", "New articles stored.", registry=r)
         self.matches = Counter("monitor_matches", "Articles matched, by rule.", ["rule"], registry=r)
         self.deliveries = Counter(
@@ -101,6 +107,8 @@ class Metrics:
         """Count one poll."""
         self.polls.labels(outcome.status).inc()
         self.poll_seconds.observe(outcome.duration_ms / 1000)
+        if outcome.fetch_ms is not None:
+            self.fetch_seconds.observe(outcome.fetch_ms / 1000)
         self.articles.inc(outcome.new)
         for rule in outcome.rules:
             self.matches.labels(rule).inc()

@@ -169,6 +169,7 @@ class PollOutcome:
     error: str | None = None
     duration_ms: float = 0.0
     rules: tuple[str, ...] = ()
+    fetch_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

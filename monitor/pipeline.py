@@ -99,11 +99,13 @@ def _poll_and_record(
 
 def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -> PollOutcome:
     spec = deps.spec(feed.url)
+    started = time.perf_counter()
     fetched = deps.fetcher.fetch(feed.address, etag=feed.etag, last_modified=feed.last_modified, now=now)
+    fetch_ms = (time.perf_counter() - started) * 1000
     next_poll = now + polite_interval(interval, fetched.max_age, deps.settings.poll)
     if isinstance(fetched, NotModified):
         deps.store.record_unchanged(feed.id, now, next_poll)
-        return PollOutcome(feed=feed.name, status="not_modified")
+        return PollOutcome(feed=feed.name, status="not_modified", fetch_ms=fetch_ms)
     if fetched.moved_to and fetched.moved_to != feed.address:
         deps.store.record_moved(feed.id, fetched.moved_to)
         log.warning(
@@ -112,7 +114,7 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
     body_hash = hashlib.sha256(fetched.body).hexdigest()
     if body_hash == feed.body_hash and not feed.first_poll:
         deps.store.record_unchanged(feed.id, now, next_poll)
-        return PollOutcome(feed=feed.name, status="not_modified")
+        return PollOutcome(feed=feed.name, status="not_modified", fetch_ms=fetch_ms)
     parsed = deps.parser(fetched)
     if parsed.warning:
         log.debug('parse feed="%s" warning="%s"', feed.name, parsed.warning)
@@ -149,6 +151,7 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
         sent=report.sent if report else 0,
         failed=report.failed if report else 0,
         rules=tuple(m.rule for found in matches.values() for m in found),
+        fetch_ms=fetch_ms,
     )
 
 

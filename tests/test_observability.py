@@ -62,6 +62,7 @@ rules: [{{name: ATACMS, all: [ATACMS], notify: [hook]}}]
     assert first[("monitor_deliveries", (("channel", "hook"), ("state", "sent")))] == 1
     assert first[("monitor_dead_letters", (("channel", "hook"),))] == 0
     assert ("monitor_feed_last_success_timestamp_seconds", (("feed", "VOA"),)) in first
+    assert first[("monitor_fetch_seconds_count", ())] >= 1
 
     polls_before = sum(v for (name, _), v in first.items() if name == "monitor_polls_total")
 
