@@ -27,8 +27,8 @@ check: install  ## validate $(CONFIG)
 	$(BIN)/monitor check -c $(CONFIG)
 
 lint: install  ## ruff, formatting, import contracts
-	$(BIN)/ruff check monitor tests
-	$(BIN)/ruff format --check monitor tests
+	$(BIN)/ruff check monitor tests bench
+	$(BIN)/ruff format --check monitor tests bench
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 

@@ -18,13 +18,13 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import httpx
 
 from monitor import __version__
 from monitor.app import App, utc_now
 from monitor.commands import db, feeds, rules
+from monitor.commands._common import add_config_option, table, when
 from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError, MonitorError
 from monitor.log import configure, install_redactor, redact_text
@@ -72,13 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
         sub.set_defaults(handler=handler)
         if name != "demo":
-            sub.add_argument(
-                "-c",
-                "--config",
-                type=Path,
-                default=Path(os.environ.get("MONITOR_CONFIG", "config.yaml")),
-                help="config file (default: $MONITOR_CONFIG or ./config.yaml)",
-            )
+            add_config_option(sub)
         return sub
 
     run = command("run", _run, "run the daemon (or one cycle with --once)")
@@ -196,34 +190,23 @@ def _status(args: argparse.Namespace) -> int:
             (
                 f.name + ("" if f.active else " (removed)"),
                 "disabled" if f.disabled else f.health,
-                _when(f.last_poll_at, zone),
-                _when(f.last_success_at, zone),
+                when(f.last_poll_at, zone),
+                when(f.last_success_at, zone),
                 str(f.articles),
                 str(f.alerts),
                 str(f.error_count),
                 (f.disabled or f.last_error or "")[:80] if (f.error_count or f.disabled) else "",
             )
         )
-    print(redact_text(_table(rows)))
+    print(redact_text(table(rows)))
     print()
     crows = [("CHANNEL", "PENDING", "RETRYING", "SENT", "DEAD", "LAST ERROR")]
     crows += [
         (c.channel, str(c.pending), str(c.retrying), str(c.sent), str(c.dead), (c.last_error or "")[:80])
         for c in channels
     ]
-    print(redact_text(_table(crows)) if channels else "No deliveries yet.")
+    print(redact_text(table(crows)) if channels else "No deliveries yet.")
     return EXIT_OK
-
-
-def _when(value: datetime | None, zone: Any) -> str:
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "never"
-
-
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
 
 
 def _json_default(value: object) -> str:

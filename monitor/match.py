@@ -162,7 +162,7 @@ def build_match(rule: str, hits: Sequence[Hit], texts: dict[MatchField, str]) ->
     """The Match for a rule that held with these hits: terms, field and snippet."""
     terms = tuple(dict.fromkeys(h.term for h in hits))
     if not hits:  # a rule of NOTs only: nothing to mark, show the start of the text
-        field = next((f for f in _SNIPPET_FIELDS if texts[f]), "title")
+        field: MatchField = next((f for f in _SNIPPET_FIELDS if texts[f]), "title")
         return Match(rule=rule, field=field, terms=terms, snippet=snippet_around(texts[field], 0, 0, ()))
     anchor = min(hits, key=lambda h: (_ORDER[h.field], h.start))
     spans = [(h.start, h.end) for h in hits if h.field == anchor.field]

@@ -22,7 +22,7 @@ killed (SIGKILL) and a fresh one takes its place on the next parse; the feed get
   ParseError for that feed, not a crash of the poller.
 - ``close()`` stops every worker; the app calls it on shutdown.
 
-ADR 0009 has the measurements behind using it by default.
+ADR 0008 has the measurements behind using it by default.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ _Reply = (
     | tuple[Literal["bug"], BaseException, str]
 )
 _STOP_WAIT = 2.0  # seconds a worker gets to exit after being asked to
-DEFAULT_MEMORY_LIMIT = 1024**3  # address space per worker; see ADR 0009 for what a 10 MiB feed needs
+DEFAULT_MEMORY_LIMIT = 1024**3  # address space per worker; a 10 MiB feed needs about 250 MB (ADR 0008)
 _numbers = itertools.count(1)
 
 
@@ -191,9 +191,9 @@ class ParsePool:
     def parse(self, fetched: Fetched) -> ParsedFeed:
         """``parse.parse(fetched)`` in a worker, within ``timeout`` seconds."""
         with self._slots:
-            worker = self._checkout()
+            worker = self._dispatch(fetched)
             try:
-                reply = self._call(worker, fetched)
+                reply = self._wait(worker, fetched)
             except BaseException:
                 self._discard(worker)
                 raise
@@ -204,10 +204,26 @@ class ParsePool:
             raise ParseError(fetched.url, reply[1])
         raise reply[1] from RemoteTraceback(reply[2])
 
-    def _call(self, worker: _Worker, fetched: Fetched) -> _Reply:
-        """Send one body, wait for the reply; a slow or dead worker raises ParseError."""
+    def _dispatch(self, fetched: Fetched) -> _Worker:
+        """Hand the body to an idle worker, else to a new one.
+
+        A worker that died while idle (the kernel's OOM killer, an operator) fails the
+        send: it never saw the body, so it is dropped and the next one tried.
+        """
+        while True:
+            worker, new = self._checkout()
+            try:
+                worker.conn.send(fetched)
+            except OSError as e:
+                self._discard(worker)
+                if new:
+                    raise ParseError(fetched.url, f"parse: could not start a parser process ({e})") from e
+                continue
+            return worker
+
+    def _wait(self, worker: _Worker, fetched: Fetched) -> _Reply:
+        """The worker's reply; ParseError when it takes too long (it is then killed) or dies."""
         try:
-            worker.conn.send(fetched)
             if worker.conn.poll(self.timeout):
                 reply: _Reply = worker.conn.recv()
                 return reply
@@ -215,23 +231,18 @@ class ParsePool:
             worker.process.join(_STOP_WAIT)
             code = worker.process.exitcode
             raise ParseError(fetched.url, f"parse: the parser process died (exit code {code})") from e
-        log.warning('parse url="%s" took longer than %gs: stopping its worker', fetched.url, self.timeout)
+        log.debug('parse url="%s" took longer than %gs: stopping its worker', fetched.url, self.timeout)
         raise ParseError(fetched.url, f"parse: took longer than {self.timeout:g}s (worker stopped)")
 
-    def _checkout(self) -> _Worker:
-        """An idle live worker, else a new one."""
+    def _checkout(self) -> tuple[_Worker, bool]:
+        """An idle worker, else a new one (and whether it is new)."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the parse pool is closed")
-            while self._idle:
-                worker = self._idle.pop()
-                if worker.process.is_alive():
-                    break
-                worker.kill()  # died while idle (the kernel's OOM killer, an operator)
-            else:
-                worker = self._start()
+            new = not self._idle
+            worker = self._start() if new else self._idle.pop()
             self._busy.add(worker)
-            return worker
+            return worker, new
 
     def _checkin(self, worker: _Worker) -> None:
         with self._lock:

@@ -125,7 +125,7 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
     if horizon is not None:  # an alert older than this may have been pruned: never send it again
         candidates = [e for e in candidates if not (e.dated and e.published < now - horizon)]
     if candidates and spec is not None and spec.full_text != "never":
-        candidates = with_pages(candidates, spec.full_text, deps, now)
+        candidates = with_pages(candidates, spec.full_text, deps, now, origin=feed.address)
         enriched = {e.key: e for e in candidates}
         new = [enriched.get(e.key, e) for e in new]
     matches = {e.key: found for e in candidates if (found := deps.matcher.match(e, feed.name))}
@@ -177,7 +177,9 @@ def check_health(feed: FeedState, deps: PollDeps, now: datetime) -> None:
     log.warning('health feed="%s" from=%s to=%s reason="%s"', feed.name, status.health, health, reason)
 
 
-def with_pages(entries: Sequence[Entry], mode: FullText, deps: PollDeps, now: datetime) -> list[Entry]:
+def with_pages(
+    entries: Sequence[Entry], mode: FullText, deps: PollDeps, now: datetime, origin: str | None = None
+) -> list[Entry]:
     """Fetch the article page of entries whose feed text is a teaser (or all, for ``always``).
 
     Only new entries come here, so a page is fetched at most once per article. A page
@@ -189,16 +191,16 @@ def with_pages(entries: Sequence[Entry], mode: FullText, deps: PollDeps, now: da
         return list(entries)
     workers = min(deps.settings.fetch.pages_in_parallel, len(wanted))
     with ThreadPoolExecutor(workers, thread_name_prefix="page") as pool:
-        read = dict(
-            zip((e.key for e in wanted), pool.map(lambda e: _read_page(e, deps, now), wanted), strict=True)
-        )
+        pages = pool.map(lambda e: _read_page(e, deps, now, origin), wanted)
+        read = dict(zip((e.key for e in wanted), pages, strict=True))
     return [read.get(e.key, e) for e in entries]
 
 
-def _read_page(entry: Entry, deps: PollDeps, now: datetime) -> Entry:
+def _read_page(entry: Entry, deps: PollDeps, now: datetime, origin: str | None) -> Entry:
+    """The article's page text; links come from feed content, so the guard checks them."""
     assert entry.link is not None
     try:
-        page = deps.fetcher.fetch(entry.link, now=now)
+        page = deps.fetcher.fetch(entry.link, now=now, origin=origin)
     except FetchError as e:
         log.info('page link="%s" status=error error="%s"', entry.link, e)
         return replace(entry, page_error=str(e))

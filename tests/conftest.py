@@ -300,8 +300,9 @@ def write_config(tmp_path: Path) -> Callable[[str], Path]:
 class Daemon:
     """A real ``python -m monitor run`` process whose stderr lines we can wait for."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, **env_overrides: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env.update(env_overrides)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "-c", str(config)],
             cwd=config.parent,

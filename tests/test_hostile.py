@@ -186,7 +186,8 @@ def drip_server(head: bytes) -> Iterator[str]:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}/feed.xml"
     finally:
         stop.set()
-        listener.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):  # wakes accept() on Linux; not needed elsewhere
+            listener.shutdown(socket.SHUT_RDWR)
         listener.close()
         thread.join(5)
 
@@ -546,13 +547,14 @@ def test_a_parse_that_takes_too_long_is_stopped_and_its_worker_replaced(
     cycle = run_cycle(app, notifier)
     assert cycle.error() == "parse: took longer than 1s (worker stopped)"
     assert_bounded(cycle, app)
-    assert (app.parse_pool.started, app.parse_pool.workers) == (2, 1)  # one per feed; the slow one killed
+    pool = app.parse_pool
+    assert pool.workers == pool.started - 1  # the slow one was killed; any other is still up
 
     feeds.routes["/hostile"] = body(items("Kharkiv: back to normal"))
     again = run_cycle(app, notifier)
     assert again.error() is None
     assert [a.title for a in again.alerts[HOSTILE]] == ["Kharkiv: back to normal"]
-    assert app.parse_pool.workers >= 1
+    assert pool.workers >= 1
 
 
 # --- redirects into private addresses ------------------------------------------------
@@ -657,8 +659,19 @@ def test_an_article_link_from_a_public_feed_is_a_hop_from_that_feed(feeds: FeedS
 
 def test_the_deadline_does_not_outlive_its_fetch(feeds: FeedServer) -> None:
     """After a fetch hits its deadline, the same thread's next fetch gets a whole one."""
-    settings = FetchSettings.model_validate(LIMITS)
+    settings = FetchSettings.model_validate({**LIMITS, "deadline": 0.5})
     with drip_server(b"HTTP/1.1 200 OK\r\nX-Drip: ") as url, Fetcher(settings) as fetcher:
-        with pytest.raises(FetchError, match=r"^fetch: took longer than 1.5s$"):
+        with pytest.raises(FetchError, match=r"^fetch: took longer than 0.5s$"):
             fetcher.fetch(url)
         assert isinstance(fetcher.fetch(feeds.url("/good.xml")), Fetched)
+
+
+def test_a_tls_handshake_that_never_finishes_is_cut_off_at_the_deadline() -> None:
+    """The server reads the ClientHello and dribbles a byte every 0.2 s; the handshake gets
+    only what is left of the deadline, not the 5 s connect timeout."""
+    settings = FetchSettings.model_validate({**LIMITS, "deadline": 0.5, "connect_timeout": 5})
+    with drip_server(b"") as url, Fetcher(settings) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"^fetch: took longer than 0.5s$"):
+            fetcher.fetch(url.replace("http://", "https://"))
+        assert time.monotonic() - started < 0.5 + SLACK

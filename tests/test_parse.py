@@ -949,3 +949,26 @@ def test_harmless_entity_text_is_allowed(prolog: str, title: str, expected: str)
 def test_a_broken_ipv6_link_is_no_link_not_a_crash() -> None:
     entry = one(parse(fetched(rss("<item><title>Odd</title><link>http://[::1</link></item>"))))
     assert (entry.title, entry.link) == ("Odd", None)
+
+
+def test_a_nameless_entity_declaration_is_refused_too() -> None:
+    with pytest.raises(ParseError) as info:
+        parse(fetched(with_prolog("<!DOCTYPE rss [<!ENTITY>]>", "x")))
+    assert str(info.value) == refused("?")
+
+
+@pytest.mark.parametrize(
+    "prolog",
+    ["<!-- never closed <!ENTITY x 'y'>", "<![CDATA[ never closed <!ENTITY x 'y'>"],
+    ids=["comment", "cdata"],
+)
+def test_a_declaration_inside_an_unclosed_comment_or_cdata_is_text(prolog: str) -> None:
+    """Not refused: the document is broken XML and fails as such."""
+    with pytest.raises(ParseError) as info:
+        parse(fetched(with_prolog(prolog, "x")))
+    assert str(info.value).startswith("parse: not a feed: ")
+
+
+def test_invalid_json_with_bad_utf8_is_still_invalid_json() -> None:
+    with pytest.raises(ParseError, match=r"^parse: invalid JSON Feed: "):
+        parse(fetched(b'{"version": "https://jsonfeed.org/version/1.1", "title": "Caf\xe9'))

@@ -8,6 +8,9 @@ for bugs that we hope not to have, and run in the workers like ``parse`` does.
 from __future__ import annotations
 
 import os
+import select
+import signal
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -62,6 +65,10 @@ def explode_unpicklably(fetched: Fetched) -> ParsedFeed:
 
 def die(fetched: Fetched) -> ParsedFeed:
     os._exit(3)
+
+
+def whoami(fetched: Fetched) -> ParsedFeed:
+    return ParsedFeed(title=str(os.getpid()), link=None, entries=())
 
 
 def hog(fetched: Fetched) -> ParsedFeed:
@@ -135,6 +142,42 @@ def test_a_worker_that_dies_is_a_parse_error_and_is_replaced() -> None:
             with pytest.raises(ParseError, match=r"^parse: the parser process died \(exit code 3\)$"):
                 pool.parse(fetched(b""))
         assert pool.started == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs os.pidfd_open (Linux) to see the worker die")
+def test_a_worker_killed_while_idle_is_replaced_and_no_feed_pays_for_it() -> None:
+    """The kernel's OOM killer or an operator may kill an idle worker."""
+    with ParsePool(timeout=20, size=1, function=whoami) as pool:
+        first = int(pool.parse(fetched(b"")).title or 0)
+        exited = os.pidfd_open(first)
+        os.kill(first, signal.SIGKILL)
+        assert select.select([exited], [], [], 10)[0]  # readable once the process is gone
+        os.close(exited)
+        second = int(pool.parse(fetched(b"")).title or 0)
+    assert second != first
+    assert pool.started == 2
+
+
+def announce_and_hang(fetched: Fetched) -> ParsedFeed:
+    """Tell the test (through the FIFO named by the body) that parsing began, then never end."""
+    with open(fetched.body, "w") as fifo:
+        fifo.write("parsing\n")
+    threading.Event().wait()
+    raise AssertionError("unreachable")
+
+
+def test_closing_the_pool_stops_a_parse_in_progress(tmp_path: Path) -> None:
+    fifo = tmp_path / "started"
+    os.mkfifo(fifo)
+    pool = ParsePool(timeout=60, size=1, function=announce_and_hang)
+    with ThreadPoolExecutor(1) as threads:
+        running = threads.submit(pool.parse, fetched(str(fifo).encode()))
+        with open(fifo) as started:  # blocks until the worker has the body
+            assert started.readline() == "parsing\n"
+        pool.close()
+        with pytest.raises(ParseError, match=r"^parse: the parser process died \(exit code -9\)$"):
+            running.result(timeout=30)
+    assert pool.workers == 0
 
 
 def test_a_worker_that_needs_too_much_memory_gets_a_parse_error() -> None:

@@ -3,11 +3,8 @@ once, and a killed daemon's feeds taken over when its leases expire."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,50 +17,19 @@ from werkzeug import Request, Response
 
 from monitor.samples import rss_feed, rss_item
 from monitor.store import Store
-from tests.conftest import WAIT, Inbox, JsonSink
+from tests.conftest import WAIT, Daemon, JsonSink
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 FEEDS = 200
 
 
-class Instance:
-    """One `monitor run` process on the shared database."""
-
-    def __init__(self, config: Path, database: str, name: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        env["MONITOR_DATABASE_URL"] = database
-        self.name = name
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(config)],
-            cwd=config.parent,
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines = Inbox()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.add(line.rstrip("\n"))
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(30)
-        self._reader.join(5)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
-
-
 @pytest.fixture
-def instances() -> Iterator[list[Instance]]:
-    started: list[Instance] = []
+def instances() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
     yield started
     for instance in started:
-        instance.close()
+        if instance.proc.poll() is None:
+            instance.stop()
 
 
 class Site:
@@ -122,15 +88,15 @@ def test_three_daemons_share_the_feeds_and_send_each_alert_once(
     httpserver: HTTPServer,
     json_sink: JsonSink,
     write_config: Callable[[str], Path],
-    instances: list[Instance],
+    instances: list[Daemon],
 ) -> None:
     site = Site(httpserver)
     path = write_config(site.config(json_sink, lease="1m"))
-    for name in ("a", "b", "c"):
-        instances.append(Instance(path, pg_url, name))
+    for _ in range(3):
+        instances.append(Daemon(path, MONITOR_DATABASE_URL=pg_url))
     json_sink.inbox.wait_for(FEEDS, timeout=60)
     for instance in instances:
-        instance.close()
+        assert instance.stop() == 0
 
     assert set(site.hits) == set(range(FEEDS))
     assert max(site.hits.values()) == 1, "every feed was polled once in its interval"
@@ -148,12 +114,12 @@ def test_a_killed_daemons_feeds_are_taken_over_after_its_lease(
     httpserver: HTTPServer,
     json_sink: JsonSink,
     write_config: Callable[[str], Path],
-    instances: list[Instance],
+    instances: list[Daemon],
 ) -> None:
     site = Site(httpserver)
     site.stalled = set(range(FEEDS))  # the first daemon hangs on whatever it polls first
     path = write_config(site.config(json_sink, lease="4s"))
-    first = Instance(path, pg_url, "doomed")
+    first = Daemon(path, MONITOR_DATABASE_URL=pg_url)
     instances.append(first)
     assert site.stall_seen.wait(30)
     first.proc.kill()
@@ -165,8 +131,8 @@ def test_a_killed_daemons_feeds_are_taken_over_after_its_lease(
     finally:
         store.close()
     site.release.set()
-    for name in ("b", "c"):
-        instances.append(Instance(path, pg_url, name))
+    for _ in range(2):
+        instances.append(Daemon(path, MONITOR_DATABASE_URL=pg_url))
     json_sink.inbox.wait_for(FEEDS, timeout=90)
 
     delivered = _delivered(json_sink)

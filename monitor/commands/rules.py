@@ -7,10 +7,9 @@
 - ``rules test --query '...'``: a query not yet in the config (``--exact``,
   ``--case-sensitive`` as the rule keys would set them), over the database too.
 - ``--text '...'`` or ``--file article.txt`` (``-`` for standard input; ``.html``
-  files are reduced to their text): match that text (as the article's content, with
-  ``--title``, ``--summary``, ``--author``, ``--link``, ``--feed-name`` for the
-  other fields)
-  instead of the database; with ``--query`` no config file is needed.
+  files are reduced to their text): match that text instead of the database, as
+  the article's content (``--title``, ``--summary``, ``--author``, ``--link`` and
+  ``--feed-name`` fill the other fields); with ``--query`` no config is needed.
 - ``--json``: one JSON object per line and match: ``rule``, ``article``
   (id, feed, title, link, published; null for ``--text``), ``field``, ``terms``,
   ``where`` (term -> fields) and ``snippet`` (text, highlights, marked).
@@ -106,10 +105,14 @@ class _Report:
 
 def _test(args: argparse.Namespace) -> int:
     try:
-        rules, settings = _rules(args)
+        return _run(args)
     except CommandExit as e:
         print(f"monitor: {e}", file=sys.stderr)
         return e.code
+
+
+def _run(args: argparse.Namespace) -> int:
+    rules, settings = _rules(args)
     if args.text is not None or args.file is not None:
         if not args.feed_name:  # a rule's feed globs need a feed name to say yes to
             rules = [r.model_copy(update={"feeds": ()}) for r in rules]
@@ -126,6 +129,10 @@ def _test(args: argparse.Namespace) -> int:
 
 def _rules(args: argparse.Namespace) -> tuple[list[WatchRule], Settings | None]:
     """The rules to try, and the settings when the run needs them."""
+    if args.query is None and (args.exact or args.case_sensitive):
+        raise CommandExit(
+            EXIT_CONFIG, "--exact and --case-sensitive go with --query (rules have their own keys)"
+        )
     needs_config = args.query is None or (args.text is None and args.file is None)
     settings = load_settings(args.config, require_env=False) if needs_config else None
     if args.query is not None:
@@ -168,8 +175,10 @@ def _text_entry(args: argparse.Namespace) -> Entry:
     else:
         try:
             text = args.file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise CommandExit(EXIT_CONFIG, f"cannot read {args.file}: {e}") from None
+        except OSError as e:
+            raise CommandExit(EXIT_CONFIG, f"cannot read {args.file}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise CommandExit(EXIT_CONFIG, f"cannot read {args.file}: not UTF-8 text") from None
         if args.file.suffix.lower() in (".html", ".htm"):
             text = html_to_text(text)
     return Entry(
@@ -188,7 +197,7 @@ def _text_entry(args: argparse.Namespace) -> Entry:
 def _scan(settings: Settings, matcher: Matcher, args: argparse.Namespace) -> _Report:
     """Every stored article (within --since and --feed) through the matcher."""
     report = _Report(ZoneInfo(settings.timezone))
-    store = Store.open(settings.database)
+    store = Store.open(settings.database, upgrade=False)
     try:
         feeds = None
         if args.feed:

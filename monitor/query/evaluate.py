@@ -136,10 +136,7 @@ def near_windows(found: list[list[Occurrence]], distance: int) -> list[tuple[Occ
     latest: list[Occurrence | None] = [None] * len(found)
     windows = []
     for end, start, k in events:
-        kept = latest[k]
-        if kept is not None and start < kept[0]:
-            continue  # no tighter than the one kept; its windows were seen already
-        latest[k] = (start, end)
+        latest[k] = (start, end)  # a term's occurrences all have its length: later is tighter
         if any(o is None for o in latest):
             continue
         chosen = tuple(o for o in latest if o is not None)

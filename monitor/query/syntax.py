@@ -50,6 +50,7 @@ from monitor.query.ast import And as AndNode
 from monitor.query.normalize import WORD, cased, fold, stem
 
 Kind = Literal["(", ")", "AND", "OR", "NOT", "-", "NEAR", "FIELD", "WORD", "PHRASE", "REGEX", "EOF"]
+_OPERATORS: dict[str, Kind] = {"AND": "AND", "OR": "OR", "NOT": "NOT"}
 _STARTS = frozenset({"(", "NOT", "-", "FIELD", "WORD", "PHRASE", "REGEX"})
 _FIELD = re.compile(r"([A-Za-z]+):")
 _NEAR = re.compile(r"NEAR/(\d+)")
@@ -177,8 +178,9 @@ def _bare_token(query: str, start: int, plain: bool) -> Token:
     while end < len(query) and not query[end].isspace() and query[end] not in '()"':
         end += 1
     word = query[start:end]
-    if word == "AND" or word == "OR" or word == "NOT":
-        return Token(word, start, end)
+    operator = _OPERATORS.get(word)
+    if operator is not None:
+        return Token(operator, start, end)
     if word == "NEAR" or word.startswith("NEAR/"):
         near = _NEAR.fullmatch(word)
         if near is None:

@@ -1,0 +1,528 @@
+"""Poll cycles on a loopback news site: monitor against a naive loop, raw HTTP, feedparser
+alone and the ``reader`` library, one and two instances on PostgreSQL, daemon memory and
+alert latency. Everything in one run, on the same feeds.
+
+``python -m bench cycle [-- --feeds 1000 --rules 1000 --latency 150 ...]``; ``make bench
+N=200 RULES=100 LATENCY=50`` passes the three through ``BENCH_FEEDS``, ``BENCH_RULES``
+and ``BENCH_LATENCY`` (milliseconds).
+
+Setup: ``bench.feeds_server`` serves ``--feeds`` RSS feeds of ``--items`` items (40 to 70
+KB each, world-news-like, deterministic from ``--seed``) on 200 loopback addresses, every
+response delayed by ``--latency`` ms, with ETag/Last-Modified (304) and gzip; a rule set
+of ``--rules`` rules (``bench.news.rules``: a few watch people and topics that are in
+the news, so alerts happen); a ``json://`` webhook sink that notes arrival times.
+
+Measured, in this order (each step alone on the machine):
+
+1. monitor cold cycle: ``App.run_once`` on a fresh SQLite file, every entry new
+   (``poll.first_poll: recent``: entries of the last 24 hours alert, through the sink);
+2. monitor warm cycle: ``run_once`` again, nothing changed (every feed answers 304);
+3. raw HTTP: a bare ``httpx.Client`` in ``--concurrency`` threads, a plain GET of every
+   URL (its bodies feed steps 5 and 6), then a conditional GET of every URL;
+4. the naive loop: ``feedparser.parse(url)`` for each feed, keyword ``in`` checks;
+5. feedparser alone parsing the cold bodies, one after another in this process;
+6. matching throughput: monitor's Matcher on the entries of up to 100 feeds;
+7. monitor warm cycle with ``--changed`` of the feeds changed (3 new items each);
+8. ``reader`` (its own venv, ``bench/.venv-reader``): a cold update of every feed, and a
+   warm one;
+9. PostgreSQL: one ``monitor run`` daemon, then two, on a fresh database
+   (``bench_monitor``, dropped after), until every feed was polled once;
+10. a ``monitor run`` daemon on SQLite with ``--daemon-rules`` rules and a
+    ``--interval`` poll interval: after its cold round, ``--publishes`` matching items
+    appear on random feeds at random moments; alert latency = arrival at the sink minus
+    appearance on the server; the daemon's peak RSS (VmHWM) is read before it stops.
+
+Output: a table, and ``bench/results.json`` (git-ignored; also copied to
+``bench/results/cycle.json`` beside the other benchmarks' results) with the ratios (above
+1 means monitor is faster), the raw timings and what each target asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from bench import baselines, daemons, news
+from bench.feeds_server import FeedServer
+from bench.sink import Sink
+from monitor.app import App, CycleReport
+from monitor.config import Settings, WatchRule
+from monitor.match import Matcher
+from monitor.models import Fetched
+from monitor.parse import parse
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results.json"
+TARGETS: dict[str, tuple[str, float]] = {  # name -> (comparison, threshold)
+    "warm_vs_naive": (">=", 10.0),
+    "warm_vs_raw_http": (">=", 0.7),
+    "cold_vs_reader": (">=", 1.5),
+    "cold_vs_parse_only": (">=", 1 / 1.2),
+    "two_vs_one_instance": (">=", 1.5),
+}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _milliseconds(value: str) -> float:
+    """``150``, ``150ms`` or ``0.15s`` -> milliseconds."""
+    value = value.strip().lower()
+    if value.endswith("ms"):
+        return float(value[:-2])
+    if value.endswith("s"):
+        return float(value[:-1]) * 1000
+    return float(value)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench cycle", description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=_env_int("BENCH_FEEDS", 1000))
+    parser.add_argument("--items", type=int, default=50, help="items per feed")
+    parser.add_argument("--rules", type=int, default=_env_int("BENCH_RULES", 1000))
+    parser.add_argument(
+        "--latency",
+        type=_milliseconds,
+        default=_milliseconds(os.environ.get("BENCH_LATENCY", "").strip() or "150"),
+        help="milliseconds before each feed response (default 150)",
+    )
+    parser.add_argument("--concurrency", type=int, default=32, help="poll.concurrency, and the baselines'")
+    parser.add_argument("--changed", type=float, default=0.1, help="share of feeds changed for step 7")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--daemon-rules", type=int, default=10_000, help="rules of the memory/latency daemon")
+    parser.add_argument("--interval", type=float, default=60.0, help="poll interval (s) of that daemon")
+    parser.add_argument("--publishes", type=int, default=20, help="items published for the latency test")
+    parser.add_argument(
+        "--naive-feeds", type=int, default=0, help="run the naive loop on this many feeds only"
+    )
+    parser.add_argument("--postgres-url", default=os.environ.get("MONITOR_TEST_DATABASE_URL") or None)
+    parser.add_argument("--no-reader", action="store_true", help="skip reader (no venv is made)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip one vs two instances")
+    parser.add_argument("--no-daemon", action="store_true", help="skip daemon memory and alert latency")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
+    return parser
+
+
+def monitor_settings(
+    database: str, urls: Sequence[str], rules: Sequence[dict[str, Any]], sink: Sink, concurrency: int
+) -> Settings:
+    return Settings.model_validate(
+        {
+            "database": database,
+            "poll": {"concurrency": concurrency, "first_poll": "recent"},
+            "channels": {"hook": sink.url},
+            "feeds": [{"name": f"Feed {i}", "url": url} for i, url in enumerate(urls)],
+            "rules": list(rules),
+        }
+    )
+
+
+def summary(report: CycleReport, seconds: float) -> dict[str, Any]:
+    statuses = Counter(o.status for o in report.outcomes)
+    errors = [o.error for o in report.outcomes if o.error][:3]
+    return {
+        "seconds": seconds,
+        "feeds": len(report.outcomes),
+        "statuses": dict(statuses),
+        "new": sum(o.new for o in report.outcomes),
+        "matched": sum(o.matched for o in report.outcomes),
+        "sent": sum(o.sent for o in report.outcomes) + report.delivery.sent,
+        "failed_sends": sum(o.failed for o in report.outcomes) + report.delivery.failed,
+        "first_errors": errors,
+    }
+
+
+def timed_cycle(app: App) -> dict[str, Any]:
+    began = time.perf_counter()
+    report = app.run_once()
+    return summary(report, time.perf_counter() - began)
+
+
+def matching(bodies: Sequence[bytes], rules: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Monitor's Matcher on the entries of up to 100 of the cold bodies."""
+    now = datetime.now(UTC)
+    entries = []
+    for n, body in enumerate(bodies[:100]):
+        url = f"http://127.0.0.1/feeds/{n}.xml"
+        fetched = Fetched(
+            url=url,
+            final_url=url,
+            status=200,
+            body=body,
+            content_type="application/rss+xml",
+            etag=None,
+            last_modified=None,
+            fetched_at=now,
+            moved_to=None,
+            max_age=None,
+        )
+        entries += [(f"Feed {n}", e) for e in parse(fetched).entries]
+    began = time.perf_counter()
+    matcher = Matcher([WatchRule.model_validate(r) for r in rules])
+    build = time.perf_counter() - began
+    began = time.perf_counter()
+    matched = sum(1 for feed, entry in entries if matcher.match(entry, feed))
+    seconds = time.perf_counter() - began
+    report: dict[str, Any] = {
+        "rules": len(rules),
+        "articles": len(entries),
+        "seconds": seconds,
+        "articles_per_s": len(entries) / seconds if seconds else None,
+        "articles_matched": matched,
+        "build_s": build,
+    }
+    other = HERE / "results" / "matching.json"
+    if other.exists():  # bench/matching.py's own numbers, when it ran before
+        try:
+            rows = json.loads(other.read_text(encoding="utf-8"))["rows"]
+            report["bench_matching"] = {str(r["rules"]): round(r["articles_per_s"]) for r in rows}
+        except (ValueError, KeyError, TypeError):
+            pass
+    return report
+
+
+def ratio(slow: float | None, fast: float | None) -> float | None:
+    if not slow or not fast:
+        return None
+    return slow / fast
+
+
+def percentile(values: Sequence[float], share: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(share * 100) - 1]
+
+
+class Run:
+    """One benchmark run: the site, the sink, and what was measured so far."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self.timings: dict[str, float | None] = {}
+        self.notes: dict[str, str] = {}
+        self.details: dict[str, Any] = {}
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def run(self) -> dict[str, Any]:
+        args = self.args
+        world = news.NewsWorld.make(args.seed)
+        rules = news.rules(world, args.rules)
+        self.say(
+            f"cycle: {args.feeds:,} feeds x {args.items} items, {args.rules:,} rules, "
+            f"{args.latency:g} ms latency, concurrency {args.concurrency}"
+        )
+        began = time.perf_counter()
+        server = FeedServer(feeds=args.feeds, items=args.items, seed=args.seed, latency=args.latency / 1000)
+        sink = Sink()
+        self.say(f"  feed server ready in {time.perf_counter() - began:.1f}s")
+        with tempfile.TemporaryDirectory(prefix="bench-cycle-") as tmp:
+            work = Path(tmp)
+            try:
+                self.in_process(work, server, sink, world, rules)
+                self.reader(server)
+                self.postgres(work, server, sink, rules)
+                self.daemon(work, server, sink, world)
+            finally:
+                sink.close()
+                server.close()
+        return self.report(rules)
+
+    def in_process(
+        self, work: Path, server: FeedServer, sink: Sink, world: news.NewsWorld, rules: list[dict[str, Any]]
+    ) -> None:
+        args, urls = self.args, server.urls
+        settings = monitor_settings(f"sqlite:///{work / 'monitor.db'}", urls, rules, sink, args.concurrency)
+        with App.from_settings(settings) as app:
+            cold = timed_cycle(app)
+            self.record("monitor_cold", cold)
+            warm = timed_cycle(app)
+            self.record("monitor_warm", warm)
+            raw = baselines.RawHttp(args.concurrency)
+            try:
+                first = raw.run(urls)
+                self.timings["raw_http_cold"] = first.seconds
+                again = raw.run(urls, first.etags)
+                self.timings["raw_http_warm"] = again.seconds
+                self.details["raw_http"] = {"cold_statuses": first.statuses, "warm_statuses": again.statuses}
+                self.say(
+                    f"  raw httpx GET: {first.seconds:.2f}s, conditional: {again.seconds:.2f}s {again.statuses}"
+                )
+            finally:
+                raw.close()
+            bodies = [first.bodies[u] for u in urls if u in first.bodies]
+            sizes = [len(b) for b in bodies]
+            self.details["corpus"] = {
+                "bodies": len(bodies),
+                "bytes_min": min(sizes, default=0),
+                "bytes_mean": round(statistics.fmean(sizes)) if sizes else 0,
+                "bytes_max": max(sizes, default=0),
+            }
+            self.naive(urls, rules)
+            seconds, entries = baselines.parse_only(bodies)
+            self.timings["parse_only"] = seconds
+            self.details["parse_only"] = {"seconds": seconds, "bodies": len(bodies), "entries": entries}
+            self.say(f"  feedparser alone on {len(bodies)} bodies: {seconds:.2f}s ({entries:,} entries)")
+            self.details["matching"] = matching(bodies, rules)
+            m = self.details["matching"]
+            self.say(f"  matching: {m['articles_per_s']:,.0f} articles/s with {m['rules']:,} rules")
+            changed = server.change(args.changed)
+            warm_changed = timed_cycle(app)
+            self.record("monitor_warm_changed", warm_changed, f"{len(changed)} feeds changed")
+
+    def record(self, name: str, cycle: dict[str, Any], note: str = "") -> None:
+        self.timings[name] = cycle["seconds"]
+        self.details[name] = cycle
+        self.say(
+            f"  {name}: {cycle['seconds']:.2f}s {cycle['statuses']} new={cycle['new']:,} "
+            f"matched={cycle['matched']} sent={cycle['sent']} {note}".rstrip()
+        )
+
+    def naive(self, urls: Sequence[str], rules: Sequence[dict[str, Any]]) -> None:
+        sample = urls[: self.args.naive_feeds] if self.args.naive_feeds else urls
+        result = baselines.naive_loop(sample, [news.Keywords.of(r) for r in rules])
+        scaled = result.seconds * len(urls) / max(1, len(sample))
+        self.timings["naive"] = scaled
+        self.details["naive"] = asdict(result) | {"scaled_to_all_feeds_s": scaled}
+        extra = f" (on {len(sample)} feeds, scaled)" if len(sample) < len(urls) else ""
+        self.say(f"  naive loop: {scaled:.2f}s{extra}, {result.entries:,} entries, {result.hits} hits")
+
+    def reader(self, server: FeedServer) -> None:
+        if self.args.no_reader:
+            self.notes["cold_vs_reader"] = "skipped (--no-reader)"
+            return
+        python, why = baselines.reader_python(self.out)
+        if python is None:
+            self.notes["cold_vs_reader"] = why or "reader unavailable"
+            self.say(f"  reader: {why}")
+            return
+        try:
+            report = baselines.reader_cycles(python, server.urls, self.args.concurrency)
+        except (RuntimeError, OSError, ValueError) as e:
+            self.notes["cold_vs_reader"] = str(e)
+            self.say(f"  reader: {e}")
+            return
+        self.timings["reader_cold"] = report["cold_s"]
+        self.timings["reader_warm"] = report["warm_s"]
+        self.details["reader"] = report
+        self.say(
+            f"  reader {report['version']}: cold {report['cold_s']:.2f}s, warm {report['warm_s']:.2f}s, "
+            f"{report['entries']:,} entries, {report['broken']} broken"
+        )
+
+    def postgres(self, work: Path, server: FeedServer, sink: Sink, rules: Sequence[dict[str, Any]]) -> None:
+        if self.args.no_postgres:
+            self.notes["two_vs_one_instance"] = "skipped (--no-postgres)"
+            return
+        url = daemons.postgres_admin_url(self.args.postgres_url)
+        why = daemons.postgres_reachable(url)
+        if why:
+            self.notes["two_vs_one_instance"] = why
+            self.say(f"  {why}")
+            return
+        runs = []
+        for count in (1, 2):
+            runs.append(
+                daemons.instances_cold(
+                    work,
+                    server,
+                    sink,
+                    rules,
+                    admin_url=url,
+                    instances=count,
+                    concurrency=self.args.concurrency,
+                    out=self.out,
+                )
+            )
+        self.timings["pg_one_instance"] = runs[0]["seconds"]
+        self.timings["pg_two_instances"] = runs[1]["seconds"]
+        self.details["postgres"] = runs
+
+    def daemon(self, work: Path, server: FeedServer, sink: Sink, world: news.NewsWorld) -> None:
+        if self.args.no_daemon:
+            self.notes["peak_rss_mb"] = self.notes["latency_p95_s"] = "skipped (--no-daemon)"
+            return
+        rules = news.rules(world, self.args.daemon_rules)
+        self.say(f"  daemon on SQLite: {self.args.daemon_rules:,} rules, interval {self.args.interval:g}s")
+        run = daemons.latency_and_memory(
+            work,
+            server,
+            sink,
+            rules,
+            interval=self.args.interval,
+            concurrency=self.args.concurrency,
+            publishes=self.args.publishes,
+            seed=self.args.seed,
+            out=self.out,
+        )
+        self.details["daemon"] = asdict(run)
+        self.timings["daemon_cold_round"] = run.cold_round_s
+        self.say(
+            f"  alerts: {run.arrived}/{run.published} arrived; latency p50 "
+            f"{_num(percentile(run.latencies_s, 0.5))}s p95 {_num(percentile(run.latencies_s, 0.95))}s; "
+            f"peak RSS {run.memory['daemon_peak_rss_mb']} MB (+{run.memory['children']} parse processes)"
+        )
+
+    def report(self, rules: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        t = self.timings
+        ratios = {
+            "warm_vs_naive": ratio(t.get("naive"), t.get("monitor_warm")),
+            "warm_vs_raw_http": ratio(t.get("raw_http_warm"), t.get("monitor_warm")),
+            "cold_vs_reader": ratio(t.get("reader_cold"), t.get("monitor_cold")),
+            "cold_vs_parse_only": ratio(t.get("parse_only"), t.get("monitor_cold")),
+            "two_vs_one_instance": ratio(t.get("pg_one_instance"), t.get("pg_two_instances")),
+        }
+        daemon = self.details.get("daemon")
+        latencies = daemon["latencies_s"] if daemon else []
+        p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+        if daemon and daemon["arrived"] < daemon["published"]:
+            self.notes["latency_p95_s"] = f"only {daemon['arrived']} of {daemon['published']} alerts arrived"
+        peak = daemon["memory"]["daemon_peak_rss_mb"] if daemon else None
+        targets = {
+            name: {
+                "target": f"{op} {limit:.2f}",
+                "value": ratios[name],
+                "met": None if ratios[name] is None else ratios[name] >= limit,
+            }
+            for name, (op, limit) in TARGETS.items()
+        }
+        targets["peak_rss_mb"] = {
+            "target": "< 300 (1,000 feeds, 10,000 rules)",
+            "value": peak,
+            "met": None if peak is None else peak < 300,
+        }
+        if daemon:
+            limit = daemon["interval_s"] + 5
+            targets["latency_p95_s"] = {
+                "target": f"< {limit:g} (interval + 5 s)",
+                "value": p95,
+                "met": None if p95 is None else p95 < limit,
+            }
+        else:
+            targets["latency_p95_s"] = {"target": "< interval + 5 s", "value": None, "met": None}
+        return {
+            "benchmark": "cycle",
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "feeds": self.args.feeds,
+            "items": self.args.items,
+            "rules": len(rules),
+            "latency_ms": self.args.latency,
+            "concurrency": self.args.concurrency,
+            "changed_share": self.args.changed,
+            "seed": self.args.seed,
+            "ratios": ratios,
+            "ratio_notes": {k: v for k, v in self.notes.items() if k in ratios},
+            "peak_rss_mb": peak,
+            "latency_p50_s": p50,
+            "latency_p95_s": p95,
+            "targets": targets,
+            "notes": self.notes,
+            "timings_s": t,
+            "details": self.details,
+        }
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def table(report: dict[str, Any]) -> str:
+    """The timings, then the ratios against their targets."""
+    t = report["timings_s"]
+    feeds = report["feeds"]
+    rows = [("measurement", "seconds", "feeds/s")]
+    names = [
+        ("monitor_cold", "monitor cold cycle (all new)"),
+        ("monitor_warm", "monitor warm cycle (all 304)"),
+        ("monitor_warm_changed", f"monitor warm, {report['changed_share']:.0%} changed"),
+        ("raw_http_cold", "raw httpx GET"),
+        ("raw_http_warm", "raw httpx conditional GET"),
+        ("naive", "naive loop (feedparser.parse(url) + in)"),
+        ("parse_only", "feedparser alone on the cold bodies"),
+        ("reader_cold", "reader cold update"),
+        ("reader_warm", "reader warm update"),
+        ("pg_one_instance", "1 daemon on PostgreSQL, cold"),
+        ("pg_two_instances", "2 daemons on PostgreSQL, cold"),
+        ("daemon_cold_round", "daemon on SQLite, cold round"),
+    ]
+    for key, label in names:
+        value = t.get(key)
+        if value is not None:
+            rows.append((label, _num(value), _num(feeds / value if value else None, 1)))
+    lines = [_grid(rows), ""]
+    rows = [("ratio / figure", "value", "target", "met")]
+    for name, target in report["targets"].items():
+        met = {True: "yes", False: "NO", None: "-"}[target["met"]]
+        value = target["value"]
+        shown = _num(value) + ("x" if name in report["ratios"] and value is not None else "")
+        note = report["notes"].get(name)
+        rows.append(
+            (
+                name,
+                shown if value is not None else f"null ({note})" if note else "null",
+                target["target"],
+                met,
+            )
+        )
+    rows.append(("latency_p50_s", _num(report["latency_p50_s"]), "", ""))
+    lines.append(_grid(rows))
+    return "\n".join(lines)
+
+
+def _grid(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for n, row in enumerate(rows):
+        out.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> dict[str, Any]:
+    """Measure, print the table, write the JSON; returns the report."""
+    for name in list(os.environ):  # everything here is loopback
+        if name.lower().endswith("_proxy"):
+            del os.environ[name]
+    report = Run(args, out).run()
+    print("", file=out)
+    print(table(report), file=out)
+    text = json.dumps(report, indent=2, default=str) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    if args.out.resolve() == RESULTS:
+        copy = HERE / "results" / "cycle.json"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(text, encoding="utf-8")
+    print(f"wrote {args.out}", file=out)
+    return report
+
+
+def main(argv: Sequence[str]) -> int:
+    """Command line of this benchmark."""
+    run(_parser().parse_args(argv))
+    return 0
