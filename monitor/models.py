@@ -83,6 +83,7 @@ class ParsedFeed:
     link: str | None
     entries: tuple[Entry, ...]
     warning: str | None = None
+    ttl: float | None = None  # seconds the publisher asks us to wait (RSS <ttl>)
 
 
 @dataclass(frozen=True, slots=True)

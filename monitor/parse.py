@@ -75,7 +75,14 @@ def parse(fetched: Fetched) -> ParsedFeed:
         link=_link(feed, fetched.final_url),
         entries=tuple(entries),
         warning=_warning(problem, cut),
+        ttl=_ttl(feed),
     )
+
+
+def _ttl(feed: Any) -> float | None:
+    """RSS ``<ttl>`` (minutes) in seconds; None when absent or nonsense."""
+    value = str(feed.get("ttl", "")).strip()
+    return float(value) * 60 if value.isdigit() and 0 < int(value) < 100_000 else None
 
 
 def is_json(fetched: Fetched) -> bool:

@@ -116,6 +116,8 @@ def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -
         deps.store.record_unchanged(feed.id, now, next_poll)
         return PollOutcome(feed=feed.name, status="not_modified", fetch_ms=fetch_ms)
     parsed = deps.parser(fetched)
+    if parsed.ttl is not None:
+        next_poll = max(next_poll, now + polite_interval(interval, parsed.ttl, deps.settings.poll))
     if parsed.warning:
         log.debug('parse feed="%s" warning="%s"', feed.name, parsed.warning)
     known = deps.store.known_keys(feed.id, [e.key for e in parsed.entries])

@@ -140,3 +140,14 @@ def test_an_identical_body_without_validators_is_not_parsed_again(
         "not_modified",
         "ok",
     ]
+
+
+def test_rss_ttl_asks_for_slower_polling(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, notifier: RecordingNotifier
+) -> None:
+    body = voa_feed().replace(b"<description>monitor sample feed</description>", b"<ttl>45</ttl>")
+    httpserver.expect_request("/f").respond_with_data(body)
+    with _app(settings_factory, httpserver.url_for("/f"), clock, notifier) as app:
+        app.run_once()
+        [status] = app.store.feed_statuses()
+    assert status.next_poll_at == clock.now + timedelta(minutes=45)
