@@ -120,3 +120,36 @@ def test_extraction_drops_navigation_and_footer() -> None:
         assert furniture not in body
     assert article_text(b"   ", "https://x/") == ""
     assert article_text(b"<html><body><script>x()</script></body></html>", "https://x/") == ""
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (304, b"", "fetch: unexpected 304 for an article page"),
+        (
+            200,
+            b"<html><body><script>track()</script></body></html>",
+            "extract: no article text found on the page",
+        ),
+    ],
+    ids=["unexpected-304", "no-article-text"],
+)
+def test_pages_that_give_nothing_are_recorded(
+    status: int,
+    body: bytes,
+    error: str,
+    httpserver: HTTPServer,
+    settings_factory: SettingsFactory,
+    notifier: RecordingNotifier,
+    clock: Clock,
+) -> None:
+    httpserver.expect_request("/feed.xml").respond_with_data(_teaser_feed(httpserver))
+    httpserver.expect_request("/a/voa.html").respond_with_data(body, status=status, content_type="text/html")
+    with App.from_settings(
+        _settings(settings_factory, httpserver, "auto"), clock=clock, notifier=notifier
+    ) as app:
+        app.run_once()
+        with app.store.engine.connect() as conn:
+            page_error = conn.execute(text("SELECT page_error FROM articles")).scalar_one()
+    assert page_error == error
+    assert [a.rules for a in notifier.sent] == [("Stoltenberg",)]

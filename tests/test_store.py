@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from monitor.errors import StorageError
 from monitor.models import Entry, Match, Snippet
@@ -151,3 +151,13 @@ def test_nul_characters_from_feeds_are_stored_without_them(store: Store) -> None
     entry = Entry("k\x00", "ti\x00tle", None, None, NOW, "<p>a\x00b</p>", "a\x00b", "", "")
     assert store.save_poll(feed, RESULT, [entry], {}, {}, NOW, LATER).new == 1
     assert store.known_keys(feed, ["k"]) == {"k"}
+
+
+def test_claiming_nothing_and_a_database_that_does_not_answer(store: Store) -> None:
+    assert store.claim_feeds(NOW, timedelta(minutes=1), "me", 0) == []
+    store.ping()
+    gone = Store(create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none"))
+    with pytest.raises(StorageError, match=r"^store: database does not answer: "):
+        gone.ping()
+    with pytest.raises(StorageError, match=r"^store: .*(refused|connect)"):
+        gone.feeds()
