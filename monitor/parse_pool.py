@@ -31,6 +31,7 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import threading
@@ -180,11 +181,14 @@ class ParsePool:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> ParsePool:
-        """One worker per poll thread at most, ``fetch.parse_timeout`` per body, and an
-        address space of 1 GiB per worker (more if ``fetch.max_bytes`` is over 10 MiB)."""
+        """``fetch.parse_workers`` workers (default: one per CPU, never more than poll
+        threads; parsing is CPU-bound, so more only costs memory and switching),
+        ``fetch.parse_timeout`` per body, and an address space of 1 GiB per worker (more
+        if ``fetch.max_bytes`` is over 10 MiB)."""
+        workers = settings.fetch.parse_workers or max(2, os.cpu_count() or 1)
         return cls(
             timeout=settings.fetch.parse_timeout.total_seconds(),
-            size=settings.poll.concurrency,
+            size=min(workers, settings.poll.concurrency),
             memory_limit=max(DEFAULT_MEMORY_LIMIT, 100 * int(settings.fetch.max_bytes)),
         )
 

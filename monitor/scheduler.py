@@ -57,6 +57,8 @@ class Daemon:
         self._pool = ThreadPoolExecutor(app.settings.poll.concurrency, thread_name_prefix="poll")
         self._in_flight: set[int] = set()
         self._futures: list[Future[None]] = []
+        self._claiming = threading.Lock()
+        self._stopping = False
         self.abandoned = 0
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()
@@ -169,6 +171,7 @@ class Daemon:
         Returns how many polls were still running when the grace ran out. Their work
         was never committed, so their feeds stay due and the next run redoes them.
         """
+        self._stopping = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             running = [f for f in self._futures if not f.done()]
@@ -180,10 +183,22 @@ class Daemon:
         return len(still)
 
     def poll_due(self) -> int:
-        """Hand every due feed that is not already being polled to the pool."""
+        """The tick: claim due feeds for the free poll threads and start them."""
         self.ticks += 1
         self._last_tick = time.monotonic()
         self.app.metrics.last_tick.set_to_current_time()
+        return self._claim_and_start()
+
+    def _claim_and_start(self) -> int:
+        """Claim as many due feeds as there are free threads; one claimer at a time."""
+        if self._stopping or not self._claiming.acquire(blocking=False):
+            return 0
+        try:
+            return self._start_claimed()
+        finally:
+            self._claiming.release()
+
+    def _start_claimed(self) -> int:
         with self._lock:
             room = self.app.settings.poll.concurrency - len(self._in_flight)
         lease = self.app.settings.poll.lease
@@ -194,7 +209,12 @@ class Daemon:
                 if feed.id in self._in_flight:
                     continue
                 self._in_flight.add(feed.id)
-            future = self._pool.submit(self._poll, feed)
+            try:
+                future = self._pool.submit(self._poll, feed)
+            except RuntimeError:  # shutting down: the lease is released on the way out
+                with self._lock:
+                    self._in_flight.discard(feed.id)
+                break
             with self._lock:
                 self._futures = [f for f in self._futures if not f.done()] + [future]
             started += 1
@@ -206,6 +226,8 @@ class Daemon:
         finally:
             with self._lock:
                 self._in_flight.discard(feed.id)
+        # A thread is free: take the next due feed now rather than at the next tick.
+        self._claim_and_start()
 
     def deliver_due(self) -> None:
         """Send whatever the outbox holds that is due (retries, leftovers)."""

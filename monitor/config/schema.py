@@ -75,6 +75,7 @@ class FetchSettings(_Strict):
     per_host: int = Field(default=2, ge=1, le=16)
     full_text_min_words: int = Field(default=150, ge=0)
     pages_in_parallel: int = Field(default=4, ge=1, le=32)
+    parse_workers: int | None = Field(default=None, ge=1, le=64)
 
 
 class DeliverySettings(_Strict):
