@@ -38,8 +38,8 @@ typecheck: install  ## mypy --strict on monitor/ (tests: check_untyped_defs)
 test: lint typecheck  ## lint, types, then the whole test suite with coverage
 	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
-bench: install  ## benchmarks (prints a table, writes bench/results/*.json)
-	$(BIN)/python -m bench
+bench: install  ## benchmarks (tables; bench/results.json, bench/results/*.json); N= RULES= LATENCY=ms scale the cycle one
+	BENCH_FEEDS="$(N)" BENCH_RULES="$(RULES)" BENCH_LATENCY="$(LATENCY)" $(BIN)/python -m bench
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage htmlcov

@@ -12,7 +12,7 @@ import argparse
 import json
 import time
 
-from reader import make_reader
+from reader import make_reader  # type: ignore[import-not-found]  # only in reader's venv
 
 
 def run() -> None:

@@ -9,7 +9,7 @@
   process (the floor for a cold cycle that parses serially).
 - ``reader``: the ``reader`` library (lemon24/reader) updating the same feeds, run in
   its own virtual environment (``bench/.venv-reader``, made on first use with
-  ``python -m venv`` and ``pip install reader==3.*``) by ``bench/_reader_update.py``,
+  ``python -m venv`` and ``pip install reader==3.* sgmllib3k``) by ``bench/_reader_update.py``,
   which prints its timings as JSON.
 """
 
@@ -35,7 +35,9 @@ from bench.news import Keywords
 
 HERE = Path(__file__).resolve().parent
 READER_VENV = HERE / ".venv-reader"
-READER_REQUIREMENT = "reader==3.*"
+# reader vendors a feedparser that imports ``sgmllib``; the feedparser it depends on may
+# bring ``feedparser_sgmllib`` instead (6.0.14 does), so sgmllib3k is named too.
+READER_REQUIREMENTS = ("reader==3.*", "sgmllib3k")
 
 
 @dataclass
@@ -119,9 +121,11 @@ def reader_python(log: Any = None) -> tuple[Path | None, str | None]:
         if not python.exists():
             print(f"  making {READER_VENV} (python -m venv) ...", file=log or sys.stdout, flush=True)
             subprocess.run([sys.executable, "-m", "venv", str(READER_VENV)], check=True, capture_output=True)
-        print(f"  pip install {READER_REQUIREMENT} into it ...", file=log or sys.stdout, flush=True)
+        print(
+            f"  pip install {' '.join(READER_REQUIREMENTS)} into it ...", file=log or sys.stdout, flush=True
+        )
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", READER_REQUIREMENT],
+            [str(python), "-m", "pip", "install", "--quiet", *READER_REQUIREMENTS],
             check=True,
             capture_output=True,
             text=True,
@@ -129,14 +133,14 @@ def reader_python(log: Any = None) -> tuple[Path | None, str | None]:
         )
     except subprocess.CalledProcessError as e:
         tail = (e.stderr or "").strip().splitlines()[-1:] or [str(e)]
-        return None, f"could not install {READER_REQUIREMENT} into {READER_VENV}: {tail[0]}"
+        return None, f"could not install {READER_REQUIREMENTS[0]} into {READER_VENV}: {tail[0]}"
     except (OSError, subprocess.TimeoutExpired) as e:
         return None, f"could not make {READER_VENV}: {e}"
     return (python, None) if _has_reader(python) else (None, "reader does not import in its venv")
 
 
 def _has_reader(python: Path) -> bool:
-    probe = subprocess.run([str(python), "-c", "import reader"], capture_output=True)
+    probe = subprocess.run([str(python), "-c", "import reader, sgmllib"], capture_output=True)
     return probe.returncode == 0
 
 

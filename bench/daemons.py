@@ -1,8 +1,8 @@
 """Real ``monitor run`` processes for the cycle benchmark: memory, alert latency, and
 one against two instances on PostgreSQL.
 
-Each daemon is ``python -m monitor run -c config.yaml`` (the config is written as JSON,
-which YAML reads), its log going to a file beside the config. Progress is read from
+Each daemon is ``monitor run -c config.yaml`` (the console script, as deployed; the
+config is written as JSON, which YAML reads), its log going to a file beside the config. Progress is read from
 the database itself (how many feeds have been polled), never from the log.
 
 Memory is read from ``/proc``: ``VmHWM`` (peak resident set) of the daemon process,
@@ -14,6 +14,7 @@ them, so the sum is not counted twice).
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -31,6 +32,19 @@ from bench.feeds_server import ROOT, FeedServer, clean_env
 from bench.sink import Sink
 from monitor.store import Store
 
+_SCRIPT = Path(sys.executable).with_name("monitor")
+
+
+def monitor_command(how: str) -> list[str]:
+    """``script``: the console script, as deployed (Dockerfile, systemd unit);
+    ``module``: ``python -m monitor``. They differ in what each parse worker imports:
+    multiprocessing re-runs a script ``__main__`` in every worker (the whole CLI), not
+    a ``-m`` package's ``__main__``."""
+    if how == "script" and _SCRIPT.exists():
+        return [str(_SCRIPT)]
+    return [sys.executable, "-m", "monitor"]
+
+
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE = "bench_monitor"
 
@@ -43,14 +57,14 @@ def write_config(path: Path, settings: dict[str, Any]) -> Path:
 class Daemon:
     """One ``monitor run`` process."""
 
-    def __init__(self, config: Path, name: str = "daemon", **env: str) -> None:
+    def __init__(self, config: Path, name: str = "daemon", command: str = "script") -> None:
         self.log_path = config.with_name(f"{name}.log")
         self._log = self.log_path.open("w", encoding="utf-8")
         self.started = time.time()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+            [*monitor_command(command), "run", "-c", str(config)],
             cwd=ROOT,
-            env=clean_env(**env),
+            env=clean_env(),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -62,7 +76,7 @@ class Daemon:
     def memory(self) -> dict[str, Any]:
         """Peak RSS of the daemon and of its descendants, now (MB)."""
         main = _status(self.proc.pid)
-        children = _descendants(self.proc.pid)
+        children = descendants(self.proc.pid)
         kids = [_status(pid) for pid in children]
         return {
             "daemon_peak_rss_mb": main.get("VmHWM", 0.0),
@@ -102,6 +116,15 @@ def _status(pid: int) -> dict[str, float]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pss(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -112,7 +135,8 @@ def _pss(pid: int) -> float:
     return 0.0
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children...)."""
     found: list[int] = []
     todo = [pid]
     while todo:
@@ -168,7 +192,7 @@ def daemon_settings(
         "poll": {"first_poll": "recent", **poll},
         "shutdown_grace": "5s",
         "channels": {"hook": sink.url},
-        "feeds": [{"name": f"Feed {i}", "url": url} for i, url in enumerate(urls)],
+        "feeds": [{"name": f"Feed {i}", "url": url, "full_text": "never"} for i, url in enumerate(urls)],
         "rules": list(rules),
     }
 
@@ -196,6 +220,7 @@ def latency_and_memory(
     publishes: int,
     seed: int,
     out: Any,
+    command: str = "script",
 ) -> LatencyRun:
     """A daemon on SQLite polls every feed (the cold round), then ``publishes`` items that
     the latency probe rule matches appear on random feeds at random moments over one
@@ -210,7 +235,7 @@ def latency_and_memory(
         ),
     )
     progress = Progress(database)
-    daemon = Daemon(config, "latency")
+    daemon = Daemon(config, "latency", command)
     try:
         began = time.time()
         finished, failed = progress.wait_all(len(server.urls), 3600, [daemon])
@@ -281,6 +306,7 @@ def instances_cold(
     instances: int,
     concurrency: int,
     out: Any,
+    command: str = "script",
 ) -> dict[str, Any]:
     """``instances`` daemons on a fresh PostgreSQL database poll every feed once (a cold
     cycle); seconds from the first feed request the server saw to the moment the database
@@ -298,7 +324,7 @@ def instances_cold(
         )
         server.reset()
         spawned = time.time()
-        daemons = [Daemon(config, f"pg{instances}-{n}") for n in range(instances)]
+        daemons = [Daemon(config, f"pg{instances}-{n}", command) for n in range(instances)]
         finished, failed = progress.wait_all(len(server.urls), 3600, daemons)
         first = server.stats()["first"] or spawned
         result = {
@@ -307,7 +333,11 @@ def instances_cold(
             "seconds_from_spawn": finished - spawned,
             "failed": failed,
         }
-        print(f"  {instances} instance(s) on PostgreSQL: {finished - first:.1f}s", file=out, flush=True)
+        print(
+            f"  {instances} instance(s) on PostgreSQL: {finished - first:.1f}s ({failed} polls failed)",
+            file=out,
+            flush=True,
+        )
         return result
     finally:
         for daemon in daemons:

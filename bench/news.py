@@ -315,7 +315,6 @@ def render_feed(feed: int, items: Sequence[Item], built: datetime) -> bytes:
         f"<description>Latest {SECTIONS[feed % len(SECTIONS)]} news</description>\n"
         "<language>en</language>\n"
         f"<lastBuildDate>{format_datetime(built, usegmt=True)}</lastBuildDate>\n"
-        "<ttl>10</ttl>\n"
     )
     return (head + "".join(i.xml() for i in items) + "</channel>\n</rss>\n").encode("utf-8")
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from bench.__main__ import available
@@ -31,3 +34,44 @@ def test_matching_benchmark_prints_a_table_and_writes_json(tmp_path: Path) -> No
 def test_bench_entry_point_knows_its_benchmarks() -> None:
     assert "matching" in available()
     assert bench_main(["no-such-benchmark"]) == 2
+
+
+def test_cycle_benchmark_prints_its_table_and_writes_json(tmp_path: Path) -> None:
+    """Five feeds of five items, ten rules, no latency; no reader venv, no PostgreSQL, no
+    daemon (those need the network or minutes): the table and every ratio key appear."""
+    out = tmp_path / "results.json"
+    args = ["--feeds", "5", "--items", "5", "--rules", "10", "--latency", "0", "--concurrency", "4"]
+    args += ["--no-reader", "--no-postgres", "--no-daemon", "--out", str(out)]
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "cycle", "--", *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    for label in ("monitor cold cycle", "monitor warm cycle", "raw httpx conditional GET", "naive loop"):
+        assert label in done.stdout
+    for ratio in ("warm_vs_naive", "warm_vs_raw_http", "cold_vs_reader", "cold_vs_parse_only"):
+        assert ratio in done.stdout
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["feeds"] == 5 and report["rules"] == 10
+    ratios = report["ratios"]
+    assert set(ratios) >= {
+        "warm_vs_naive",
+        "warm_vs_raw_http",
+        "cold_vs_reader",
+        "cold_vs_parse_only",
+        "two_vs_one_instance",
+    }
+    assert ratios["warm_vs_naive"] > 0 and ratios["cold_vs_parse_only"] > 0
+    assert ratios["cold_vs_reader"] is None and "--no-reader" in report["ratio_notes"]["cold_vs_reader"]
+    assert report["peak_rss_mb"] is None and report["latency_p95_s"] is None
+    cold = report["details"]["monitor_cold"]
+    assert cold["statuses"] == {"ok": 5} and cold["new"] == 25
+    assert cold["main_process_cpu_s"] >= 0 and cold["parse_workers_cpu_s"] >= 0
+    assert report["details"]["monitor_warm"]["statuses"] == {"not_modified": 5}
+    assert report["details"]["monitor_warm_changed"]["statuses"] == {"ok": 1, "not_modified": 4}
+    assert report["details"]["raw_http"]["warm_statuses"] == {"304": 5}
