@@ -119,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
         help="run daemons as the `monitor` console script (as deployed) or `python -m monitor`",
     )
     parser.add_argument(
+        "--pin-instances",
+        action="store_true",
+        help="PostgreSQL step: pin instance n to CPU n (one CPU per instance, like separate machines)",
+    )
+    parser.add_argument(
         "--no-cycles", action="store_true", help="skip steps 1-7 (in-process cycles, baselines)"
     )
     parser.add_argument("--no-reader", action="store_true", help="skip reader (no venv is made)")
@@ -396,6 +401,7 @@ class Run:
                     concurrency=self.args.concurrency,
                     out=self.out,
                     command=self.args.daemon_command,
+                    pin=self.args.pin_instances,
                 )
             )
         self.timings["pg_one_instance"] = runs[0]["seconds"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,12 +58,14 @@ def write_config(path: Path, settings: dict[str, Any]) -> Path:
 class Daemon:
     """One ``monitor run`` process."""
 
-    def __init__(self, config: Path, name: str = "daemon", command: str = "script") -> None:
+    def __init__(
+        self, config: Path, name: str = "daemon", command: str = "script", cpu: int | None = None
+    ) -> None:
         self.log_path = config.with_name(f"{name}.log")
         self._log = self.log_path.open("w", encoding="utf-8")
         self.started = time.time()
         self.proc = subprocess.Popen(
-            [*monitor_command(command), "run", "-c", str(config)],
+            [*_pinned(cpu), *monitor_command(command), "run", "-c", str(config)],
             cwd=ROOT,
             env=clean_env(),
             stdin=subprocess.DEVNULL,
@@ -101,6 +104,16 @@ class Daemon:
 
     def tail(self, lines: int = 5) -> str:
         return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def _pinned(cpu: int | None) -> list[str]:
+    """``taskset -c CPU`` (the process and its parse workers run on that CPU only)."""
+    if cpu is None:
+        return []
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise RuntimeError("--pin-instances needs taskset (util-linux)")
+    return [taskset, "-c", str(cpu % (os.cpu_count() or 1))]
 
 
 def _status(pid: int) -> dict[str, float]:
@@ -307,10 +320,14 @@ def instances_cold(
     concurrency: int,
     out: Any,
     command: str = "script",
+    pin: bool = False,
 ) -> dict[str, Any]:
     """``instances`` daemons on a fresh PostgreSQL database poll every feed once (a cold
     cycle); seconds from the first feed request the server saw to the moment the database
-    shows every feed polled. The database is created for the run and dropped after."""
+    shows every feed polled. The database is created for the run and dropped after.
+
+    ``pin``: instance ``n`` runs on CPU ``n`` only, so that one instance has one CPU and
+    two have two, as two machines would (the feed server and PostgreSQL are not pinned)."""
     database = make_url(admin_url).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
     _admin(admin_url, f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
     _admin(admin_url, f"CREATE DATABASE {BENCH_DATABASE}")
@@ -324,11 +341,15 @@ def instances_cold(
         )
         server.reset()
         spawned = time.time()
-        daemons = [Daemon(config, f"pg{instances}-{n}", command) for n in range(instances)]
+        daemons = [
+            Daemon(config, f"pg{instances}-{n}", command, n if pin else None) for n in range(instances)
+        ]
         finished, failed = progress.wait_all(len(server.urls), 3600, daemons)
         first = server.stats()["first"] or spawned
         result = {
             "instances": instances,
+            "pinned": pin,
+            "command": command,
             "seconds": finished - first,
             "seconds_from_spawn": finished - spawned,
             "failed": failed,
