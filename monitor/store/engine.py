@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from monitor.store.migrate import SchemaState, ensure_schema, schema_state
 
 BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = "monitor_read_only"
 
 
 def make_engine(url: str) -> Engine:
@@ -42,7 +43,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front, so busy_timeout applies and a
         # read-then-write transaction can never fail with "database is locked".
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Pure reads (Store.reading) begin DEFERRED: in WAL they never wait for writers.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_schema(engine: Engine, *, upgrade: bool = True) -> SchemaState:

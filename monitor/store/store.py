@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, false, func, insert, or_, select, true, update
+from sqlalchemy import Connection, Engine, Table, false, func, insert, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.errors import StorageError
 from monitor.identity import digest
 from monitor.models import Entry, FeedState, FeedStatus, Match, SavedPoll, StoredArticle
-from monitor.store.engine import create_schema, make_engine
+from monitor.store.engine import READ_ONLY, create_schema, make_engine
 from monitor.store.outbox import Outbox
 from monitor.store.retention import Retention
 from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES
@@ -74,6 +74,15 @@ class Store(Outbox, Retention):
         except OperationalError as e:
             raise StorageError(f"store: {str(e.orig).splitlines()[0]}") from e
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction: on SQLite it does not take the write lock."""
+        try:
+            with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
+                yield conn
+        except OperationalError as e:
+            raise StorageError(f"store: {str(e.orig).splitlines()[0]}") from e
+
     def ping(self) -> None:
         """Raise StorageError unless the database answers a trivial query."""
         try:
@@ -106,7 +115,7 @@ class Store(Outbox, Retention):
         if due_at is not None:
             query = query.where((FEEDS.c.next_poll_at.is_(None)) | (FEEDS.c.next_poll_at <= due_at))
         query = query.order_by(FEEDS.c.next_poll_at, FEEDS.c.id)
-        with self.transaction() as conn:
+        with self.reading() as conn:
             return [_feed_state(row) for row in conn.execute(query)]
 
     def claim_feeds(
@@ -156,7 +165,7 @@ class Store(Outbox, Retention):
     def known_keys(self, feed_id: int, keys: Sequence[str]) -> set[str]:
         """Which of these entry keys the feed already has (one query per batch)."""
         found: set[str] = set()
-        with self.transaction() as conn:
+        with self.reading() as conn:
             for start in range(0, len(keys), _BATCH):
                 batch = keys[start : start + _BATCH]
                 query = select(ARTICLES.c.key).where(ARTICLES.c.feed_id == feed_id, ARTICLES.c.key.in_(batch))
@@ -347,7 +356,7 @@ class Store(Outbox, Retention):
             .order_by(ARTICLES.c.published_at.desc())
             .limit(limit)
         )
-        with self.transaction() as conn:
+        with self.reading() as conn:
             return list(conn.execute(query).scalars())
 
     def set_health(
@@ -378,9 +387,13 @@ class Store(Outbox, Retention):
     # -- status -------------------------------------------------------------
 
     def feed_status(self, feed_id: int) -> FeedStatus:
-        """One feed's status."""
-        [status] = self.feed_statuses(feed_id)
-        return status
+        """One feed's state without counting its articles (cheap: read after every poll).
+
+        ``articles`` and ``alerts`` are 0 here; ``feed_statuses`` counts them.
+        """
+        query = select(FEEDS, literal(0), literal(0)).where(FEEDS.c.id == feed_id)
+        with self.reading() as conn:
+            return _feed_status(conn.execute(query).one())
 
     def feed_statuses(self, feed_id: int | None = None) -> list[FeedStatus]:
         """Every feed (or one) with counts of its articles and alerts."""
@@ -399,7 +412,7 @@ class Store(Outbox, Retention):
         )
         if feed_id is not None:
             query = query.where(FEEDS.c.id == feed_id)
-        with self.transaction() as conn:
+        with self.reading() as conn:
             return [_feed_status(row) for row in conn.execute(query)]
 
 
