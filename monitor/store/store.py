@@ -102,7 +102,7 @@ class Store(Outbox, Retention):
                 row = existing.get(url)
                 if row is None:  # another daemon may insert it at the same moment
                     new = {"url": url, "name": name, "active": True, "created_at": now, "next_poll_at": now}
-                    conn.execute(self._ignore_conflicts(FEEDS, [new], ["url"]))
+                    conn.execute(self._ignore_conflicts(FEEDS, ["url"]), [new])
                 elif row.name != name or not row.active:
                     conn.execute(update(FEEDS).where(FEEDS.c.id == row.id).values(name=name, active=True))
             gone = [row.id for url, row in existing.items() if url not in wanted and row.active]
@@ -268,29 +268,26 @@ class Store(Outbox, Retention):
     ) -> dict[str, int]:
         """Insert, skipping keys that exist; key -> id of the rows actually inserted."""
         rows = [_article_row(feed_id, e, now) for e in entries]
-        ids: dict[str, int] = {}
-        for start in range(0, len(rows), _BATCH):
-            stmt = self._ignore_conflicts(ARTICLES, rows[start : start + _BATCH], ["feed_id", "key"])
-            for key, article_id in conn.execute(stmt.returning(ARTICLES.c.key, ARTICLES.c.id)):
-                ids[key] = article_id
-        return ids
+        if not rows:
+            return {}
+        # One statement with parameter lists: SQLAlchemy caches its compiled form and
+        # batches it ("insertmanyvalues"), instead of compiling a new multi-row VALUES.
+        stmt = self._ignore_conflicts(ARTICLES, ["feed_id", "key"]).returning(ARTICLES.c.key, ARTICLES.c.id)
+        return {key: article_id for key, article_id in conn.execute(stmt, rows)}
 
     def _insert_ignore(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], unique: list[str]
     ) -> list[int]:
         """INSERT ... ON CONFLICT DO NOTHING in batches; returns the ids inserted."""
-        inserted: list[int] = []
-        for start in range(0, len(rows), _BATCH):
-            stmt = self._ignore_conflicts(table, rows[start : start + _BATCH], unique)
-            inserted += conn.execute(stmt.returning(table.c.id)).scalars()
-        return inserted
+        if not rows:
+            return []
+        return list(conn.execute(self._ignore_conflicts(table, unique).returning(table.c.id), rows).scalars())
 
-    def _ignore_conflicts(
-        self, table: Table, rows: list[dict[str, Any]], unique: list[str]
-    ) -> sqlite.Insert | postgresql.Insert:
+    def _ignore_conflicts(self, table: Table, unique: list[str]) -> sqlite.Insert | postgresql.Insert:
+        """``INSERT ... ON CONFLICT (unique) DO NOTHING`` for this backend."""
         if self.dialect == "postgresql":
-            return postgresql.insert(table).values(rows).on_conflict_do_nothing(index_elements=unique)
-        return sqlite.insert(table).values(rows).on_conflict_do_nothing(index_elements=unique)
+            return postgresql.insert(table).on_conflict_do_nothing(index_elements=unique)
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=unique)
 
     def read_articles(
         self, *, since: datetime | None = None, feeds: Collection[str] | None = None, batch: int = _BATCH
