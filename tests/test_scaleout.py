@@ -72,7 +72,9 @@ class Site:
         return f"""
 poll: {{interval: 1h, first_poll: all, lease: {lease}, concurrency: 8}}
 shutdown_grace: 1s
-channels: {{hook: "{sink.url()}"}}
+# A loaded 2-core CI box can be slow to answer: a read timeout would be a retry, and a
+# retry after a send that did arrive is the documented at-least-once window, not a bug.
+channels: {{hook: "{sink.url()}?rto=30"}}
 feeds:
 {feeds}
 rules: [{{name: ATACMS, all: [ATACMS], notify: [hook]}}]
@@ -101,7 +103,8 @@ def test_three_daemons_share_the_feeds_and_send_each_alert_once(
     assert set(site.hits) == set(range(FEEDS))
     assert max(site.hits.values()) == 1, "every feed was polled once in its interval"
     delivered = _delivered(json_sink)
-    assert len(delivered) == FEEDS and max(delivered.values()) == 1, "every alert was sent once"
+    retries = [line for i in instances for line in i.lines.items if "status=retry" in line]
+    assert len(delivered) == FEEDS and max(delivered.values()) == 1, f"every alert was sent once {retries}"
     pollers = [
         sum(1 for line in i.lines.items if "poll feed=" in line and "status=ok" in line) for i in instances
     ]
