@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
-from monitor.identity import digest
+from monitor.identity import digest, entry_key
 from monitor.models import Entry
 from monitor.text import one_line
 
@@ -77,3 +77,37 @@ def unique(entries: Iterable[Entry | None]) -> list[Entry]:
             seen[key] = clone
             result.append(clone)
     return result
+
+
+def make_entry(
+    *,
+    guid: str | None,
+    link: str | None,
+    title: str,
+    author: str | None,
+    published: datetime | None,
+    fetched_at: datetime,
+    summary: tuple[str, str],
+    content: tuple[str, str],
+) -> Entry | None:
+    """An Entry with its identity and time rules applied; None for an empty ghost.
+
+    ``summary`` and ``content`` are (HTML, plain text); an undated entry gets the
+    fetch time and ``dated=False``.
+    """
+    summary_html, summary_text = summary
+    content_html, content_text = content
+    if not (title or link or summary_text or content_text):
+        return None
+    return Entry(
+        key=entry_key(guid, link, title, summary_text or content_text),
+        title=title,
+        link=link,
+        author=author,
+        published=published or fetched_at,
+        dated=published is not None,
+        summary_html=summary_html,
+        summary_text=summary_text,
+        content_html=content_html,
+        content_text=content_text,
+    )

@@ -30,9 +30,8 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from monitor.entries import text_or_none, unique, utc_clamped, web_link
+from monitor.entries import make_entry, text_or_none, unique, utc_clamped, web_link
 from monitor.errors import ParseError
-from monitor.identity import entry_key
 from monitor.models import Entry, Fetched, ParsedFeed
 from monitor.text import html_to_text, one_line, plain_text
 
@@ -92,22 +91,18 @@ def _entry(item: Mapping[str, Any], fetched: Fetched, inherited_author: str | No
         summary_html, summary_text = content_html, content_text
     if content_text == summary_text:
         content_html, content_text = "", ""
-    if not (title or link or summary_text or content_text):
-        return None
     published = _date(item.get("date_published"), fetched.fetched_at) or _date(
         item.get("date_modified"), fetched.fetched_at
     )
-    return Entry(
-        key=entry_key(_id(item.get("id")), link, title, summary_text or content_text),
-        title=title,
+    return make_entry(
+        guid=_id(item.get("id")),
         link=link,
+        title=title,
         author=_author(item) or inherited_author,
-        published=published or fetched.fetched_at,
-        dated=published is not None,
-        summary_html=summary_html,
-        summary_text=summary_text,
-        content_html=content_html,
-        content_text=content_text,
+        published=published,
+        fetched_at=fetched.fetched_at,
+        summary=(summary_html, summary_text),
+        content=(content_html, content_text),
     )
 
 

@@ -34,9 +34,8 @@ from typing import Any
 import feedparser
 from feedparser.encodings import convert_to_utf8
 
-from monitor.entries import text_or_none, unique, web_link
+from monitor.entries import make_entry, text_or_none, unique, web_link
 from monitor.errors import ParseError
-from monitor.identity import entry_key
 from monitor.jsonfeed import JSON_TYPES, parse_json_feed
 from monitor.models import Entry, Fetched, ParsedFeed
 from monitor.text import html_to_text, one_line, plain_text
@@ -195,20 +194,15 @@ def _entry(raw: Any, fetched: Fetched, inherited_author: str | None) -> Entry | 
     title = one_line(_text(raw, "title"), 1000)
     summary_text = _as_text(summary_html, summary_type)
     content_text = _as_text(content_html, content_type)
-    if not (title or link or summary_text or content_text):
-        return None
-    published = _published(raw, fetched.fetched_at)
-    return Entry(
-        key=entry_key(text_or_none(raw.get("id")), link, title, summary_text or content_text),
-        title=title,
+    return make_entry(
+        guid=text_or_none(raw.get("id")),
         link=link,
+        title=title,
         author=_author(raw) or inherited_author,
-        published=published or fetched.fetched_at,
-        dated=published is not None,
-        summary_html=summary_html,
-        summary_text=summary_text,
-        content_html=content_html,
-        content_text=content_text,
+        published=_published(raw, fetched.fetched_at),
+        fetched_at=fetched.fetched_at,
+        summary=(summary_html, summary_text),
+        content=(content_html, content_text),
     )
 
 
