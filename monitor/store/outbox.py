@@ -230,32 +230,24 @@ def _snippets(conn: Connection, article_ids: Sequence[int | None]) -> dict[tuple
 
 
 def _alert(row: Any, snippets: dict[tuple[int, str], Snippet]) -> Alert:
+    """An outbox row as an Alert; a feed-health notice has no article behind it."""
     rules = tuple(json.loads(row.rules))
     if row.article_id is None:
-        return Alert(
-            delivery_id=row.id,
-            channel=row.channel,
-            feed="monitor",
-            title=row.notice_title or "",
-            link=None,
-            published=row.created_at,
-            rules=rules,
-            snippet=Snippet(text=row.notice_body or ""),
-            attempts=row.attempts,
-            message_key=row.message_key,
-            done_targets=frozenset(int(i) for i in json.loads(row.done_targets)),
+        feed, title, link, published = "monitor", row.notice_title or "", None, row.created_at
+        snippet = Snippet(text=row.notice_body or "")
+    else:
+        feed, title, link, published = row.feed, row.title, row.link, row.published_at or row.fetched_at
+        snippet = next(
+            (snippets[(row.article_id, r)] for r in rules if (row.article_id, r) in snippets),
+            Snippet(text=""),
         )
-    snippet = next(
-        (snippets[(row.article_id, r)] for r in rules if (row.article_id, r) in snippets),
-        Snippet(text=""),
-    )
     return Alert(
         delivery_id=row.id,
         channel=row.channel,
-        feed=row.feed,
-        title=row.title,
-        link=row.link,
-        published=row.published_at or row.fetched_at,
+        feed=feed,
+        title=title,
+        link=link,
+        published=published,
         rules=rules,
         snippet=snippet,
         attempts=row.attempts,
