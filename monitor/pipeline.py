@@ -57,16 +57,21 @@ def poll_feed(feed: FeedState, deps: PollDeps) -> PollOutcome:
     now = deps.clock()
     spec = deps.spec(feed.url)
     interval = deps.settings.feed_interval(spec) if spec else deps.settings.poll.interval
-    outcome = _poll_and_record(feed, deps, now, interval, started)
+    outcome = _poll_and_record(feed, deps, now, spec, interval, started)
     check_health(feed, deps, now)
     return outcome
 
 
 def _poll_and_record(
-    feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta, started: float
+    feed: FeedState,
+    deps: PollDeps,
+    now: datetime,
+    spec: FeedSpec | None,
+    interval: timedelta,
+    started: float,
 ) -> PollOutcome:
     try:
-        outcome = _poll(feed, deps, now, interval)
+        outcome = _poll(feed, deps, now, spec, interval)
     except GoneError as e:
         deps.store.disable(feed.id, str(e), now)
         log.error('poll feed="%s" status=disabled error="%s" (remove it from the config)', feed.name, e)
@@ -97,8 +102,9 @@ def _poll_and_record(
     return outcome
 
 
-def _poll(feed: FeedState, deps: PollDeps, now: datetime, interval: timedelta) -> PollOutcome:
-    spec = deps.spec(feed.url)
+def _poll(
+    feed: FeedState, deps: PollDeps, now: datetime, spec: FeedSpec | None, interval: timedelta
+) -> PollOutcome:
     started = time.perf_counter()
     fetched = deps.fetcher.fetch(feed.address, etag=feed.etag, last_modified=feed.last_modified, now=now)
     fetch_ms = (time.perf_counter() - started) * 1000

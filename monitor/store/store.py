@@ -27,6 +27,10 @@ from monitor.store.retention import Retention
 from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES
 
 _BATCH = 500
+_LEASE_SETTLED: dict[str, Any] = {
+    "leased_until": None,
+    "leased_by": None,
+}  # every poll outcome ends the lease
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +164,7 @@ class Store(Outbox, Retention):
         if owner is not None:
             query = query.where(FEEDS.c.leased_by == owner)
         with self.transaction() as conn:
-            return int(conn.execute(query.values(leased_until=None, leased_by=None)).rowcount)
+            return int(conn.execute(query.values(**_LEASE_SETTLED)).rowcount)
 
     def known_keys(self, feed_id: int, keys: Sequence[str]) -> set[str]:
         """Which of these entry keys the feed already has (one query per batch)."""
@@ -193,8 +197,7 @@ class Store(Outbox, Retention):
                     last_poll_at=now,
                     last_error=reason,
                     last_error_at=now,
-                    leased_until=None,
-                    leased_by=None,
+                    **_LEASE_SETTLED,
                 )
             )
 
@@ -211,8 +214,7 @@ class Store(Outbox, Retention):
                     error_count=FEEDS.c.error_count + 1,
                     poll_count=FEEDS.c.poll_count + 1,
                     next_poll_at=next_poll_at,
-                    leased_until=None,
-                    leased_by=None,
+                    **_LEASE_SETTLED,
                 )
             )
             count = conn.execute(select(FEEDS.c.error_count).where(FEEDS.c.id == feed_id)).scalar_one()
@@ -458,8 +460,7 @@ def _success(feed_id: int, now: datetime, next_poll_at: datetime) -> Any:
             error_count=0,
             poll_count=FEEDS.c.poll_count + 1,
             next_poll_at=next_poll_at,
-            leased_until=None,
-            leased_by=None,
+            **_LEASE_SETTLED,
         )
     )
 
