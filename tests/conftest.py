@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from monitor.config import Settings
 from monitor.errors import NotifyError
@@ -90,14 +91,36 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture
-def pg_url() -> str:
-    """The machine's PostgreSQL (MONITOR_TEST_DATABASE_URL), emptied for this test."""
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A database of this test session's own on the machine's PostgreSQL.
+
+    MONITOR_TEST_DATABASE_URL names the server (and a database to connect to first);
+    each session creates ``monitor_test_<pid>`` beside it and drops it at the end, so
+    two test runs on one machine never empty each other's tables.
+    """
     url = os.environ.get("MONITOR_TEST_DATABASE_URL")
     if not url:
         pytest.skip("MONITOR_TEST_DATABASE_URL is not set (.ci/run sets it when PostgreSQL answers)")
-    _reset_postgres(url)
-    return url
+    base = make_url(url)
+    name = f"monitor_test_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> str:
+    """The session's PostgreSQL database, emptied for this test."""
+    _reset_postgres(pg_server_url)
+    return pg_server_url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
