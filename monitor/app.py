@@ -15,6 +15,7 @@ import httpx
 from monitor.config import Settings
 from monitor.deliver import Courier, DeliveryReport
 from monitor.errors import MonitorError
+from monitor.faults import Faults, describe
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
 from monitor.metrics import Metrics
@@ -40,6 +41,22 @@ class CycleReport:
     delivery: DeliveryReport
 
 
+RESTART_ONLY = ("database_upgrade", "fetch.parse_timeout", "fetch.parse_workers")
+"""Settings read once when the daemon starts (the parse pool is built then)."""
+
+
+def restart_needed(old: Settings, new: Settings) -> list[str]:
+    """The changed settings (dotted names) that a running daemon cannot apply."""
+    return [name for name in RESTART_ONLY if _setting(old, name) != _setting(new, name)]
+
+
+def _setting(settings: Settings, dotted: str) -> object:
+    value: object = settings
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
 class App:
     """The running program: one store, one HTTP client, one notifier per configuration."""
 
@@ -61,6 +78,7 @@ class App:
         self._lock = threading.Lock()
         self._retired: list[Fetcher] = []
         self.metrics = Metrics()
+        self.faults = Faults()
         self.metrics.watch_database(store.feed_statuses, store.channel_statuses)
         self._assemble(settings, fetcher, notifier)
 
@@ -75,25 +93,37 @@ class App:
             observe=self.metrics.observe_delivery,
         )
         deps = PollDeps(
-            settings, fetcher, self.store, Matcher(settings.rules), courier, self.clock, self.parser
+            settings,
+            fetcher,
+            self.store,
+            Matcher(settings.rules),
+            courier,
+            self.clock,
+            self.parser,
+            faults=self.faults,
+            strict=self.strict,
         )
         with self._lock:
             self.settings, self.fetcher, self.notifier = settings, fetcher, notifier
             self.courier, self.deps = courier, deps
 
-    def reload(self, settings: Settings, notifier: Notifier | None = None) -> None:
+    def reload(self, settings: Settings, notifier: Notifier | None = None) -> list[str]:
         """Switch to a new configuration; polls in flight finish with the old one.
 
-        The database cannot change under a running daemon: that needs a restart.
+        Returns the changed settings that take effect only after a restart (they are
+        named in the reload's log line). The database cannot change under a running
+        daemon: that is refused.
         """
         if settings.database != self.settings.database:
             raise MonitorError("reload: the database cannot change while running; restart monitor")
+        pending = restart_needed(self.settings, settings)
         fetcher = self.fetcher
         if settings.fetch != self.settings.fetch:
             self._retired.append(fetcher)
             fetcher = Fetcher(settings.fetch)
         self._assemble(settings, fetcher, notifier or AppriseNotifier(settings))
         self.sync_feeds()
+        return pending
 
     @classmethod
     def from_settings(
@@ -141,14 +171,20 @@ class App:
         self.store.sync_feeds([(f.name, f.url) for f in self.settings.feeds], self.clock())
 
     def poll_one(self, feed: FeedState) -> PollOutcome:
-        """Poll one feed. The job boundary: a bug is logged and the daemon lives on."""
+        """Poll one feed (``poll_feed`` records the feed's own failures).
+
+        The last resort: a bug in recording a failure is logged and the daemon lives on;
+        the feed's lease then expires by itself.
+        """
         try:
             outcome = poll_feed(feed, self.deps)
         except Exception as e:
             if self.strict:
                 raise
-            log.exception('poll feed="%s" status=crash', feed.name)
-            outcome = PollOutcome(feed=feed.name, status="error", error=f"internal error: {e!r}")
+            self.faults.log(log, e, f'poll feed="{feed.name}" status=crash')
+            outcome = PollOutcome(
+                feed=feed.name, status="error", error=describe(e), error_kind=type(e).__name__
+            )
         self.metrics.observe_poll(outcome)
         return outcome
 
@@ -166,6 +202,6 @@ class App:
         owner = f"once:{os.getpid()}"
         feeds = self.store.claim_feeds(
             self.clock(), self.settings.poll.lease, owner, 1_000_000, due_only=False
-        )
+        )  # every feed, whatever its schedule says
         outcomes = self.poll(feeds)
         return CycleReport(outcomes=tuple(outcomes), delivery=self.courier.deliver(limit=10_000))

@@ -8,6 +8,7 @@
     │   └── ParseError       the body is not a feed we can read
     ├── OpmlError            an OPML file cannot be read (or declares XML entities)
     ├── StorageError         the database refused an operation (locked, gone)
+    │   └── LeaseLost        a feed's lease passed to another poller mid-poll
     └── NotifyError          a channel did not accept a message
 
 Only operational failures are wrapped; bugs propagate as themselves.
@@ -70,6 +71,11 @@ class OpmlError(MonitorError):
 
 class StorageError(MonitorError):
     """The database failed for an operational reason."""
+
+
+class LeaseLost(StorageError):
+    """The feed's lease is no longer ours (it expired and another poller took it):
+    this poll's results are dropped, the other poller's stand."""
 
 
 class NotifyError(MonitorError):

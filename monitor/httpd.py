@@ -23,6 +23,7 @@ class StatusServer:
     """Serves health and metrics on ``host:port`` from a background thread."""
 
     def __init__(self, listen: str, health: Health, metrics: Callable[[], bytes]) -> None:
+        self.listen = listen
         host, _, port = listen.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
         server_class = _IPv6Server if ":" in host else ThreadingHTTPServer

@@ -87,3 +87,16 @@ def entry_key(guid: str | None, link: str | None, title: str, text: str) -> str:
     if len(key) > MAX_KEY:
         key = key[:5] + "sha256:" + digest(key)
     return key
+
+
+def alias_key(link: str | None, title: str) -> str | None:
+    """A second identity for an entry: its normalised link and its title, case-folded.
+
+    Some publishers give an entry a new guid on every request while its link and
+    title stay; the store treats an entry whose alias it has already seen as seen
+    (ADR 0002). None without both a link and a title: a hash of text alone says too
+    little to stand for an entry across polls.
+    """
+    if not (link and link.strip() and title and title.strip()):
+        return None
+    return "lt:" + digest(normalize_link(link), " ".join(title.casefold().split()))

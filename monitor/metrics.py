@@ -70,6 +70,15 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.polls = Counter("monitor_polls", "Feed polls by outcome.", ["status"], registry=r)
+        self.poll_errors = Counter(
+            "monitor_poll_errors",
+            "Failed feed polls by the failure's type (FetchError, ParseError, a bug's type...).",
+            ["kind"],
+            registry=r,
+        )
+        self.dropped = Counter(
+            "monitor_entries_dropped", "Entries left out of a poll (each recorded with why).", registry=r
+        )
         self.poll_seconds = Histogram(
             "monitor_poll_seconds",
             "Time to poll one feed (fetch, parse, store, match).",
@@ -106,6 +115,9 @@ class Metrics:
     def observe_poll(self, outcome: PollOutcome) -> None:
         """Count one poll."""
         self.polls.labels(outcome.status).inc()
+        if outcome.error_kind is not None:
+            self.poll_errors.labels(outcome.error_kind).inc()
+        self.dropped.inc(outcome.dropped)
         self.poll_seconds.observe(outcome.duration_ms / 1000)
         if outcome.fetch_ms is not None:
             self.fetch_seconds.observe(outcome.fetch_ms / 1000)

@@ -84,6 +84,7 @@ class ParsedFeed:
     entries: tuple[Entry, ...]
     warning: str | None = None
     ttl: float | None = None  # seconds the publisher asks us to wait (RSS <ttl>)
+    dropped: tuple[str, ...] = ()  # entries that could not be read, each with why
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,7 @@ class FeedState:
     error_count: int = 0
     fetch_url: str | None = None
     body_hash: str | None = None
+    lease: str | None = None  # the claim's token; every write of the poll's results checks it
 
     @property
     def address(self) -> str:
@@ -171,6 +173,8 @@ class PollOutcome:
     duration_ms: float = 0.0
     rules: tuple[str, ...] = ()
     fetch_ms: float | None = None
+    dropped: int = 0  # entries left out, each with a reason (the feed's last warning)
+    error_kind: str | None = None  # the failure's type, for metrics: FetchError, ParseError, a bug's type
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +206,8 @@ class FeedStatus:
     last_new_at: datetime | None = None
     created_at: datetime | None = None
     health: str = "ok"
+    last_warning: str | None = None
+    last_warning_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,16 @@
-"""One poll of one feed: fetch -> parse -> which entries are new -> match -> store -> deliver.
+"""One poll of one feed: fetch -> parse -> which entries are new -> pages -> match ->
+store -> deliver, as small steps around the pure decisions of ``decide``.
 
-``poll_feed`` is the one place that turns a FeedError into data (recorded on the feed
-row) and writes the poll's log line. All network I/O of the poll happens before the
-single transaction that stores the articles, matches and outbox rows.
+``poll_feed`` is the feed's job boundary. Whatever goes wrong while polling one feed
+(fetch, parse, identity, a page, matching, the store) becomes that feed's recorded
+error with its type; its lease ends at once, it backs off, ``monitor status`` and the
+metrics show it, and the other feeds go on. A bug's traceback is logged once per
+distinct fault (``faults``); tests run strict, where bugs propagate. One bad entry is
+left out with a reason (the feed's last warning) and the rest of the feed is stored.
+
+All network I/O of the poll happens before the single transaction that stores the
+articles, matches and outbox rows; that transaction checks the poll still holds its
+feed's lease, so a poll that outlived its lease never overwrites another poller's work.
 """
 
 from __future__ import annotations
@@ -12,22 +20,27 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from monitor.config import FeedSpec, PollSettings, Settings, format_duration
+from monitor.config import FeedSpec, Settings, format_duration
 from monitor.config.schema import FullText
-from monitor.deliver import Courier
-from monitor.errors import FeedError, FetchError, GoneError
+from monitor.decide import alertable, error_backoff, polite_interval, unchanged, within_retention
+from monitor.deliver import Courier, DeliveryReport
+from monitor.errors import FeedError, FetchError, GoneError, LeaseLost, StorageError
 from monitor.extract import article_text
+from monitor.faults import Faults, describe
 from monitor.fetch import Fetcher
 from monitor.health import assess, typical_gap
 from monitor.match import Matcher
-from monitor.models import Entry, FeedState, Fetched, NotModified, ParsedFeed, PollOutcome
+from monitor.models import Entry, FeedState, Fetched, Match, NotModified, ParsedFeed, PollOutcome
 from monitor.parse import parse
 from monitor.store import PollResult, Store
 
 log = logging.getLogger(__name__)
+WARNING_LIMIT = 500
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,8 @@ class PollDeps:
     courier: Courier
     clock: Callable[[], datetime]
     parser: Callable[[Fetched], ParsedFeed] = parse
+    faults: Faults = field(default_factory=Faults)
+    strict: bool = False  # tests: a bug propagates instead of becoming the feed's error
 
     def spec(self, url: str) -> FeedSpec | None:
         """The configured feed with this URL."""
@@ -51,138 +66,151 @@ class PollDeps:
         return {rule.name: rule.notify for rule in self.settings.rules}
 
 
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One poll in progress: the feed, its config and when the poll started."""
+
+    feed: FeedState
+    spec: FeedSpec | None
+    interval: timedelta
+    now: datetime
+
+
 def poll_feed(feed: FeedState, deps: PollDeps) -> PollOutcome:
-    """Poll one feed end to end; never raises for a feed's own failures."""
+    """Poll one feed end to end; a feed's own failure is recorded, never raised."""
     started = time.perf_counter()
     now = deps.clock()
     spec = deps.spec(feed.url)
     interval = deps.settings.feed_interval(spec) if spec else deps.settings.poll.interval
-    outcome = _poll_and_record(feed, deps, now, spec, interval, started)
-    check_health(feed, deps, now)
-    return outcome
-
-
-def _poll_and_record(
-    feed: FeedState,
-    deps: PollDeps,
-    now: datetime,
-    spec: FeedSpec | None,
-    interval: timedelta,
-    started: float,
-) -> PollOutcome:
+    poll = Poll(feed, spec, interval, now)
     try:
-        outcome = _poll(feed, deps, now, spec, interval)
-    except GoneError as e:
-        deps.store.disable(feed.id, str(e), now)
-        log.error('poll feed="%s" status=disabled error="%s" (remove it from the config)', feed.name, e)
-        return _timed(PollOutcome(feed=feed.name, status="error", error=str(e)), started)
-    except FeedError as e:
-        delay = error_backoff(interval, feed.error_count + 1, deps.settings.poll.max_backoff, e.retry_after)
-        failures = deps.store.record_failure(feed.id, str(e), now, now + delay)
-        outcome = PollOutcome(feed=feed.name, status="error", error=str(e))
-        log.warning(
-            'poll feed="%s" status=error failures=%d retry_in=%s error="%s"',
-            feed.name,
-            failures,
-            format_duration(delay),
-            e,
-        )
-        return _timed(outcome, started)
-    outcome = _timed(outcome, started)
-    log.info(
-        'poll feed="%s" status=%s new=%d matched=%d sent=%d failed=%d ms=%.0f',
-        feed.name,
-        outcome.status,
-        outcome.new,
-        outcome.matched,
-        outcome.sent,
-        outcome.failed,
-        outcome.duration_ms,
-    )
+        outcome = _poll(poll, deps)
+    except Exception as e:  # the feed's job boundary (module docstring)
+        outcome = _failed(poll, deps, e)
+    outcome = replace(outcome, duration_ms=(time.perf_counter() - started) * 1000)
+    if outcome.status != "error":
+        _log_success(outcome)
+    _guarded(deps, f'health feed="{feed.name}"', lambda: check_health(feed, deps, now))
     return outcome
 
 
-def _poll(
-    feed: FeedState, deps: PollDeps, now: datetime, spec: FeedSpec | None, interval: timedelta
-) -> PollOutcome:
-    started = time.perf_counter()
-    fetched = deps.fetcher.fetch(feed.address, etag=feed.etag, last_modified=feed.last_modified, now=now)
-    fetch_ms = (time.perf_counter() - started) * 1000
-    next_poll = now + polite_interval(interval, fetched.max_age, deps.settings.poll)
+def _poll(poll: Poll, deps: PollDeps) -> PollOutcome:
+    feed = poll.feed
+    fetched, fetch_ms = _fetch(poll, deps)
     if isinstance(fetched, NotModified):
-        deps.store.record_unchanged(feed.id, now, next_poll)
-        return PollOutcome(feed=feed.name, status="not_modified", fetch_ms=fetch_ms)
-    if fetched.moved_to and fetched.moved_to != feed.address:
-        deps.store.record_moved(feed.id, fetched.moved_to)
-        log.warning(
-            'poll feed="%s" moved permanently to="%s" (update config.yaml)', feed.name, fetched.moved_to
-        )
+        return _unchanged(poll, deps, fetched.max_age, fetch_ms)
+    _note_move(poll, fetched, deps)
     body_hash = hashlib.sha256(fetched.body).hexdigest()
-    if body_hash == feed.body_hash and not feed.first_poll:
-        deps.store.record_unchanged(feed.id, now, next_poll)
-        return PollOutcome(feed=feed.name, status="not_modified", fetch_ms=fetch_ms)
+    if unchanged(feed, fetched, body_hash):
+        return _unchanged(poll, deps, fetched.max_age, fetch_ms)
     parsed = deps.parser(fetched)
-    if parsed.ttl is not None:
-        next_poll = max(next_poll, now + polite_interval(interval, parsed.ttl, deps.settings.poll))
     if parsed.warning:
         log.debug('parse feed="%s" warning="%s"', feed.name, parsed.warning)
-    known = deps.store.known_keys(feed.id, [e.key for e in parsed.entries])
-    new = [e for e in parsed.entries if e.key not in known]
-    candidates = alertable(new, feed.first_poll, deps.settings.poll, now)
-    horizon = deps.settings.retention.alerts
-    if horizon is not None:  # an alert older than this may have been pruned: never send it again
-        candidates = [e for e in candidates if not (e.dated and e.published < now - horizon)]
-    if candidates and spec is not None and spec.full_text != "never":
-        candidates = with_pages(candidates, spec.full_text, deps, now, origin=feed.address)
-        enriched = {e.key: e for e in candidates}
-        new = [enriched.get(e.key, e) for e in new]
-    matches = {e.key: found for e in candidates if (found := deps.matcher.match(e, feed.name))}
+    new = _new_entries(poll, parsed, deps)
+    new, candidates = _with_pages(poll, new, may_alert(new, feed, deps.settings, poll.now), deps)
+    matches, left_out = match_entries(deps.matcher, candidates, feed.name, deps)
+    stored = [e for e in new if e.key not in left_out]
+    dropped = [*parsed.dropped, *left_out.values()]
+    result = PollResult(fetched.etag, fetched.last_modified, parsed.title, body_hash, _warning(dropped))
+    next_poll = poll.now + polite_interval(
+        poll.interval, _hint(fetched.max_age, parsed.ttl), deps.settings.poll
+    )
     saved = deps.store.save_poll(
         feed.id,
-        PollResult(
-            etag=fetched.etag, last_modified=fetched.last_modified, title=parsed.title, body_hash=body_hash
-        ),
-        new,
+        result,
+        stored,
         matches,
         deps.routes(),
-        now,
+        poll.now,
         next_poll,
-        deps.settings.digest_holds(now),
+        deps.settings.digest_holds(poll.now),
+        lease=feed.lease,
     )
-    report = deps.courier.deliver(ids=saved.delivery_ids) if saved.delivery_ids else None
+    report = _deliver_now(deps, saved.delivery_ids, feed.name)
     return PollOutcome(
         feed=feed.name,
         status="ok",
         new=saved.new,
         matched=saved.matched,
         queued=saved.queued,
-        sent=report.sent if report else 0,
-        failed=report.failed if report else 0,
+        sent=report.sent,
+        failed=report.failed,
         rules=tuple(m.rule for found in matches.values() for m in found),
         fetch_ms=fetch_ms,
+        dropped=len(dropped),
     )
 
 
-def check_health(feed: FeedState, deps: PollDeps, now: datetime) -> None:
-    """After a poll: did the feed start failing, go silent, or recover? Tell once."""
-    status = deps.store.feed_status(feed.id)
-    gap = typical_gap(deps.store.recent_published(feed.id))
-    health, reason = assess(status, gap, now, deps.settings.health)
-    if health == status.health:
-        return
-    channel = deps.settings.health.channel
-    notice = None
-    if channel is not None:
-        if health == "ok":
-            notice = (
-                channel,
-                f"{feed.name} has recovered",
-                f"{feed.name} is healthy again (was {status.health}).",
-            )
-        else:
-            notice = (channel, f"{feed.name} is {health}", f"{feed.name}: {reason}")
-    deps.store.set_health(feed.id, health, notice, now)
-    log.warning('health feed="%s" from=%s to=%s reason="%s"', feed.name, status.health, health, reason)
+def _fetch(poll: Poll, deps: PollDeps) -> tuple[Fetched | NotModified, float]:
+    started = time.perf_counter()
+    feed = poll.feed
+    fetched = deps.fetcher.fetch(feed.address, etag=feed.etag, last_modified=feed.last_modified, now=poll.now)
+    return fetched, (time.perf_counter() - started) * 1000
+
+
+def _unchanged(poll: Poll, deps: PollDeps, max_age: float | None, fetch_ms: float) -> PollOutcome:
+    """A 304 or the very body parsed last time: a success with nothing new."""
+    next_poll = poll.now + polite_interval(poll.interval, max_age, deps.settings.poll)
+    deps.store.record_unchanged(poll.feed.id, poll.now, next_poll, lease=poll.feed.lease)
+    return PollOutcome(feed=poll.feed.name, status="not_modified", fetch_ms=fetch_ms)
+
+
+def _note_move(poll: Poll, fetched: Fetched, deps: PollDeps) -> None:
+    """Every redirect on the way was permanent: fetch from the new address from now on."""
+    if fetched.moved_to and fetched.moved_to != poll.feed.address:
+        deps.store.record_moved(poll.feed.id, fetched.moved_to, lease=poll.feed.lease)
+        log.warning(
+            'poll feed="%s" moved permanently to="%s" (update config.yaml)', poll.feed.name, fetched.moved_to
+        )
+
+
+def _new_entries(poll: Poll, parsed: ParsedFeed, deps: PollDeps) -> list[Entry]:
+    """The entries not stored yet (by key, or by alias when a publisher rotates guids)."""
+    seen = deps.store.seen(poll.feed.id, parsed.entries)
+    return [e for e in parsed.entries if e.key not in seen]
+
+
+def may_alert(new: Sequence[Entry], feed: FeedState, settings: Settings, now: datetime) -> list[Entry]:
+    """The new entries that may alert: first-poll policy, then the alerts retention."""
+    candidates = alertable(new, feed.first_poll, settings.poll, now)
+    return within_retention(candidates, settings.retention.alerts, now)
+
+
+def _with_pages(
+    poll: Poll, new: list[Entry], candidates: list[Entry], deps: PollDeps
+) -> tuple[list[Entry], list[Entry]]:
+    """``new`` and ``candidates`` with the article text of the candidates (``full_text``)."""
+    if not candidates or poll.spec is None or poll.spec.full_text == "never":
+        return new, candidates
+    pages = with_pages(candidates, poll.spec.full_text, deps, poll.now, poll.feed.address)
+    # The pages took the poll's longest step: keep the lease (LeaseLost if it passed on).
+    deps.store.renew_lease(poll.feed.id, poll.feed.lease, deps.clock() + deps.settings.poll.lease)
+    enriched = {e.key: e for e in pages}
+    return [enriched.get(e.key, e) for e in new], pages
+
+
+def match_entries(
+    matcher: Matcher, entries: Sequence[Entry], feed_name: str, deps: PollDeps
+) -> tuple[dict[str, list[Match]], dict[str, str]]:
+    """Matches of these entries, and the entries left out (key -> why).
+
+    An entry the matcher fails on is left out of this poll (it is new again next
+    time) instead of taking the feed's other entries with it.
+    """
+    matches: dict[str, list[Match]] = {}
+    left_out: dict[str, str] = {}
+    for entry in entries:
+        try:
+            found = matcher.match(entry, feed_name)
+        except Exception as e:  # one entry's boundary: the rest of the feed goes on
+            if deps.strict:
+                raise
+            deps.faults.log(log, e, f'match feed="{feed_name}" entry="{entry.key[:80]}"')
+            left_out[entry.key] = f"match: {describe(e)} (entry {entry.key[:80]})"
+            continue
+        if found:
+            matches[entry.key] = found
+    return matches, left_out
 
 
 def with_pages(
@@ -220,39 +248,116 @@ def _read_page(entry: Entry, deps: PollDeps, now: datetime, origin: str | None) 
     return replace(entry, page_text=text)
 
 
-def alertable(entries: Sequence[Entry], first_poll: bool, poll: PollSettings, now: datetime) -> list[Entry]:
-    """Which new entries may alert: all, except on a feed's first poll (``poll.first_poll``)."""
-    if not first_poll or poll.first_poll == "all":
-        return list(entries)
-    if poll.first_poll == "none":
-        return []
-    cutoff = now - poll.recent_window
-    return [e for e in entries if e.dated and e.published >= cutoff]
+def _deliver_now(deps: PollDeps, ids: Sequence[int], feed_name: str) -> DeliveryReport:
+    """Send the poll's new alerts at once; whatever fails here waits in the outbox for
+    the delivery tick (the alerts are stored already), so it is not the feed's failure."""
+    if not ids:
+        return DeliveryReport()
+    report = _guarded(deps, f'deliver feed="{feed_name}"', lambda: deps.courier.deliver(ids=ids))
+    return report or DeliveryReport()
 
 
-def polite_interval(interval: timedelta, max_age: float | None, poll: PollSettings) -> timedelta:
-    """The feed's interval, or longer when the server's ``max-age`` asks for slower polling.
-
-    A hint never stretches the interval past ``poll.max_backoff`` (a server asking for
-    a week must not silence a feed for a week).
-    """
-    if not poll.honor_cache_hints or max_age is None:
-        return interval
-    return max(interval, min(timedelta(seconds=max_age), max(poll.max_backoff, interval)))
-
-
-def error_backoff(
-    interval: timedelta, failures: int, cap: timedelta, retry_after: float | None = None
-) -> timedelta:
-    """Next poll after ``failures`` consecutive errors: interval x 2^(n-1), capped.
-
-    A server's Retry-After wins when it asks for longer.
-    """
-    delay = min(interval * (1 << min(failures - 1, 16)), max(cap, interval))
-    if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
-    return delay
+def _failed(poll: Poll, deps: PollDeps, error: Exception) -> PollOutcome:
+    """Record what went wrong on the feed, end its lease, back off; the outcome says it."""
+    feed, kind = poll.feed, type(error).__name__
+    outcome = PollOutcome(feed=feed.name, status="error", error=str(error), error_kind=kind)
+    if isinstance(error, LeaseLost):
+        log.warning('poll feed="%s" status=superseded error="%s"', feed.name, error)
+        return outcome
+    try:
+        if isinstance(error, GoneError):
+            deps.store.disable(feed.id, str(error), poll.now, lease=feed.lease)
+            log.error(
+                'poll feed="%s" status=disabled error="%s" (remove it from the config)', feed.name, error
+            )
+            return outcome
+        return _record_failure(poll, deps, error, outcome)
+    except StorageError as e:  # the database is down too: the lease expires by itself
+        log.error('poll feed="%s" status=error error="%s" (not recorded: %s)', feed.name, error, e)
+        return outcome
 
 
-def _timed(outcome: PollOutcome, started: float) -> PollOutcome:
-    return replace(outcome, duration_ms=(time.perf_counter() - started) * 1000)
+def _record_failure(poll: Poll, deps: PollDeps, error: Exception, outcome: PollOutcome) -> PollOutcome:
+    feed = poll.feed
+    if isinstance(error, FeedError | StorageError):
+        message = str(error)
+        retry_after = error.retry_after if isinstance(error, FeedError) else None
+    else:  # a bug, met while polling this feed
+        if deps.strict:
+            raise error
+        deps.faults.log(log, error, f'poll feed="{feed.name}" status=crash')
+        message, retry_after = describe(error), None
+    delay = error_backoff(poll.interval, feed.error_count + 1, deps.settings.poll.max_backoff, retry_after)
+    failures = deps.store.record_failure(feed.id, message, poll.now, poll.now + delay, lease=feed.lease)
+    log.warning(
+        'poll feed="%s" status=error kind=%s failures=%d retry_in=%s error="%s"',
+        feed.name,
+        outcome.error_kind,
+        failures,
+        format_duration(delay),
+        message,
+    )
+    return replace(outcome, error=message)
+
+
+def _log_success(outcome: PollOutcome) -> None:
+    log.info(
+        'poll feed="%s" status=%s new=%d matched=%d sent=%d failed=%d dropped=%d ms=%.0f',
+        outcome.feed,
+        outcome.status,
+        outcome.new,
+        outcome.matched,
+        outcome.sent,
+        outcome.failed,
+        outcome.dropped,
+        outcome.duration_ms,
+    )
+
+
+def _guarded(deps: PollDeps, context: str, step: Callable[[], _T]) -> _T | None:
+    """Run a step after the poll's results are stored: its failure is logged, not the feed's."""
+    try:
+        return step()
+    except StorageError as e:
+        log.error('%s status=error error="%s"', context, e)
+    except Exception as e:  # a bug in a follow-up step: logged once, the poll's work stands
+        if deps.strict:
+            raise
+        deps.faults.log(log, e, context)
+    return None
+
+
+def check_health(feed: FeedState, deps: PollDeps, now: datetime) -> None:
+    """After a poll: did the feed start failing, go silent, or recover? Tell once."""
+    status = deps.store.feed_status(feed.id)
+    gap = typical_gap(deps.store.recent_published(feed.id))
+    health, reason = assess(status, gap, now, deps.settings.health)
+    if health == status.health:
+        return
+    channel = deps.settings.health.channel
+    notice = None
+    if channel is not None:
+        if health == "ok":
+            notice = (
+                channel,
+                f"{feed.name} has recovered",
+                f"{feed.name} is healthy again (was {status.health}).",
+            )
+        else:
+            notice = (channel, f"{feed.name} is {health}", f"{feed.name}: {reason}")
+    deps.store.set_health(feed.id, health, notice, now)
+    log.warning('health feed="%s" from=%s to=%s reason="%s"', feed.name, status.health, health, reason)
+
+
+def _hint(max_age: float | None, ttl: float | None) -> float | None:
+    """The longer of the server's ``max-age`` and the feed's ``<ttl>``."""
+    hints = [h for h in (max_age, ttl) if h is not None]
+    return max(hints) if hints else None
+
+
+def _warning(dropped: Sequence[str]) -> str | None:
+    """The feed's last warning: how many entries were left out and the first reason."""
+    if not dropped:
+        return None
+    text = f"{len(dropped)} entr{'y' if len(dropped) == 1 else 'ies'} left out: {dropped[0]}"
+    return text if len(text) <= WARNING_LIMIT else text[: WARNING_LIMIT - 1] + "…"

@@ -1,7 +1,7 @@
 """Keeping secrets out of everything monitor prints: logs, errors, ``status``, ``check``.
 
-Secrets are the values substituted from ``${VAR}`` and the token-like parts of channel
-URLs (passwords, path segments and query values that look like keys). Any of them
+Secrets are the values substituted from ``${VAR}`` (or read from ``VAR_FILE``) and the
+token-like parts of channel URLs (passwords, path segments and query values that look like keys). Any of them
 found in text is replaced by ``***``; so is the password of any ``scheme://user:pass@``.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 MASK = "***"
 _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<password>[^/\s@]+)@", re.I)
@@ -44,11 +44,22 @@ def secrets_in_url(url: str) -> set[str]:
     return {s for s in found if len(s) >= _MIN}
 
 
+_GIVEN_MIN = 4
+"""A substituted value this short is no secret (a port, a flag) and masking it would
+blank ordinary words; anything longer is masked, whatever it looks like."""
+
+
+def _spellings(secret: str) -> set[str]:
+    """A secret as text may show it: as is, and percent-encoded (a URL's path or query)."""
+    return {secret, quote(secret, safe=""), quote(secret, safe="/:@"), quote_plus(secret)}
+
+
 class Redactor:
     """Replaces known secrets (and URL passwords) in text."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if len(s) >= _MIN}, key=len, reverse=True)
+        found = {spelled for s in secrets if len(s) >= _GIVEN_MIN for spelled in _spellings(s)}
+        self._secrets = sorted(found, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)

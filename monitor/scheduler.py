@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import timedelta
+from typing import TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -22,6 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app import App
 from monitor.config import Settings
+from monitor.decide import longest_wait
 from monitor.errors import ConfigError, MonitorError, StorageError
 from monitor.httpd import StatusServer
 from monitor.models import FeedState
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 POLL_TICK = timedelta(seconds=2)
 DELIVERY_TICK = timedelta(seconds=5)
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+MAX_POLL_THREADS = 64  # poll.concurrency's upper bound in the config schema
 PRUNE_AT = {"hour": 3, "minute": 30}  # daily, UTC: old articles and alerts go (``retention``)
 
 
@@ -54,7 +57,10 @@ class Daemon:
         self.http: StatusServer | None = None
         self._poll_tick = poll_tick
         self._delivery_tick = delivery_tick
-        self._pool = ThreadPoolExecutor(app.settings.poll.concurrency, thread_name_prefix="poll")
+        # As many threads as poll.concurrency may ever allow; how many run at once is
+        # read from the current settings at each claim, so a reload can change it.
+        self._pool = ThreadPoolExecutor(MAX_POLL_THREADS, thread_name_prefix="poll")
+        self._jobs = _RunningJobs()
         self._in_flight: set[int] = set()
         self._futures: list[Future[None]] = []
         self._claiming = threading.Lock()
@@ -80,19 +86,15 @@ class Daemon:
             id="poll",
         )
         scheduler.add_job(
-            self.deliver_due,
+            self._jobs.tracked(self.deliver_due),
             IntervalTrigger(seconds=self._delivery_tick.total_seconds()),
             next_run_time=now,
             id="deliver",
         )
-        scheduler.add_job(self.prune_old, CronTrigger(timezone="UTC", **PRUNE_AT), id="prune")
-        listen = self.app.settings.http.listen
-        if listen:
-            try:
-                self.http = StatusServer(listen, self.health, self.app.metrics.render)
-            except OSError as e:
-                raise MonitorError(f"http: cannot listen on {listen}: {e.strerror or e}") from e
-            self.http.start()
+        scheduler.add_job(
+            self._jobs.tracked(self.prune_old), CronTrigger(timezone="UTC", **PRUNE_AT), id="prune"
+        )
+        self.http = self._serve(self.app.settings.http.listen)
         scheduler.start()
         log.info(
             "daemon started feeds=%d rules=%d channels=%d",
@@ -114,6 +116,27 @@ class Daemon:
             self.app.store.release_feeds(self.owner)
             log.info("daemon stopped abandoned=%d", self.abandoned)
 
+    def _serve(self, listen: str | None) -> StatusServer | None:
+        """Start the status server on ``listen`` (None: none)."""
+        if not listen:
+            return None
+        try:
+            server = StatusServer(listen, self.health, self.app.metrics.render)
+        except OSError as e:
+            raise MonitorError(f"http: cannot listen on {listen}: {e.strerror or e}") from e
+        server.start()
+        return server
+
+    def _move_http(self, listen: str | None) -> None:
+        """After a reload: serve on the new ``http.listen`` (the old one stays if it cannot)."""
+        current = self.http.listen if self.http is not None else None
+        if listen == current:
+            return
+        new = self._serve(listen)
+        if self.http is not None:
+            self.http.stop()
+        self.http = new
+
     def request_reload(self) -> None:
         """Ask the main loop to reload the config (safe from signal handlers and threads)."""
         self._reload_wanted.set()
@@ -124,7 +147,8 @@ class Daemon:
             return False
         try:
             settings = self._load_config()
-            self.app.reload(settings)
+            pending = self.app.reload(settings)
+            self._move_http(settings.http.listen)
         except ConfigError as e:
             self.reload_failures += 1
             self.app.metrics.reloads.labels("failed").inc()
@@ -140,10 +164,11 @@ class Daemon:
         self.reloads += 1
         self.app.metrics.reloads.labels("ok").inc()
         log.info(
-            "reload status=ok feeds=%d rules=%d channels=%d",
+            "reload status=ok feeds=%d rules=%d channels=%d%s",
             len(settings.feeds),
             len(settings.rules),
             len(settings.channels),
+            f" needs_restart={','.join(pending)} (these changes apply after a restart)" if pending else "",
         )
         return True
 
@@ -173,14 +198,19 @@ class Daemon:
         """
         self._stopping = True
         self._pool.shutdown(wait=False, cancel_futures=True)
+        deadline = None if grace is None else time.monotonic() + grace
         with self._lock:
             running = [f for f in self._futures if not f.done()]
         _, still = wait(running, timeout=grace)
-        if still:
+        jobs = self._jobs.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if still or jobs:
             log.warning(
-                "daemon grace of %ss is over: %d poll(s) abandoned, they will run again", grace, len(still)
+                "daemon grace of %ss is over: %d poll(s) and %d job(s) abandoned, their work will run again",
+                grace,
+                len(still),
+                jobs,
             )
-        return len(still)
+        return len(still) + jobs
 
     def poll_due(self) -> int:
         """The tick: claim due feeds for the free poll threads and start them."""
@@ -199,10 +229,12 @@ class Daemon:
             self._claiming.release()
 
     def _start_claimed(self) -> int:
+        settings = self.app.settings
         with self._lock:
-            room = self.app.settings.poll.concurrency - len(self._in_flight)
-        lease = self.app.settings.poll.lease
-        due = self.app.store.claim_feeds(self.app.clock(), lease, self.owner, room)
+            room = settings.poll.concurrency - len(self._in_flight)
+        due = self.app.store.claim_feeds(
+            self.app.clock(), settings.poll.lease, self.owner, room, horizon=longest_wait(settings)
+        )
         started = 0
         for feed in due:
             with self._lock:
@@ -234,9 +266,12 @@ class Daemon:
         self.app.courier.deliver()
 
     def prune_old(self) -> Pruned:
-        """Delete the articles and alerts that ``retention`` lets go (the daily job)."""
+        """Delete the articles and alerts that ``retention`` lets go (the daily job); a
+        shutdown stops it between two batches."""
         retention = self.app.settings.retention
-        pruned = self.app.store.prune(self.app.clock(), retention.articles, retention.alerts)
+        pruned = self.app.store.prune(
+            self.app.clock(), retention.articles, retention.alerts, stop=lambda: self._stopping
+        )
         log.info(
             "prune articles=%d alerts=%d deliveries=%d",
             pruned.articles,
@@ -244,3 +279,37 @@ class Daemon:
             pruned.deliveries,
         )
         return pruned
+
+
+_T = TypeVar("_T")
+
+
+class _RunningJobs:
+    """The scheduler's jobs (delivery, prune) running now, so shutdown can wait for them
+    within its grace, and say how many it had to abandon."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._idle = threading.Condition()
+
+    def tracked(self, job: Callable[[], _T]) -> Callable[[], _T]:
+        """``job``, counted while it runs."""
+
+        def run() -> _T:
+            with self._idle:
+                self._running += 1
+            try:
+                return job()
+            finally:
+                with self._idle:
+                    self._running -= 1
+                    self._idle.notify_all()
+
+        run.__name__ = getattr(job, "__name__", "job")
+        return run
+
+    def wait(self, timeout: float | None) -> int:
+        """Wait up to ``timeout`` seconds for the running jobs; how many still run."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._running == 0, timeout)
+            return self._running

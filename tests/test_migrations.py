@@ -25,6 +25,8 @@ from monitor.store import PollResult, Store, inspect_schema, instance_lock
 from monitor.store.migrate import alembic_config, head_revision
 from monitor.store.tables import FEEDS, SCHEMA_VERSION
 
+HEAD = head_revision()
+
 NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=2)
 OLD_FEED, QUIET_FEED = "https://old.example/feed.xml", "https://quiet.example/feed.xml"
@@ -227,14 +229,14 @@ def test_manual_upgrade_refuses_to_start_until_db_upgrade(
         "run `monitor db upgrade`"
     )
     assert main(["db", "current", "-c", str(config)]) == 0
-    assert capsys.readouterr().out.strip() == "0001 (head is 0002; run `monitor db upgrade`)"
+    assert capsys.readouterr().out.strip() == f"0001 (head is {HEAD}; run `monitor db upgrade`)"
 
     assert main(["db", "upgrade", "-c", str(config)]) == 0
-    assert capsys.readouterr().out.strip() == "upgraded the database from revision 0001 to 0002"
+    assert capsys.readouterr().out.strip() == f"upgraded the database from revision 0001 to {HEAD}"
     assert main(["db", "upgrade", "-c", str(config)]) == 0
-    assert capsys.readouterr().out.strip() == "database is up to date (revision 0002)"
+    assert capsys.readouterr().out.strip() == f"database is up to date (revision {HEAD})"
     assert main(["db", "current", "-c", str(config)]) == 0
-    assert capsys.readouterr().out.strip() == "0002 (head)"
+    assert capsys.readouterr().out.strip() == f"{HEAD} (head)"
     assert main(["status", "-c", str(config)]) == 0
     assert "Old feed" in capsys.readouterr().out
 
@@ -247,14 +249,14 @@ def test_db_upgrade_names_a_database_from_before_migrations_and_creates_a_new_on
     old.write_text(f"database: {db_url}\n", encoding="utf-8")
     assert main(["db", "upgrade", "-c", str(old)]) == 0
     assert capsys.readouterr().out.strip() == (
-        "upgraded the database from revision 0001 (first release, before migrations) to 0002"
+        f"upgraded the database from revision 0001 (first release, before migrations) to {HEAD}"
     )
     new = tmp_path / "new.yaml"
     new.write_text("database: sqlite:///fresh.db\n", encoding="utf-8")
     assert main(["db", "current", "-c", str(new)]) == 0
-    assert capsys.readouterr().out.strip() == "none (empty database; head is 0002)"
+    assert capsys.readouterr().out.strip() == f"none (empty database; head is {HEAD})"
     assert main(["db", "upgrade", "-c", str(new)]) == 0
-    assert capsys.readouterr().out.strip() == "created the database schema (revision 0002)"
+    assert capsys.readouterr().out.strip() == f"created the database schema (revision {HEAD})"
 
 
 def test_db_upgrade_waits_for_no_daemon_on_a_sqlite_file(
@@ -281,7 +283,9 @@ def test_a_database_from_a_newer_monitor_is_refused(any_db_url: str, opened: lis
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     engine.dispose()
     for upgrade in (True, False):
-        with pytest.raises(StorageError, match=r"revision 9999, newer than this monitor \(0002\); upgrade"):
+        with pytest.raises(
+            StorageError, match=rf"revision 9999, newer than this monitor \({HEAD}\); upgrade"
+        ):
             Store.open(any_db_url, upgrade=upgrade)
     assert "made by a newer monitor" in inspect_schema(any_db_url).describe()
 
@@ -305,7 +309,10 @@ ORPHAN_MATCH = f"INSERT INTO matches ({MATCH_COLUMNS}) VALUES (999, 'r', 'title'
 @pytest.mark.parametrize(
     ("orphan", "reason"),
     [
-        (ORPHAN_DELIVERY, "upgrading the database from revision 0001 to 0002 failed, nothing was changed: "),
+        (
+            ORPHAN_DELIVERY,
+            f"upgrading the database from revision 0001 to {HEAD} failed, nothing was changed: ",
+        ),
         (ORPHAN_MATCH, "migration would break foreign keys in matches; nothing was changed"),
     ],
     ids=["step-fails", "foreign-key-check-fails"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,7 @@ from monitor.config import Settings
 from monitor.errors import NotifyError
 from monitor.models import Alert, Snippet
 from monitor.notify import AppriseNotifier, check_url, plugin_format, redact, render
+from monitor.notify.notifier import IDENTITY_HEADER
 from monitor.notify.render import md_escape, safe_link, subject
 from monitor.notify.targets import instantiate
 from tests.conftest import JsonSink, SmtpSink
@@ -133,3 +135,19 @@ def test_an_unknown_channel_is_an_error() -> None:
     notifier = AppriseNotifier(Settings.model_validate({}))
     with pytest.raises(NotifyError, match="channel 'gone' is not configured"):
         notifier.send(_alert(channel="gone"))
+
+
+def test_concurrent_sends_through_one_channel_each_carry_their_own_message_key(json_sink: JsonSink) -> None:
+    """Poll threads deliver through the same channel at once; the key stamped on the
+    shared plugin must be the one of the message it goes out with (a receiver that
+    drops repeats by key would otherwise drop a real alert)."""
+    settings = Settings.model_validate({"channels": {"hook": json_sink.url()}})
+    notifier = AppriseNotifier(settings)
+    alerts = [_alert(title=f"story {n}", channel="hook", message_key=f"key-{n}") for n in range(160)]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(notifier.send, alerts))
+    posts = json_sink.inbox.wait_for(len(alerts))
+    assert {(p["title"].rsplit(" ", 1)[1], p["monitor_id"].removeprefix("key-")) for p in posts} == {
+        (str(n), str(n)) for n in range(160)
+    }
+    assert {p["_headers"][IDENTITY_HEADER] for p in posts} == {f"key-{n}" for n in range(160)}

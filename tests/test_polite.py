@@ -9,7 +9,7 @@ from pytest_httpserver import HTTPServer
 
 from monitor.app import App
 from monitor.config import PollSettings
-from monitor.pipeline import error_backoff, polite_interval
+from monitor.decide import error_backoff, polite_interval
 from monitor.samples import voa_feed
 from tests.conftest import Clock, RecordingNotifier, SettingsFactory
 

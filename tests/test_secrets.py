@@ -3,6 +3,7 @@ errors, `check`, `status` or `notify-test` output."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,11 +17,15 @@ from tests.conftest import JsonSink
 
 LITERAL = "s3cretT0ken42"
 FROM_ENV = "xoxb-Env-Secret-9981"
+FROM_FILE = "pathsecret"  # a plain word: nothing but its substitution marks it secret
 
 
 @pytest.fixture
-def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def secret_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOOK_TOKEN", FROM_ENV)
+    secret = tmp_path / "path-token"
+    secret.write_text(FROM_FILE + "\n", encoding="utf-8")
+    monkeypatch.setenv("PATH_TOKEN_FILE", str(secret))
 
 
 def _config(feed: str, sink: JsonSink) -> str:
@@ -30,15 +35,17 @@ poll: {{first_poll: all}}
 channels:
   literal: "json://monitor:{LITERAL}@127.0.0.1:{sink.port}/hook"
   envvar: "json://bot:${{HOOK_TOKEN}}@127.0.0.1:{sink.port}/hook?x-token=${{HOOK_TOKEN}}"
+  infile: "json://127.0.0.1:{sink.port}/hooks/${{PATH_TOKEN}}"
   slack: "slack://T1JJ3T3L2/A1BRTD4JD/{LITERAL}/#news"
 feeds: [{{name: VOA, url: "{feed}"}}]
-rules: [{{name: ATACMS, all: [ATACMS], notify: [literal, envvar]}}]
+rules: [{{name: ATACMS, all: [ATACMS], notify: [literal, envvar, infile]}}]
 """
 
 
 def _clean(text: str) -> None:
     assert LITERAL not in text
     assert FROM_ENV not in text
+    assert FROM_FILE not in text
 
 
 def test_secrets_stay_out_of_every_output(
@@ -57,12 +64,23 @@ def test_secrets_stay_out_of_every_output(
     assert main(["--log-level", "DEBUG", "status", "-c", str(path)]) == 0
     assert main(["--log-level", "DEBUG", "status", "--json", "-c", str(path)]) == 0
     assert main(["--log-level", "DEBUG", "notify-test", "literal", "-c", str(path)]) == 1
+    assert main(["--log-level", "DEBUG", "notify-test", "infile", "-c", str(path)]) == 1
     assert main(["--log-level", "DEBUG", "deliveries", "retry", "-c", str(path)]) == 1
     out, err = capsys.readouterr()
-    assert "status=retry" in err and "deliver channel=literal" in err
+    assert "status=retry" in err and "deliver channel=literal" in err and "deliver channel=infile" in err
     assert "***" in out + err, "the failing sends were reported, with the secret masked"
     _clean(out)
     _clean(err)
+    _clean(_database_text(path.parent / "monitor.db"))
+
+
+def _database_text(path: Path) -> str:
+    """Every text value stored in the database (errors of deliveries and feeds included)."""
+    with sqlite3.connect(path) as conn:
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        values = [str(v) for t in tables for row in conn.execute(f'SELECT * FROM "{t}"') for v in row]
+    assert any("***" in v for v in values), "the delivery errors were stored, masked"
+    return "\n".join(values)
 
 
 def test_secrets_stay_out_of_config_errors(

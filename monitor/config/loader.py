@@ -286,8 +286,8 @@ def _resolve_channels(
         urls = []
         for i, raw in enumerate(spec.urls):
             loc = _url_loc(doc, name, i)
-            secrets.update(env[var] for var in _ENV_REF.findall(raw) if env.get(var))
-            url, unresolved = _substitute(raw, env)
+            url, unresolved, values = _substitute(raw, env)
+            secrets.update(values)
             if unresolved and not require_env:
                 urls.append(raw)
                 continue
@@ -323,23 +323,27 @@ def _channel_form(doc: Document, channel: str) -> str:
     return "url"
 
 
-def _substitute(text: str, env: Mapping[str, str]) -> tuple[str, str | None]:
+def _substitute(text: str, env: Mapping[str, str]) -> tuple[str, str | None, list[str]]:
     """Replace ``${VAR}`` from the environment (or the file named by ``VAR_FILE``).
 
-    Returns the resolved text, or the text unchanged and why it cannot be resolved.
+    Returns the resolved text, or the text unchanged and why it cannot be resolved,
+    and every value substituted (from the environment or a file): secrets, all of them.
     """
     for name in _ENV_REF.findall(text):
         if name not in env and f"{name}_FILE" not in env:
-            return text, f"environment variable {name} is not set"
+            return text, f"environment variable {name} is not set", []
     failures: list[str] = []
+    values: list[str] = []
 
     def value(m: re.Match[str]) -> str:
         name = m.group(1)
         if name in env:
+            values.append(env[name])
             return env[name]
         file = env[f"{name}_FILE"]
         try:
-            return Path(file).read_text(encoding="utf-8").strip()
+            values.append(Path(file).read_text(encoding="utf-8").strip())
+            return values[-1]
         except OSError as e:
             failures.append(f"cannot read {name}_FILE ({file}): {e.strerror}")
         except UnicodeDecodeError:
@@ -347,7 +351,7 @@ def _substitute(text: str, env: Mapping[str, str]) -> tuple[str, str | None]:
         return m.group(0)
 
     resolved = _ENV_REF.sub(value, text)
-    return (text, failures[0]) if failures else (resolved, None)
+    return (text, failures[0], values) if failures else (resolved, None, values)
 
 
 def _database_url(configured: str, config_path: Path, env: Mapping[str, str]) -> str:

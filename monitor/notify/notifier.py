@@ -85,12 +85,17 @@ class AppriseNotifier:
     def __init__(self, settings: Settings) -> None:
         _install_capture()
         self._plugins: dict[str, list[Any]] = {}
+        # One send at a time per plugin object: the message key is stamped on the
+        # plugin itself (its headers, its payload extras), and poll threads deliver
+        # through the same channel at once.
+        self._sending: dict[int, threading.Lock] = {}
         self._zones: dict[str, ZoneInfo] = {}
         self._templates: dict[str, TemplateSpec | None] = {}
         self._redact = settings.redactor()
         timeout = settings.delivery.timeout.total_seconds()
         for name, spec in settings.channels.items():
             self._plugins[name] = [_bounded(instantiate(url), timeout) for url in spec.urls]
+            self._sending.update((id(p), threading.Lock()) for p in self._plugins[name] if p is not None)
             self._zones[name] = settings.channel_timezone(name)
             self._templates[name] = spec.template
 
@@ -139,8 +144,8 @@ class AppriseNotifier:
 
     def _send_one(self, channel: str, plugin: Any, message: Rendered, key: str) -> None:
         where = str(plugin.url(privacy=True)).split("?", 1)[0]
-        _stamp(plugin, key)
-        with _capture.capture() as lines:
+        with self._sending[id(plugin)], _capture.capture() as lines:
+            _stamp(plugin, key)
             try:
                 ok = plugin.notify(
                     body=message.body,

@@ -8,10 +8,9 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from monitor.store.migrate import SchemaState, ensure_schema, schema_state
+from monitor.store.migrate import READ_ONLY, SchemaState, ensure_schema, schema_state
 
 BUSY_TIMEOUT_MS = 10_000
-READ_ONLY = "monitor_read_only"
 
 
 def make_engine(url: str) -> Engine:

@@ -35,8 +35,14 @@ def instance_lock(url: str) -> Iterator[None]:
         yield
         return
     lock_path = path.with_name(path.name + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise StorageError(
+            f"store: cannot write beside the database {path} ({e.strerror}); "
+            "the daemon needs a writable directory (is the volume read-only?)"
+        ) from e
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

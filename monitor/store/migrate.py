@@ -46,6 +46,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 FIRST_RELEASE = "0001"
 """The revision whose schema the first release created without Alembic."""
 _TABLES = frozenset({"schema_version", "feeds", "articles", "matches", "deliveries"})
+READ_ONLY = "monitor_read_only"
+"""Execution option: this connection only reads (SQLite begins DEFERRED, not IMMEDIATE)."""
 _PG_LOCK = 0x6D6F6E69746F72  # "monitor": one migrator at a time per PostgreSQL database
 
 
@@ -105,15 +107,22 @@ def head_revision() -> str:
 
 
 def schema_state(engine: Engine) -> SchemaState:
-    """The database's revision, without changing anything."""
-    with _guarded(), _migrating(engine) as conn:
+    """The database's revision, without changing anything (a read that waits for no writer)."""
+    with _guarded(), engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
         return _state(conn)
 
 
 def ensure_schema(engine: Engine, *, upgrade: bool) -> SchemaState:
-    """Bring the database to head (or refuse, see the module docstring); the state after."""
+    """Bring the database to head (or refuse, see the module docstring); the state after.
+
+    A database already at head is only read: a command that opens it while a daemon
+    writes does not wait for the write lock.
+    """
+    state = schema_state(engine)
+    if state.up_to_date:
+        return state
     with _guarded(), _migrating(engine) as conn:
-        state = _state(conn)
+        state = _state(conn)  # again, now that no other migrator can change it
         if state.up_to_date:
             return state
         if state.newer:

@@ -51,6 +51,10 @@ class Outbox(ABC):
     def transaction(self) -> AbstractContextManager[Connection]:
         """One database transaction."""
 
+    @abstractmethod
+    def reading(self) -> AbstractContextManager[Connection]:
+        """One read-only transaction that never waits for writers."""
+
     def claim_due(
         self,
         now: datetime,
@@ -186,7 +190,7 @@ class Outbox(ABC):
             .group_by(DELIVERIES.c.channel)
             .order_by(DELIVERIES.c.channel)
         )
-        with self.transaction() as conn:
+        with self.reading() as conn:
             rows = conn.execute(counts).all()
             errors = _last_errors(conn)
         return [

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -62,8 +63,13 @@ class Retention(ABC):
         alerts_older_than: timedelta | None,
         *,
         batch: int = BATCH,
+        stop: Callable[[], bool] = lambda: False,
     ) -> Pruned:
-        """Delete what the retention periods let go (None keeps forever); the counts."""
+        """Delete what the retention periods let go (None keeps forever); the counts.
+
+        ``stop`` is asked between batches: a shutting-down daemon leaves the rest for
+        the next run (every batch is its own transaction, so nothing is half done).
+        """
         total = Pruned()
         if articles_older_than is not None:
             alerts_cutoff = None if alerts_older_than is None else now - alerts_older_than
@@ -79,14 +85,14 @@ class Retention(ABC):
                     )
                     ids = list(conn.execute(query).scalars())
                     total += _delete_articles(conn, ids)
-                if len(ids) < batch:
+                if len(ids) < batch or stop():
                     break
                 after = ids[-1]
-        if alerts_older_than is not None:
-            total += self._prune_notices(now - alerts_older_than, batch)
+        if alerts_older_than is not None and not stop():
+            total += self._prune_notices(now - alerts_older_than, batch, stop)
         return total
 
-    def _prune_notices(self, cutoff: datetime, batch: int) -> Pruned:
+    def _prune_notices(self, cutoff: datetime, batch: int, stop: Callable[[], bool]) -> Pruned:
         query = (
             select(DELIVERIES.c.id)
             .where(
@@ -103,7 +109,7 @@ class Retention(ABC):
                 ids = list(conn.execute(query).scalars())
                 if ids:
                     removed += conn.execute(delete(DELIVERIES).where(DELIVERIES.c.id.in_(ids))).rowcount
-            if len(ids) < batch:
+            if len(ids) < batch or stop():
                 return Pruned(deliveries=removed)
 
     def size(self) -> int:

@@ -8,29 +8,28 @@ alert without its outbox row (or the reverse).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, false, func, insert, literal, or_, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Table, func, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.errors import StorageError
-from monitor.identity import digest
-from monitor.models import Entry, FeedState, FeedStatus, Match, SavedPoll, StoredArticle
-from monitor.store.engine import READ_ONLY, create_schema, make_engine
+from monitor.identity import alias_key, digest
+from monitor.models import Entry, Match, SavedPoll, StoredArticle
+from monitor.store.engine import create_schema, make_engine
+from monitor.store.migrate import READ_ONLY
 from monitor.store.outbox import Outbox
 from monitor.store.retention import Retention
+from monitor.store.schedule import FeedSchedule, claim_held, success_values
 from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES
 
 _BATCH = 500
-_LEASE_SETTLED: dict[str, Any] = {
-    "leased_until": None,
-    "leased_by": None,
-}  # every poll outcome ends the lease
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +40,10 @@ class PollResult:
     last_modified: str | None
     title: str | None
     body_hash: str | None = None
+    warning: str | None = None  # what the poll had to leave out, and why
 
 
-class Store(Outbox, Retention):
+class Store(FeedSchedule, Outbox, Retention):
     """Owns the SQLAlchemy engine; nothing outside sees rows or sessions."""
 
     def __init__(self, engine: Engine) -> None:
@@ -88,139 +88,48 @@ class Store(Outbox, Retention):
             raise StorageError(f"store: {str(e.orig).splitlines()[0]}") from e
 
     def ping(self) -> None:
-        """Raise StorageError unless the database answers a trivial query."""
+        """Raise StorageError unless the database answers a trivial query (never waits for writers)."""
         try:
-            with self.engine.connect() as conn:
+            with self.reading() as conn:
                 conn.execute(select(1))
-        except SQLAlchemyError as e:
+        except (SQLAlchemyError, StorageError) as e:
             raise StorageError(f"store: database does not answer: {str(e).splitlines()[0]}") from e
 
-    # -- feeds ---------------------------------------------------------------
-
-    def sync_feeds(self, feeds: Sequence[tuple[str, str]], now: datetime) -> None:
-        """Make the feeds table match the config: (name, url) pairs, matched by url."""
-        wanted = dict((url, name) for name, url in feeds)
-        with self.transaction() as conn:
-            existing = {row.url: row for row in conn.execute(select(FEEDS))}
-            for url, name in wanted.items():
-                row = existing.get(url)
-                if row is None:  # another daemon may insert it at the same moment
-                    new = {"url": url, "name": name, "active": True, "created_at": now, "next_poll_at": now}
-                    conn.execute(self._ignore_conflicts(FEEDS, ["url"]), [new])
-                elif row.name != name or not row.active:
-                    conn.execute(update(FEEDS).where(FEEDS.c.id == row.id).values(name=name, active=True))
-            gone = [row.id for url, row in existing.items() if url not in wanted and row.active]
-            if gone:
-                conn.execute(update(FEEDS).where(FEEDS.c.id.in_(gone)).values(active=False))
-
-    def feeds(self, *, due_at: datetime | None = None) -> list[FeedState]:
-        """Active feeds, all of them or only those due at ``due_at``, soonest first."""
-        query = select(FEEDS).where(FEEDS.c.active.is_(True), FEEDS.c.disabled_reason.is_(None))
-        if due_at is not None:
-            query = query.where((FEEDS.c.next_poll_at.is_(None)) | (FEEDS.c.next_poll_at <= due_at))
-        query = query.order_by(FEEDS.c.next_poll_at, FEEDS.c.id)
-        with self.reading() as conn:
-            return [_feed_state(row) for row in conn.execute(query)]
-
-    def claim_feeds(
-        self, now: datetime, lease: timedelta, owner: str, limit: int, *, due_only: bool = True
-    ) -> list[FeedState]:
-        """Lease up to ``limit`` due feeds for this poller (``FOR UPDATE SKIP LOCKED``).
-
-        Several daemons on one PostgreSQL each get different feeds; a lease that is
-        never settled (its daemon died) expires and the feed is due again.
-        """
-        if limit <= 0:
-            return []
-        due = (
-            select(FEEDS.c.id)
-            .where(
-                FEEDS.c.active.is_(True),
-                FEEDS.c.disabled_reason.is_(None),
-                or_(
-                    FEEDS.c.next_poll_at.is_(None),
-                    FEEDS.c.next_poll_at <= now,
-                    true() if not due_only else false(),
-                ),
-                or_(FEEDS.c.leased_until.is_(None), FEEDS.c.leased_until <= now),
-            )
-            .order_by(FEEDS.c.next_poll_at, FEEDS.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        with self.transaction() as conn:
-            ids = list(conn.execute(due).scalars())
-            if not ids:
-                return []
-            conn.execute(
-                update(FEEDS).where(FEEDS.c.id.in_(ids)).values(leased_until=now + lease, leased_by=owner)
-            )
-            rows = conn.execute(select(FEEDS).where(FEEDS.c.id.in_(ids)).order_by(FEEDS.c.next_poll_at)).all()
-        return [_feed_state(row) for row in rows]
-
-    def release_feeds(self, owner: str | None = None) -> int:
-        """Drop feed leases (this owner's, or all: only safe with a single daemon)."""
-        query = update(FEEDS).where(FEEDS.c.leased_until.is_not(None))
-        if owner is not None:
-            query = query.where(FEEDS.c.leased_by == owner)
-        with self.transaction() as conn:
-            return int(conn.execute(query.values(**_LEASE_SETTLED)).rowcount)
+    # -- articles, matches, outbox -----------------------------------------
 
     def known_keys(self, feed_id: int, keys: Sequence[str]) -> set[str]:
         """Which of these entry keys the feed already has (one query per batch)."""
         found: set[str] = set()
         with self.reading() as conn:
             for start in range(0, len(keys), _BATCH):
-                batch = keys[start : start + _BATCH]
+                batch = [_clean(k) for k in keys[start : start + _BATCH]]
                 query = select(ARTICLES.c.key).where(ARTICLES.c.feed_id == feed_id, ARTICLES.c.key.in_(batch))
-                found.update(conn.execute(query).scalars())
+                found.update(k for k in conn.execute(query).scalars() if k is not None)
         return found
 
-    def record_unchanged(self, feed_id: int, now: datetime, next_poll_at: datetime) -> None:
-        """A 304 or an identical body: success, nothing new."""
-        with self.transaction() as conn:
-            conn.execute(_success(feed_id, now, next_poll_at))
-
-    def record_moved(self, feed_id: int, new_url: str) -> None:
-        """A permanent redirect: fetch from the new address from now on."""
-        with self.transaction() as conn:
-            conn.execute(update(FEEDS).where(FEEDS.c.id == feed_id).values(fetch_url=new_url))
-
-    def disable(self, feed_id: int, reason: str, now: datetime) -> None:
-        """Stop polling a feed (HTTP 410) until its configured URL changes."""
-        with self.transaction() as conn:
-            conn.execute(
-                update(FEEDS)
-                .where(FEEDS.c.id == feed_id)
-                .values(
-                    disabled_reason=reason,
-                    last_poll_at=now,
-                    last_error=reason,
-                    last_error_at=now,
-                    **_LEASE_SETTLED,
+    def seen(self, feed_id: int, entries: Sequence[Entry]) -> set[str]:
+        """Keys of the entries the feed already has: by key, or by alias (normalised link
+        and title) for publishers that give an entry a new guid on every poll."""
+        by_key = {_clean(e.key): e.key for e in entries}
+        by_alias: dict[str, list[str]] = {}
+        for e in entries:
+            alias = alias_key(e.link, e.title)
+            if alias is not None:
+                by_alias.setdefault(alias, []).append(e.key)
+        found: set[str] = set()
+        with self.reading() as conn:
+            for start in range(0, max(len(by_key), len(by_alias)), _BATCH):
+                keys = list(by_key)[start : start + _BATCH]
+                aliases = list(by_alias)[start : start + _BATCH]
+                query = select(ARTICLES.c.key, ARTICLES.c.alias_key).where(
+                    ARTICLES.c.feed_id == feed_id,
+                    or_(ARTICLES.c.key.in_(keys), ARTICLES.c.alias_key.in_(aliases)),
                 )
-            )
-
-    def record_failure(self, feed_id: int, message: str, now: datetime, next_poll_at: datetime) -> int:
-        """Record a failed poll on the feed; returns the consecutive failure count."""
-        with self.transaction() as conn:
-            conn.execute(
-                update(FEEDS)
-                .where(FEEDS.c.id == feed_id)
-                .values(
-                    last_poll_at=now,
-                    last_error=message,
-                    last_error_at=now,
-                    error_count=FEEDS.c.error_count + 1,
-                    poll_count=FEEDS.c.poll_count + 1,
-                    next_poll_at=next_poll_at,
-                    **_LEASE_SETTLED,
-                )
-            )
-            count = conn.execute(select(FEEDS.c.error_count).where(FEEDS.c.id == feed_id)).scalar_one()
-        return int(count)
-
-    # -- articles, matches, outbox -----------------------------------------
+                for key, alias in conn.execute(query):
+                    if key in by_key:
+                        found.add(by_key[key])
+                    found.update(by_alias.get(alias, ()))
+        return found
 
     def save_poll(
         self,
@@ -232,14 +141,18 @@ class Store(Outbox, Retention):
         now: datetime,
         next_poll_at: datetime,
         hold: Mapping[str, datetime] | None = None,
+        *,
+        lease: str | None = None,
     ) -> SavedPoll:
         """In ONE transaction: new articles, their matches, their deliveries, feed state.
 
         ``matches`` maps entry key -> matches; ``routes`` maps rule -> channels;
         ``hold`` maps digest channels to the time their next digest goes out.
         Entries already stored (another poll won the race) are skipped entirely.
+        ``lease``: the poll's claim; LeaseLost (and nothing written) if it passed on.
         """
         with self.transaction() as conn:
+            claim_held(conn, feed_id, lease)
             ids = self._insert_articles(conn, feed_id, entries, now)
             matched = 0
             match_rows, delivery_rows = [], []
@@ -257,10 +170,13 @@ class Store(Outbox, Retention):
                 "last_modified": result.last_modified,
                 "title": result.title,
                 "body_hash": result.body_hash,
+                **success_values(now, next_poll_at),
             }
             if ids:
                 values["last_new_at"] = now
-            conn.execute(_success(feed_id, now, next_poll_at).values(**values))
+            if result.warning:
+                values.update(last_warning=_clean(result.warning), last_warning_at=now)
+            conn.execute(update(FEEDS).where(FEEDS.c.id == feed_id).values(**values))
         return SavedPoll(
             new=len(ids), matched=matched, queued=len(delivery_ids), delivery_ids=tuple(delivery_ids)
         )
@@ -284,12 +200,6 @@ class Store(Outbox, Retention):
         if not rows:
             return []
         return list(conn.execute(self._ignore_conflicts(table, unique).returning(table.c.id), rows).scalars())
-
-    def _ignore_conflicts(self, table: Table, unique: list[str]) -> sqlite.Insert | postgresql.Insert:
-        """``INSERT ... ON CONFLICT (unique) DO NOTHING`` for this backend."""
-        if self.dialect == "postgresql":
-            return postgresql.insert(table).on_conflict_do_nothing(index_elements=unique)
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=unique)
 
     def read_articles(
         self, *, since: datetime | None = None, feeds: Collection[str] | None = None, batch: int = _BATCH
@@ -345,146 +255,31 @@ class Store(Outbox, Retention):
 
         return total, batches()
 
-    # -- health -------------------------------------------------------------
 
-    def recent_published(self, feed_id: int, limit: int = 30) -> list[datetime]:
-        """Publication times of a feed's latest articles (to learn its usual rhythm)."""
-        query = (
-            select(ARTICLES.c.published_at)
-            .where(ARTICLES.c.feed_id == feed_id, ARTICLES.c.published_at.is_not(None))
-            .order_by(ARTICLES.c.published_at.desc())
-            .limit(limit)
-        )
-        with self.reading() as conn:
-            return list(conn.execute(query).scalars())
-
-    def set_health(
-        self, feed_id: int, health: str, notice: tuple[str, str, str] | None, now: datetime
-    ) -> None:
-        """Record a health change and, in the same transaction, queue its notice.
-
-        ``notice`` is (channel, title, body); it goes through the outbox like an alert.
-        """
-        with self.transaction() as conn:
-            conn.execute(update(FEEDS).where(FEEDS.c.id == feed_id).values(health=health))
-            if notice is not None:
-                channel, title, body = notice
-                conn.execute(
-                    insert(DELIVERIES).values(
-                        article_id=None,
-                        channel=channel,
-                        notice_title=title,
-                        notice_body=body,
-                        message_key=digest(str(feed_id), "health", health, now.isoformat()),
-                        rules=json.dumps(["feed health"]),
-                        state="pending",
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                )
-
-    # -- status -------------------------------------------------------------
-
-    def feed_status(self, feed_id: int) -> FeedStatus:
-        """One feed's state without counting its articles (cheap: read after every poll).
-
-        ``articles`` and ``alerts`` are 0 here; ``feed_statuses`` counts them.
-        """
-        query = select(FEEDS, literal(0), literal(0)).where(FEEDS.c.id == feed_id)
-        with self.reading() as conn:
-            return _feed_status(conn.execute(query).one())
-
-    def feed_statuses(self, feed_id: int | None = None) -> list[FeedStatus]:
-        """Every feed (or one) with counts of its articles and alerts."""
-        articles = select(ARTICLES.c.feed_id, func.count().label("n")).group_by(ARTICLES.c.feed_id).subquery()
-        alerts = (
-            select(ARTICLES.c.feed_id, func.count().label("n"))
-            .select_from(MATCHES.join(ARTICLES, MATCHES.c.article_id == ARTICLES.c.id))
-            .group_by(ARTICLES.c.feed_id)
-            .subquery()
-        )
-        query = (
-            select(FEEDS, func.coalesce(articles.c.n, 0), func.coalesce(alerts.c.n, 0))
-            .outerjoin(articles, articles.c.feed_id == FEEDS.c.id)
-            .outerjoin(alerts, alerts.c.feed_id == FEEDS.c.id)
-            .order_by(FEEDS.c.active.desc(), FEEDS.c.name)
-        )
-        if feed_id is not None:
-            query = query.where(FEEDS.c.id == feed_id)
-        with self.reading() as conn:
-            return [_feed_status(row) for row in conn.execute(query)]
-
-
-def _feed_state(row: Any) -> FeedState:
-    return FeedState(
-        id=row.id,
-        name=row.name,
-        url=row.url,
-        etag=row.etag,
-        last_modified=row.last_modified,
-        first_poll=row.last_success_at is None,
-        error_count=row.error_count,
-        fetch_url=row.fetch_url,
-        body_hash=row.body_hash,
-    )
-
-
-def _feed_status(row: Any) -> FeedStatus:
-    return FeedStatus(
-        name=row.name,
-        url=row.url,
-        active=row.active,
-        last_poll_at=row.last_poll_at,
-        last_success_at=row.last_success_at,
-        last_error=row.last_error,
-        error_count=row.error_count,
-        next_poll_at=row.next_poll_at,
-        articles=int(row[-2]),
-        alerts=int(row[-1]),
-        disabled=row.disabled_reason,
-        fetch_url=row.fetch_url,
-        last_new_at=row.last_new_at,
-        created_at=row.created_at,
-        health=row.health,
-    )
-
-
-def _success(feed_id: int, now: datetime, next_poll_at: datetime) -> Any:
-    return (
-        update(FEEDS)
-        .where(FEEDS.c.id == feed_id)
-        .values(
-            last_poll_at=now,
-            last_success_at=now,
-            last_error=None,
-            error_count=0,
-            poll_count=FEEDS.c.poll_count + 1,
-            next_poll_at=next_poll_at,
-            **_LEASE_SETTLED,
-        )
-    )
-
-
-def _nul_free(text: str | None) -> str | None:
-    """PostgreSQL refuses NUL in text; feeds sometimes carry it."""
-    return text.replace("\x00", "") if text else text
+def _clean(text: str | None) -> str | None:
+    """Text any database and driver accept: no NUL (PostgreSQL refuses it), no lone
+    surrogate (no UTF-8 encoder takes one). Parsing removes both; this is the last guard."""
+    if not text:
+        return text
+    return _SURROGATES.sub("\ufffd", text.replace("\x00", ""))
 
 
 def _article_row(feed_id: int, entry: Entry, now: datetime) -> dict[str, Any]:
     return {
         "feed_id": feed_id,
-        "key": _nul_free(entry.key),
-        "title": _nul_free(entry.title),
-        "link": _nul_free(entry.link),
-        "author": _nul_free(entry.author),
+        "key": _clean(entry.key),
+        "alias_key": alias_key(entry.link, entry.title),
+        "title": _clean(entry.title),
+        "link": _clean(entry.link),
+        "author": _clean(entry.author),
         "published_at": entry.published,
         "fetched_at": now,
-        "summary_html": _nul_free(entry.summary_html),
-        "summary_text": _nul_free(entry.summary_text),
-        "content_html": _nul_free(entry.content_html),
-        "content_text": _nul_free(entry.content_text),
-        "page_text": _nul_free(entry.page_text),
-        "page_error": _nul_free(entry.page_error),
+        "summary_html": _clean(entry.summary_html),
+        "summary_text": _clean(entry.summary_text),
+        "content_html": _clean(entry.content_html),
+        "content_text": _clean(entry.content_text),
+        "page_text": _clean(entry.page_text),
+        "page_error": _clean(entry.page_error),
     }
 
 

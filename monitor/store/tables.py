@@ -75,16 +75,22 @@ class FeedRow(SQLModel, table=True):
     leased_until: datetime | None = _when()  # a poller owns this feed until then
     leased_by: str | None = Field(default=None, sa_type=Text)
     body_hash: str | None = Field(default=None, sa_type=Text)  # skip parsing an identical body
+    last_warning: str | None = Field(default=None, sa_type=Text)  # e.g. an entry dropped, and why
+    last_warning_at: datetime | None = _when()
 
 
 class ArticleRow(SQLModel, table=True):
     """An entry seen in a feed, unique on (feed, key)."""
 
     __tablename__ = "articles"
-    __table_args__ = (UniqueConstraint("feed_id", "key", name="uq_articles_feed_key"),)
+    __table_args__ = (
+        UniqueConstraint("feed_id", "key", name="uq_articles_feed_key"),
+        Index("ix_articles_feed_alias", "feed_id", "alias_key"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     feed_id: int = Field(foreign_key="feeds.id", index=True)
     key: str = Field(sa_type=Text)
+    alias_key: str | None = Field(default=None, sa_type=Text)  # normalised link + title (identity.alias_key)
     title: str = Field(sa_type=Text)
     link: str | None = Field(default=None, sa_type=Text)
     author: str | None = Field(default=None, sa_type=Text)
