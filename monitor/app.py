@@ -69,12 +69,13 @@ class App:
         *,
         clock: Callable[[], datetime] = utc_now,
         strict: bool = False,
+        parser: Callable[[Fetched], ParsedFeed] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.strict = strict
         self.parse_pool = ParsePool.for_settings(settings)
-        self.parser: Callable[[Fetched], ParsedFeed] = self.parse_pool.parse
+        self.parser: Callable[[Fetched], ParsedFeed] = parser or self.parse_pool.parse
         self._lock = threading.Lock()
         self._retired: list[Fetcher] = []
         self.metrics = Metrics()
@@ -135,11 +136,13 @@ class App:
         notifier: Notifier | None = None,
         strict: bool = False,
         upgrade: bool | None = None,
+        parser: Callable[[Fetched], ParsedFeed] | None = None,
     ) -> App:
         """Open the database and build every part; the caller closes the App.
 
         ``upgrade=False`` never migrates an existing database (commands that only look
         or send must not change the schema under a running daemon of another version).
+        ``parser`` replaces the parse pool (a seam for tests).
         """
         auto = settings.database_upgrade == "auto"
         store = Store.open(settings.database, upgrade=auto if upgrade is None else upgrade and auto)
@@ -151,6 +154,7 @@ class App:
             notifier or AppriseNotifier(settings),
             clock=clock,
             strict=strict,
+            parser=parser,
         )
 
     def close(self) -> None:

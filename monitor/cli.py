@@ -28,7 +28,7 @@ from monitor.commands._common import add_config_option, table, when
 from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError, MonitorError
 from monitor.log import configure, install_redactor, redact_text
-from monitor.models import Alert, Snippet
+from monitor.models import Alert, FeedStatus, Snippet
 from monitor.notify import check_url
 from monitor.reload import watch_config
 from monitor.scheduler import Daemon
@@ -184,7 +184,9 @@ def _status(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     zone = settings.channel_timezone("")
-    rows = [("FEED", "HEALTH", "LAST POLL", "LAST SUCCESS", "ARTICLES", "ALERTS", "FAILS", "LAST ERROR")]
+    rows = [
+        ("FEED", "HEALTH", "LAST POLL", "LAST SUCCESS", "ARTICLES", "ALERTS", "FAILS", "LAST ERROR / WARNING")
+    ]
     for f in feeds:
         rows.append(
             (
@@ -195,7 +197,7 @@ def _status(args: argparse.Namespace) -> int:
                 str(f.articles),
                 str(f.alerts),
                 str(f.error_count),
-                (f.disabled or f.last_error or "")[:80] if (f.error_count or f.disabled) else "",
+                _problem(f)[:80],
             )
         )
     print(redact_text(table(rows)))
@@ -207,6 +209,13 @@ def _status(args: argparse.Namespace) -> int:
     ]
     print(redact_text(table(crows)) if channels else "No deliveries yet.")
     return EXIT_OK
+
+
+def _problem(feed: FeedStatus) -> str:
+    """What a person should look at: the error of a failing feed, else its last warning."""
+    if feed.error_count or feed.disabled:
+        return feed.disabled or feed.last_error or ""
+    return f"warning: {feed.last_warning}" if feed.last_warning else ""
 
 
 def _json_default(value: object) -> str:

@@ -6,7 +6,7 @@ One registry per App (not the global default) so tests and reloads stay isolated
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -17,8 +17,18 @@ from monitor.models import PollOutcome
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-    from monitor.deliver import Outcome
     from monitor.models import ChannelStatus, FeedStatus
+
+
+class DeliveryOutcome(Protocol):
+    """What a delivery attempt tells the metrics (``deliver.Outcome`` has it)."""
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -125,7 +135,7 @@ class Metrics:
         for rule in outcome.rules:
             self.matches.labels(rule).inc()
 
-    def observe_delivery(self, outcome: Outcome) -> None:
+    def observe_delivery(self, outcome: DeliveryOutcome) -> None:
         """Count one delivery attempt."""
         self.deliveries.labels(outcome.channel, outcome.status).inc()
 

@@ -112,6 +112,8 @@ def _poll(poll: Poll, deps: PollDeps) -> PollOutcome:
     stored = [e for e in new if e.key not in left_out]
     dropped = [*parsed.dropped, *left_out.values()]
     result = PollResult(fetched.etag, fetched.last_modified, parsed.title, body_hash, _warning(dropped))
+    if left_out:  # they are new again next time: fetch and parse the whole body again then
+        result = replace(result, etag=None, last_modified=None, body_hash=None)
     next_poll = poll.now + polite_interval(
         poll.interval, _hint(fetched.max_age, parsed.ttl), deps.settings.poll
     )

@@ -46,6 +46,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 FIRST_RELEASE = "0001"
 """The revision whose schema the first release created without Alembic."""
 _TABLES = frozenset({"schema_version", "feeds", "articles", "matches", "deliveries"})
+_CANNOT_WRITE = ("readonly database", "unable to open database file", "read-only file system")
 READ_ONLY = "monitor_read_only"
 """Execution option: this connection only reads (SQLite begins DEFERRED, not IMMEDIATE)."""
 _PG_LOCK = 0x6D6F6E69746F72  # "monitor": one migrator at a time per PostgreSQL database
@@ -208,7 +209,10 @@ def _guarded() -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as e:
-        raise StorageError(f"store: cannot open database: {_reason(e)}") from e
+        reason = _reason(e)
+        if any(sign in reason for sign in _CANNOT_WRITE):
+            reason += " (SQLite writes beside the database file: is its directory or volume read-only?)"
+        raise StorageError(f"store: cannot open database: {reason}") from e
     except CommandError as e:
         raise StorageError(f"store: migration failed: {e}") from e
 
