@@ -59,6 +59,8 @@ class Daemon:
         self._futures: list[Future[None]] = []
         self._claiming = threading.Lock()
         self._stopping = False
+        self._delivery_idle = threading.Event()  # cleared while the delivery job runs
+        self._delivery_idle.set()
         self.abandoned = 0
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()
@@ -166,12 +168,15 @@ class Daemon:
         return not problems, detail
 
     def close(self, grace: float | None = None) -> int:
-        """Finish running polls within ``grace`` seconds; drop the ones not started yet.
+        """Finish running polls and sends within ``grace`` seconds; start no new ones.
 
-        Returns how many polls were still running when the grace ran out. Their work
-        was never committed, so their feeds stay due and the next run redoes them.
+        Returns how many polls (and the delivery job) were still running when the grace
+        ran out. A poll's work was never committed, so its feed stays due and the next
+        run redoes it; a send's claim expires by its deadline, then the message is due again.
         """
         self._stopping = True
+        self.app.dispatch.close()
+        deadline = None if grace is None else time.monotonic() + grace
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             running = [f for f in self._futures if not f.done()]
@@ -180,7 +185,11 @@ class Daemon:
             log.warning(
                 "daemon grace of %ss is over: %d poll(s) abandoned, they will run again", grace, len(still)
             )
-        return len(still)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if self._delivery_idle.wait(left):
+            return len(still)
+        log.warning("daemon grace of %ss is over: a send abandoned, its claim expires by its deadline", grace)
+        return len(still) + 1
 
     def poll_due(self) -> int:
         """The tick: claim due feeds for the free poll threads and start them."""
@@ -230,8 +239,16 @@ class Daemon:
         self._claim_and_start()
 
     def deliver_due(self) -> None:
-        """Send whatever the outbox holds that is due (retries, leftovers)."""
-        self.app.courier.deliver()
+        """Send whatever the outbox holds that is due (retries, leftovers); not once stopping."""
+        if self._stopping:
+            return
+        self._delivery_idle.clear()
+        try:
+            self.app.courier.deliver()
+        except StorageError as e:  # the database is away: the next tick tries again
+            log.warning('deliver status=error error="%s"', e)
+        finally:
+            self._delivery_idle.set()
 
     def prune_old(self) -> Pruned:
         """Delete the articles and alerts that ``retention`` lets go (the daily job)."""
