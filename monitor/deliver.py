@@ -321,8 +321,12 @@ class Courier:
     def _reason(self, alert: Alert, error: Exception) -> tuple[str, str]:
         """The failure as stored (redacted, one line) and its type; a bug's traceback, once."""
         bug = error.__cause__ if isinstance(error, NotifyError) else error
-        text = str(error) if isinstance(error, NotifyError) else f"deliver: {type(error).__name__}: {error}"
-        reason = self._redact(one_line(text, 1000))
+        text = (
+            _text(error)
+            if isinstance(error, NotifyError)
+            else f"deliver: {type(error).__name__}: {_text(error)}"
+        )
+        reason = self._redact(one_line(text, 1000))  # one line: no NUL, no lone surrogate
         if bug is not None and not isinstance(bug, MonitorError) and self._dispatch.first_time(bug):
             log.error(
                 'deliver channel=%s delivery=%d bug="%s" (traceback shown once per distinct error)',
@@ -363,3 +367,11 @@ class Courier:
             reason,
         )
         return Outcome(alert.delivery_id, alert.channel, alert.title, "retry", reason, kind)
+
+
+def _text(error: BaseException) -> str:
+    """An exception's message; even one whose ``__str__`` fails says what it was."""
+    try:
+        return str(error)
+    except Exception:
+        return f"({type(error).__name__} with a message that cannot be shown)"
