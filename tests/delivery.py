@@ -3,11 +3,13 @@ seam), and a log watcher to wait on what the courier says."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from sqlalchemy import create_engine, text
@@ -17,7 +19,7 @@ from monitor.deliver import Courier, DeliveryReport, Dispatch
 from monitor.errors import NotifyError
 from monitor.models import Alert, Entry, Match, Snippet
 from monitor.store import PollResult, Store
-from tests.conftest import WAIT, Clock
+from tests.conftest import WAIT, Clock, Inbox
 
 NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
 FEED_URL = "https://news.example/feed.xml"
@@ -168,3 +170,41 @@ def rows(url: str, sql: str) -> list[Any]:
             return list(conn.execute(text(sql)))
     finally:
         engine.dispose()
+
+
+class StallSink:
+    """A webhook receiver on 127.0.0.1 that records each POST on arrival and holds the
+    answer to those whose title contains ``stall_on`` until ``release`` is set."""
+
+    def __init__(self, stall_on: str = "slow") -> None:
+        self.posts = Inbox()
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                sink.posts.add(body)
+                if stall_on in body.get("title", ""):
+                    sink.stalled.set()
+                    sink.release.wait(WAIT)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    @property
+    def titles(self) -> list[str]:
+        return sorted(str(p["title"]) for p in self.posts.items)
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
