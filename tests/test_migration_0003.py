@@ -13,7 +13,12 @@ from monitor.store.migrate import alembic_config
 from tests.test_migrations import _drift
 
 LEASE = timedelta(minutes=2)
-COLUMNS = "channel, notice_title, message_key, rules, batched, state, attempts, next_attempt_at, claimed_until, sent_at"
+COLUMNS = ", ".join(
+    [
+        *("channel", "notice_title", "message_key", "rules", "batched", "state", "attempts"),
+        *("next_attempt_at", "claimed_until", "sent_at"),
+    ]
+)
 
 
 def _at_0002(url: str, now: datetime) -> None:
