@@ -186,6 +186,15 @@ class Courier:
         return self._policy.timeout * 4
 
     @property
+    def claim_size(self) -> int:
+        """Individual messages per claim: as many as fit in one lease at ``delivery.timeout`` each.
+
+        Sends are one at a time and renewed while they run, so this bounds only how many
+        messages a crashed worker strands until its claim expires (never duplicates).
+        """
+        return max(1, int(self.lease / self._policy.timeout))
+
+    @property
     def heartbeat(self) -> float:
         """Seconds between renewals of a claim while its send runs: a third of the lease."""
         return self.lease.total_seconds() / 3
@@ -221,32 +230,48 @@ class Courier:
         return outcomes
 
     def _drain(self, channel: str, ids: Sequence[int] | None, limit: int, outcomes: list[Outcome]) -> None:
-        """Individual alerts one claim at a time, then the batched ones as one message."""
+        """Individual alerts a few per claim, one send at a time; then the batched ones at once."""
         tried: set[int] = set()
         while len(tried) < limit and not self._dispatch.closing.is_set():
             claim = self._store.claim_due(
-                self._clock(), self.lease, channel=channel, ids=ids, batched=False, limit=1
+                self._clock(),
+                self.lease,
+                channel=channel,
+                ids=ids,
+                batched=False,
+                limit=min(self.claim_size, limit - len(tried)),
+                per_hour=self._limit(channel),
             )
-            if not claim.alerts:
+            claimed = {a.delivery_id for a in claim.alerts + claim.held}
+            if not claimed:
                 break
-            [alert] = claim.alerts
-            if alert.delivery_id in tried:  # settled nothing: never loop on one message
+            if claimed & tried:  # settled nothing: never send one message twice in a pass
                 self._store.release(claim.token)
-                log.warning("deliver channel=%s delivery=%d back in one pass", channel, alert.delivery_id)
+                again = sorted(claimed & tried)
+                log.warning("deliver channel=%s again=%s (back in one pass)", channel, again)
                 break
-            tried.add(alert.delivery_id)
-            self._record(outcomes, [self._single(claim, alert)])
+            tried |= claimed
+            self._record(outcomes, self._singles(claim))
         held = sum(1 for o in outcomes if o.status == "held")
         if held:
             limit_ = self._limit(channel)
-            log.info("deliver channel=%s held=%d limit=%s/h (they go as one summary)", channel, held, limit_)
-        if self._dispatch.closing.is_set():
-            return
-        batch = self._store.claim_due(
-            self._clock(), self.lease, channel=channel, ids=ids, batched=True, limit=BATCH_LIMIT
-        )
-        if batch.alerts:
-            self._record(outcomes, self._send_batch(channel, batch))
+            log.info("deliver channel=%s held=%d limit=%s/h (one summary next hour)", channel, held, limit_)
+        if not self._dispatch.closing.is_set():
+            batch = self._store.claim_due(
+                self._clock(), self.lease, channel=channel, ids=ids, batched=True, limit=BATCH_LIMIT
+            )
+            if batch.alerts:
+                self._record(outcomes, self._send_batch(channel, batch))
+
+    def _singles(self, claim: Claim) -> list[Outcome]:
+        """Send a claim's alerts in turn; at shutdown, give back those not started."""
+        outcomes = [Outcome(a.delivery_id, a.channel, a.title, "held") for a in claim.held]
+        for alert in claim.alerts:
+            if self._dispatch.closing.is_set():
+                self._store.release(claim.token)
+                break
+            outcomes.append(self._single(claim, alert))
+        return outcomes
 
     def _record(self, outcomes: list[Outcome], new: list[Outcome]) -> None:
         outcomes += new
@@ -259,15 +284,6 @@ class Courier:
         return None if spec is None else spec.max_per_hour
 
     def _single(self, claim: Claim, alert: Alert) -> Outcome:
-        limit = self._limit(alert.channel)
-        if limit is not None:
-            now = self._clock()
-            quota = self._store.take_quota(claim.token, alert.delivery_id, alert.channel, now, limit)
-            if quota == "lost":
-                return self._lost(alert)
-            if quota == "held":
-                log.debug("deliver channel=%s delivery=%d status=held", alert.channel, alert.delivery_id)
-                return Outcome(alert.delivery_id, alert.channel, alert.title, "held")
         failure = self._attempt(claim, lambda: self._notifier.send(alert))
         if failure is not None:
             return self._fail(claim.token, alert, failure)

@@ -44,11 +44,12 @@ def test_a_send_longer_than_the_grace_is_abandoned_with_its_claim(gated: tuple[A
     job.start()
     assert gate.entered.wait(WAIT)
     assert daemon.close(grace=0.2) == 1
-    assert _claimed(app) == ["first"], "its claim stays until its deadline; nothing else was claimed"
+    assert _claimed(app) == ["first", "second"], "the abandoned claim stays until its deadline"
     gate.release.set()
     job.join(WAIT)
     [status] = app.store.channel_statuses()
     assert (status.sent, status.pending) == (1, 1), "the send finished late and settled; no new one began"
+    assert _claimed(app) == [], "what it had not started was given back"
 
 
 def test_a_send_that_ends_within_the_grace_is_settled_and_no_new_one_starts(

@@ -87,12 +87,15 @@ def test_beside_a_postgres_daemon_retry_never_sends_what_the_daemon_is_sending(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = _config(write_config, pg_url, sink)
-    _queue(pg_url, ["in flight", "second", "third"])
+    daemons = ["in flight", "b", "c", "d"]  # what the daemon's claim holds (as many as fit its lease)
+    _queue(pg_url, [*daemons, "fifth", "sixth"])
     clock.now = datetime.now(UTC)
     store = Store.open(pg_url)
     gate = GateNotifier(hold=["in flight"])
     try:
-        thread, reports = in_thread(courier(store, gate, clock).deliver)  # the daemon's pass
+        daemon = courier(store, gate, clock)
+        assert daemon.claim_size == len(daemons)
+        thread, reports = in_thread(daemon.deliver)  # the daemon's pass
         assert gate.entered.wait(WAIT)
         assert main(["deliveries", "retry", "-c", str(path)]) == 0
         out = capsys.readouterr().out.splitlines()
@@ -101,7 +104,7 @@ def test_beside_a_postgres_daemon_retry_never_sends_what_the_daemon_is_sending(
     finally:
         gate.release.set()
         store.close()
-    assert sorted(out) == ["2 sent, 0 failed", "sent  hook  second", "sent  hook  third"]
-    assert sink.titles == ["[ATACMS] second", "[ATACMS] third"]
-    assert [a.title for a in gate.sent] == ["in flight"]
-    assert [o.status for o in reports[0].outcomes] == ["sent"]
+    assert sorted(out) == ["2 sent, 0 failed", "sent  hook  fifth", "sent  hook  sixth"]
+    assert sink.titles == ["[ATACMS] fifth", "[ATACMS] sixth"]
+    assert [a.title for a in gate.sent] == daemons
+    assert [o.status for o in reports[0].outcomes] == ["sent"] * 4

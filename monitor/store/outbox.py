@@ -11,9 +11,10 @@ another worker took it. A late worker can therefore never settle, or reopen, a m
 someone else is sending. A crash between send and settle re-sends that one message once
 the deadline passes: the at-least-once window.
 
-``take_quota`` enforces ``max_per_hour`` in the database: one row per (channel, clock
-hour) counts the individual messages given out, raised by a conditional upsert, so
-threads and daemons sharing the database can never together exceed the limit.
+``claim_due(per_hour=...)`` enforces ``max_per_hour`` in the database: one row per
+(channel, clock hour) counts the individual messages given out, raised by a conditional
+upsert in the claiming transaction, so threads and daemons sharing the database can
+never together exceed the limit.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -60,7 +61,6 @@ _ALERT_QUERY = (
 
 
 _RELEASED: dict[str, Any] = {"claimed_until": None, "claim_token": None}
-QuotaResult = Literal["ok", "held", "lost"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,7 @@ class Claim:
     token: str
     until: datetime
     alerts: tuple[Alert, ...] = ()
+    held: tuple[Alert, ...] = ()  # over the hourly limit: deferred to the next hour's summary
 
     @property
     def ids(self) -> list[int]:
@@ -133,12 +134,17 @@ class Outbox(ABC):
         ids: Sequence[int] | None = None,
         batched: bool | None = None,
         limit: int = 100,
+        per_hour: int | None = None,
     ) -> Claim:
         """Lease due deliveries (oldest first) under a new token, so no other worker sends them.
 
         A claim that is never settled (the worker died mid-send) expires at ``now +
         lease`` and the deliveries become due again: that one message is the
         at-least-once window. ``batched`` picks individual (False) or batched (True) rows.
+
+        ``per_hour`` (with ``channel``): each claimed delivery takes one of the channel's
+        messages of this clock hour, in the same transaction; once the hour is full the
+        rest are held for the next hour's summary instead (``Claim.held``).
         """
         due = (
             select(DELIVERIES.c.id)
@@ -158,15 +164,28 @@ class Outbox(ABC):
             claimed = list(conn.execute(due).scalars())
             if not claimed:
                 return Claim(token, until)
+            held = _over_quota(conn, claimed, channel, now, per_hour)
             conn.execute(
                 update(DELIVERIES)
-                .where(DELIVERIES.c.id.in_(claimed))
+                .where(DELIVERIES.c.id.in_([i for i in claimed if i not in held]))
                 .values(claimed_until=until, claim_token=token)
             )
+            if held:
+                next_hour = clock_hour(now) + timedelta(hours=1)
+                conn.execute(
+                    update(DELIVERIES)
+                    .where(DELIVERIES.c.id.in_(held))
+                    .values(next_attempt_at=next_hour, batched=True, **_RELEASED)
+                )
             rows = conn.execute(_ALERT_QUERY.where(DELIVERIES.c.id.in_(claimed))).all()
             snippets = _snippets(conn, [r.article_id for r in rows])
         alerts = sorted((_alert(row, snippets) for row in rows), key=lambda a: claimed.index(a.delivery_id))
-        return Claim(token, until, tuple(alerts))
+        return Claim(
+            token,
+            until,
+            tuple(a for a in alerts if a.delivery_id not in held),
+            tuple(a for a in alerts if a.delivery_id in held),
+        )
 
     def renew(self, token: str, until: datetime) -> int:
         """Push the deadline of a claim's unsettled rows to ``until``; how many are still ours."""
@@ -246,31 +265,6 @@ class Outbox(ABC):
             )
         return int(result.rowcount)
 
-    def take_quota(
-        self, token: str, delivery_id: int, channel: str, now: datetime, limit: int
-    ) -> QuotaResult:
-        """Take one of ``limit`` individual messages of this clock hour for a claimed delivery.
-
-        ``ok``: send it. ``held``: the hour is full; the delivery was deferred to the
-        next hour's summary (in the same transaction). ``lost``: the claim is not ours.
-        """
-        hour = clock_hour(now)
-        with self.transaction() as conn:
-            mine = conn.execute(select(DELIVERIES.c.id).where(*_ours(token, [delivery_id])).with_for_update())
-            if mine.first() is None:
-                return "lost"
-            used = conn.execute(_take(conn.dialect.name, channel, hour, limit)).scalar()
-            if used is not None:
-                if used == 1:  # a new hour for this channel: forget the ones before
-                    conn.execute(delete(QUOTA).where(QUOTA.c.channel == channel, QUOTA.c.hour < hour))
-                return "ok"
-            conn.execute(
-                update(DELIVERIES)
-                .where(DELIVERIES.c.id == delivery_id)
-                .values(next_attempt_at=hour + timedelta(hours=1), batched=True, **_RELEASED)
-            )
-        return "held"
-
     def quota_used(self, channel: str, now: datetime) -> int:
         """Individual messages given out to a channel in the clock hour of ``now``."""
         query = select(QUOTA.c.used).where(QUOTA.c.channel == channel, QUOTA.c.hour == clock_hour(now))
@@ -321,6 +315,22 @@ class Outbox(ABC):
             )
             for r in rows
         ]
+
+
+def _over_quota(
+    conn: Connection, claimed: Sequence[int], channel: str | None, now: datetime, per_hour: int | None
+) -> list[int]:
+    """Take a unit of the hour's quota for each claimed delivery in order; those over it."""
+    if per_hour is None or channel is None:
+        return []
+    hour = clock_hour(now)
+    for position in range(len(claimed)):
+        used = conn.execute(_take(conn.dialect.name, channel, hour, per_hour)).scalar()
+        if used is None:  # the hour is full (units are never given back): hold the rest
+            return list(claimed[position:])
+        if used == 1:  # a new hour for this channel: forget the ones before
+            conn.execute(delete(QUOTA).where(QUOTA.c.channel == channel, QUOTA.c.hour < hour))
+    return []
 
 
 def _take(dialect: str, channel: str, hour: datetime, limit: int) -> Any:
