@@ -1,15 +1,16 @@
 """What owned, per-message claims cost a delivery pass (ADR 0012).
 
-Every individual message is claimed on its own (one transaction: select, stamp the token,
-read the alert), sent under a heartbeat thread, then settled (one transaction); a channel
-with ``max_per_hour`` also takes a unit of its hour's quota (one more transaction). The
+Individual messages are claimed a few at a time (one transaction: select, stamp the
+token, read the alerts; a channel with ``max_per_hour`` also takes its quota units
+there), each sent under a heartbeat thread, then settled (one transaction each). The
 cases, each over N queued messages and a notifier that returns at once (so only our own
 work is timed):
 
-- ``batch claim (before)``: the previous design: one claim for every due message, then
+- ``one claim (before)``: the previous design: one claim for every due message, then
   one settle per message (no heartbeat, no token check);
-- ``per-message claim``: ``Courier.deliver`` as it runs now;
-- ``per-message + quota``: the same on a channel with ``max_per_hour`` (never reached);
+- ``claims of 4 (now)``: ``Courier.deliver`` as it runs now: a claim holds what fits in
+  one lease (lease / delivery.timeout = 4 messages);
+- ``claims of 4 + quota``: the same on a channel with ``max_per_hour`` (never reached);
 - ``digest``: the N messages as one batched message (one claim, one settle);
 - ``loopback json:// send``: one real Apprise send to a webhook on 127.0.0.1, for scale.
 
@@ -124,9 +125,9 @@ def _fresh(url: str | None) -> Iterator[tuple[str, Store]]:
 def _cases(n: int) -> list[tuple[str, str, bool, Callable[[Store], Callable[[], object]]]]:
     limited = {"limited": ChannelSpec(urls=("json://x",), max_per_hour=10 * n)}
     return [
-        ("batch claim (before)", "hook", False, lambda s: _batch_claim(s, POLICY.timeout * 4)),
-        ("per-message claim", "hook", False, lambda s: _courier(s).deliver),
-        ("per-message + quota", "limited", False, lambda s: _courier(s, limited).deliver),
+        ("one claim (before)", "hook", False, lambda s: _batch_claim(s, POLICY.timeout * 4)),
+        ("claims of 4 (now)", "hook", False, lambda s: _courier(s).deliver),
+        ("claims of 4 + quota", "limited", False, lambda s: _courier(s, limited).deliver),
         ("digest", "brief", True, lambda s: _courier(s).deliver),
     ]
 

@@ -82,7 +82,7 @@ def test_delivery_benchmark_prints_a_table_and_writes_json(tmp_path: Path) -> No
 
     out = io.StringIO()
     rows = run_delivery(5, None, out, tmp_path)
-    cases = ["batch claim (before)", "per-message claim", "per-message + quota", "digest"]
+    cases = ["one claim (before)", "claims of 4 (now)", "claims of 4 + quota", "digest"]
     assert [r.case for r in rows][:4] == cases
     assert all(r.ms_per_message > 0 for r in rows)
     assert "ms/message" in out.getvalue()
