@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.deliver import Dispatch
+from monitor.deliver import Dispatch, _Heartbeat
+from monitor.errors import NotifyError, StorageError
 from monitor.store import Store
 from tests.conftest import WAIT, Clock, RecordingNotifier
 from tests.delivery import (
@@ -79,9 +80,13 @@ def test_renew_and_release(store: Store) -> None:
     assert store.claim_due(NOW, LEASE).ids == ids[1:]
 
 
-def test_a_worker_whose_claim_expired_mid_send_reports_it_lost(store: Store, clock: Clock) -> None:
+@pytest.mark.parametrize("fails", [False, True], ids=["then-sent", "then-failed"])
+def test_a_worker_whose_claim_expired_mid_send_reports_it_lost(
+    store: Store, clock: Clock, fails: bool
+) -> None:
     queue(store, ["slow"], ["hook"])
-    gate = GateNotifier(hold=["slow"])
+    refusal = NotifyError("notify: hook: refused")
+    gate = GateNotifier(hold=["slow"], raises={"slow": refusal} if fails else None)
     first = courier(store, gate, clock)
     thread, reports = in_thread(first.deliver)
     assert gate.entered.wait(WAIT)
@@ -205,3 +210,23 @@ def test_the_quota_is_per_channel_and_per_clock_hour(store: Store) -> None:
     assert len(store.claim_due(next_hour, LEASE, channel="pager", per_hour=2).alerts) == 1
     assert store.quota_used("pager", next_hour) == 1
     assert store.quota_used("pager", NOW) == 0, "a new hour forgets the ones before"
+
+
+def test_a_heartbeat_goes_on_after_a_database_error_and_stops_when_its_claim_is_gone() -> None:
+    answers: list[int | StorageError] = [StorageError("store: database is locked"), 1, 0]
+    calls = threading.Semaphore(0)
+
+    def renew() -> int:
+        answer = answers.pop(0)
+        calls.release()
+        if isinstance(answer, StorageError):
+            raise answer
+        return answer
+
+    with watching("claim=t") as said, _Heartbeat(renew, 0.01, "t"):
+        for _ in range(3):
+            assert calls.acquire(timeout=WAIT)
+        said.wait_for(3)
+    messages = [r.getMessage() for r in said.records]
+    assert "renew failed" in messages[0] and "renewed rows=1" in messages[1] and "status=lost" in messages[2]
+    assert answers == [], "it stopped renewing once nothing was left to renew"
