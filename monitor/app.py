@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import httpx
 
 from monitor.config import Settings
-from monitor.deliver import Courier, DeliveryReport
+from monitor.deliver import Courier, DeliveryReport, Dispatch
 from monitor.errors import MonitorError
 from monitor.faults import Faults, describe
 from monitor.fetch import Fetcher
@@ -80,6 +80,7 @@ class App:
         self._retired: list[Fetcher] = []
         self.metrics = Metrics()
         self.faults = Faults()
+        self.dispatch = Dispatch()  # lanes per channel: kept across reloads
         self.metrics.watch_database(store.feed_statuses, store.channel_statuses)
         self._assemble(settings, fetcher, notifier)
 
@@ -92,6 +93,8 @@ class App:
             self.clock,
             settings.channels,
             observe=self.metrics.observe_delivery,
+            dispatch=self.dispatch,
+            redact=settings.redactor(),
         )
         deps = PollDeps(
             settings,

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ from monitor.models import Alert, FeedStatus, Snippet
 from monitor.notify import check_url
 from monitor.reload import watch_config
 from monitor.scheduler import Daemon
-from monitor.store import instance_lock
+from monitor.store import InstanceLocked, instance_lock
 
 log = logging.getLogger("monitor")
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -256,11 +257,19 @@ def _deliveries(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(settings.channels)) or "none"
         print(f"monitor: no channel named '{args.channel}' (channels: {known})", file=sys.stderr)
         return EXIT_CONFIG
-    with App.from_settings(settings, upgrade=False) as app:
+    with App.from_settings(settings, upgrade=False) as app, ExitStack() as held:
+        try:  # on SQLite, send only while no daemon runs: it drops every claim when it starts
+            held.enter_context(instance_lock(settings.database))
+        except InstanceLocked as e:
+            count = app.store.make_due(app.clock(), args.channel)
+            print(f"{count} message(s) made due now; monitor (pid {e.holder}) is running and sends them")
+            return EXIT_OK
         count = app.store.make_due(app.clock(), args.channel)
         report = app.courier.deliver(limit=max(count, 1))
     for o in report.outcomes:
         detail = f": {o.error}" if o.error else ""
+        if o.status == "lost":
+            detail = ": another process is sending it"
         print(f"{o.status:<5} {o.channel}  {o.title}{detail}")
     print(f"{report.sent} sent, {report.failed} failed")
     return EXIT_OK if report.failed == 0 else EXIT_FAILURE

@@ -1,30 +1,47 @@
-"""The delivery step: lease due outbox rows, send them, settle each one.
+"""The delivery step: claim due outbox rows one message at a time, send, settle.
 
-Channels are sent in parallel, so a slow or dead mail server never delays Slack.
-Within a channel: individual alerts first (up to ``max_per_hour``; the rest are held
-and later folded into one summary), then batched alerts (a digest, or a summary) as
-one message. Failures retry on the configured backoff schedule with jitter (so a
-recovered server is not hit by every retry at once), then become dead letters.
+Each channel has one lane per process: one thread at a time sends to it. So a daemon
+that dies has at most one message per channel in flight (the at-least-once window),
+and two sends never share an Apprise plugin object (which carries the message's key
+in its headers). Channels are sent in parallel, so a dead mail server never delays Slack.
+
+In a lane, individual alerts go first, each claimed on its own with an owner token and
+a deadline that a heartbeat renews while the send runs (so a send longer than the lease
+is never sent again by another worker). A channel with ``max_per_hour`` takes a unit of
+its hour's quota in the database before each send; over the limit, the alert is held
+for the next hour's summary. Then batched alerts (a digest or a summary) go as one message.
+
+Any exception while rendering or sending one message is that message's failure: it is
+retried on the backoff schedule with jitter (so a recovered server is not hit by every
+retry at once), then becomes a dead letter with the reason. A bug (an exception that is
+not one of ours) also logs its traceback, once per distinct error.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import TracebackType
 
 from monitor.config import ChannelSpec, DeliverySettings, format_duration
-from monitor.errors import NotifyError
+from monitor.errors import MonitorError, NotifyError, StorageError
 from monitor.models import Alert
 from monitor.notify import Notifier
-from monitor.store import Store
+from monitor.store import Claim, Store
+from monitor.text import one_line
 
 log = logging.getLogger(__name__)
 JITTER = 0.2
 MAX_CHANNEL_THREADS = 8
+BATCH_LIMIT = 1000  # alerts in one digest or summary message
+_MAX_BUGS = 1000  # distinct bugs remembered for "traceback once"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +51,9 @@ class Outcome:
     delivery_id: int
     channel: str
     title: str
-    status: str  # sent | retry | dead | held
+    status: str  # sent | retry | dead | held | lost (another worker owns it now)
     error: str | None = None
+    error_type: str | None = None  # NotifyError, or the type of the bug behind the failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +81,79 @@ class DeliveryReport:
         return self._count("dead")
 
 
+class Dispatch:
+    """Delivery state of one process, shared by every Courier of an App (one per config).
+
+    One lane (a lock) per channel, the ``closing`` flag that stops new sends at
+    shutdown, and the bugs whose traceback was already logged.
+    """
+
+    def __init__(self) -> None:
+        self._lanes: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._bugs: set[tuple[str, str, int]] = set()
+        self.closing = threading.Event()
+
+    @contextmanager
+    def lane(self, channel: str) -> Iterator[bool]:
+        """Take the channel's lane if it is free: True if this thread may send to it."""
+        with self._guard:
+            lock = self._lanes.setdefault(channel, threading.Lock())
+        mine = lock.acquire(blocking=False)
+        try:
+            yield mine
+        finally:
+            if mine:
+                lock.release()
+
+    def close(self) -> None:
+        """Start no new send (the one in flight on each lane finishes)."""
+        self.closing.set()
+
+    def first_time(self, bug: BaseException) -> bool:
+        """True the first time this kind of bug (type and the line raising it) is seen."""
+        frames = traceback.extract_tb(bug.__traceback__)
+        where = (frames[-1].filename, frames[-1].lineno or 0) if frames else ("", 0)
+        key = (type(bug).__qualname__, *where)
+        with self._guard:
+            if key in self._bugs:
+                return False
+            if len(self._bugs) < _MAX_BUGS:
+                self._bugs.add(key)
+            return True
+
+
+class _Heartbeat:
+    """Renews a claim every ``every`` seconds while a send runs (a thread of its own)."""
+
+    def __init__(self, renew: Callable[[], int], every: float, token: str) -> None:
+        self._renew = renew
+        self._every = every
+        self._token = token
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="deliver-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                rows = self._renew()
+            except StorageError as e:  # the claim may expire: the documented window
+                log.warning('deliver claim=%s renew failed error="%s"', self._token, e)
+                continue
+            if rows == 0:
+                log.warning("deliver claim=%s status=lost (settled, or taken by another worker)", self._token)
+                return
+            log.debug("deliver claim=%s renewed rows=%d", self._token, rows)
+
+
 class Courier:
     """Moves messages from the outbox to the channels."""
 
@@ -75,6 +166,9 @@ class Courier:
         channels: Mapping[str, ChannelSpec] | None = None,
         rng: random.Random | None = None,
         observe: Callable[[Outcome], None] | None = None,
+        *,
+        dispatch: Dispatch | None = None,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self._store = store
         self._notifier = notifier
@@ -83,60 +177,118 @@ class Courier:
         self._channels = channels or {}
         self._rng = rng or random.Random()
         self._observe = observe
+        self._dispatch = dispatch or Dispatch()
+        self._redact = redact
 
     @property
     def lease(self) -> timedelta:
         """How long a claimed delivery is ours before another worker may take it."""
         return self._policy.timeout * 4
 
-    def deliver(self, *, ids: Sequence[int] | None = None, limit: int = 1000) -> DeliveryReport:
-        """Send every due delivery (or only ``ids``), each channel in its own thread."""
-        alerts = self._store.claim_due(self._clock(), self.lease, ids=ids, limit=limit)
-        by_channel: dict[str, list[Alert]] = {}
-        for alert in alerts:
-            by_channel.setdefault(alert.channel, []).append(alert)
-        if not by_channel:
-            return DeliveryReport()
-        workers = min(len(by_channel), MAX_CHANNEL_THREADS)
-        with ThreadPoolExecutor(workers, thread_name_prefix="deliver") as pool:
-            results = list(pool.map(self._deliver_channel, by_channel.items()))
-        report = DeliveryReport(outcomes=tuple(o for batch in results for o in batch))
-        if self._observe is not None:
-            for outcome in report.outcomes:
-                self._observe(outcome)
-        return report
+    @property
+    def claim_size(self) -> int:
+        """Individual messages per claim: as many as fit in one lease at ``delivery.timeout`` each.
 
-    def _deliver_channel(self, item: tuple[str, list[Alert]]) -> list[Outcome]:
-        channel, alerts = item
-        singles = [a for a in alerts if not a.batched]
-        batched = [a for a in alerts if a.batched]
-        outcomes = self._hold_over_limit(channel, singles)
-        held = {o.delivery_id for o in outcomes}
-        outcomes += [self._send(a) for a in singles if a.delivery_id not in held]
-        if batched:
-            outcomes += self._send_batch(channel, batched)
+        Sends are one at a time and renewed while they run, so this bounds only how many
+        messages a crashed worker strands until its claim expires (never duplicates).
+        """
+        return max(1, int(self.lease / self._policy.timeout))
+
+    @property
+    def heartbeat(self) -> float:
+        """Seconds between renewals of a claim while its send runs: a third of the lease."""
+        return self.lease.total_seconds() / 3
+
+    def deliver(self, *, ids: Sequence[int] | None = None, limit: int = 1000) -> DeliveryReport:
+        """Send every due delivery (or only ``ids``), each channel in its own thread.
+
+        A channel this process is already sending to is skipped: its lane sends the
+        rest, or the next pass does. ``limit`` bounds the individual messages per channel.
+        """
+        if self._dispatch.closing.is_set():
+            return DeliveryReport()
+        channels = self._store.due_channels(self._clock(), ids=ids)
+        if not channels:
+            return DeliveryReport()
+        if len(channels) == 1:
+            results = [self._channel(channels[0], ids, limit)]
+        else:
+            with ThreadPoolExecutor(min(len(channels), MAX_CHANNEL_THREADS), "deliver") as pool:
+                results = list(pool.map(lambda c: self._channel(c, ids, limit), channels))
+        return DeliveryReport(outcomes=tuple(o for batch in results for o in batch))
+
+    def _channel(self, channel: str, ids: Sequence[int] | None, limit: int) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        with self._dispatch.lane(channel) as mine:
+            if not mine:
+                log.debug("deliver channel=%s busy (this process is sending to it)", channel)
+                return outcomes
+            try:
+                self._drain(channel, ids, limit, outcomes)
+            except StorageError as e:  # claims left behind expire by their deadline
+                log.error('deliver channel=%s status=error error="%s"', channel, e)
         return outcomes
 
-    def _hold_over_limit(self, channel: str, singles: list[Alert]) -> list[Outcome]:
-        """Defer what exceeds ``max_per_hour`` to the next hour, as one summary."""
-        spec = self._channels.get(channel)
-        if spec is None or spec.max_per_hour is None or not singles:
-            return []
-        now = self._clock()
-        hour = now.replace(minute=0, second=0, microsecond=0)
-        room = max(0, spec.max_per_hour - self._store.count_sent(channel, hour))
-        over = singles[room:]
-        if over:
-            self._store.defer([a.delivery_id for a in over], hour + timedelta(hours=1))
-            log.info("deliver channel=%s held=%d limit=%d/h", channel, len(over), spec.max_per_hour)
-        return [Outcome(a.delivery_id, channel, a.title, "held") for a in over]
+    def _drain(self, channel: str, ids: Sequence[int] | None, limit: int, outcomes: list[Outcome]) -> None:
+        """Individual alerts a few per claim, one send at a time; then the batched ones at once."""
+        tried: set[int] = set()
+        while len(tried) < limit and not self._dispatch.closing.is_set():
+            claim = self._store.claim_due(
+                self._clock(),
+                self.lease,
+                channel=channel,
+                ids=ids,
+                batched=False,
+                limit=min(self.claim_size, limit - len(tried)),
+                per_hour=self._limit(channel),
+            )
+            claimed = {a.delivery_id for a in claim.alerts + claim.held}
+            if not claimed:
+                break
+            if claimed & tried:  # settled nothing: never send one message twice in a pass
+                self._store.release(claim.token)
+                again = sorted(claimed & tried)
+                log.warning("deliver channel=%s again=%s (back in one pass)", channel, again)
+                break
+            tried |= claimed
+            self._record(outcomes, self._singles(claim))
+        held = sum(1 for o in outcomes if o.status == "held")
+        if held:
+            limit_ = self._limit(channel)
+            log.info("deliver channel=%s held=%d limit=%s/h (one summary next hour)", channel, held, limit_)
+        if not self._dispatch.closing.is_set():
+            batch = self._store.claim_due(
+                self._clock(), self.lease, channel=channel, ids=ids, batched=True, limit=BATCH_LIMIT
+            )
+            if batch.alerts:
+                self._record(outcomes, self._send_batch(channel, batch))
 
-    def _send(self, alert: Alert) -> Outcome:
-        try:
-            self._notifier.send(alert)
-        except NotifyError as e:
-            return self._fail(alert, e)
-        self._store.mark_sent(alert.delivery_id, self._clock())
+    def _singles(self, claim: Claim) -> list[Outcome]:
+        """Send a claim's alerts in turn; at shutdown, give back those not started."""
+        outcomes = [Outcome(a.delivery_id, a.channel, a.title, "held") for a in claim.held]
+        for alert in claim.alerts:
+            if self._dispatch.closing.is_set():
+                self._store.release(claim.token)
+                break
+            outcomes.append(self._single(claim, alert))
+        return outcomes
+
+    def _record(self, outcomes: list[Outcome], new: list[Outcome]) -> None:
+        outcomes += new
+        if self._observe is not None:
+            for outcome in new:
+                self._observe(outcome)
+
+    def _limit(self, channel: str) -> int | None:
+        spec = self._channels.get(channel)
+        return None if spec is None else spec.max_per_hour
+
+    def _single(self, claim: Claim, alert: Alert) -> Outcome:
+        failure = self._attempt(claim, lambda: self._notifier.send(alert))
+        if failure is not None:
+            return self._fail(claim.token, alert, failure)
+        if not self._store.mark_sent(claim.token, [alert.delivery_id], self._clock()):
+            return self._lost(alert)
         log.info(
             'deliver channel=%s delivery=%d status=sent feed="%s" rules="%s"',
             alert.channel,
@@ -146,42 +298,96 @@ class Courier:
         )
         return Outcome(alert.delivery_id, alert.channel, alert.title, "sent")
 
-    def _send_batch(self, channel: str, alerts: list[Alert]) -> list[Outcome]:
+    def _send_batch(self, channel: str, claim: Claim) -> list[Outcome]:
         spec = self._channels.get(channel)
         reason = "digest" if spec is not None and spec.digest else "summary"
-        try:
-            self._notifier.send_batch(channel, alerts, reason)
-        except NotifyError as e:
-            return [self._fail(a, e) for a in alerts]
-        now = self._clock()
-        for alert in alerts:
-            self._store.mark_sent(alert.delivery_id, now)
-        log.info("deliver channel=%s status=sent %s=%d", channel, reason, len(alerts))
-        return [Outcome(a.delivery_id, channel, a.title, "sent") for a in alerts]
+        alerts = list(claim.alerts)
+        failure = self._attempt(claim, lambda: self._notifier.send_batch(channel, alerts, reason))
+        if failure is not None:
+            return [self._fail(claim.token, a, failure) for a in alerts]
+        settled = self._store.mark_sent(claim.token, claim.ids, self._clock())
+        log.info("deliver channel=%s status=sent %s=%d", channel, reason, len(settled))
+        return [
+            Outcome(a.delivery_id, channel, a.title, "sent") if a.delivery_id in settled else self._lost(a)
+            for a in alerts
+        ]
 
-    def _fail(self, alert: Alert, error: NotifyError) -> Outcome:
+    def _attempt(self, claim: Claim, send: Callable[[], None]) -> Exception | None:
+        """Run one send under a heartbeat; any exception is this message's failure."""
+
+        def renew() -> int:
+            return self._store.renew(claim.token, self._clock() + self.lease)
+
+        with _Heartbeat(renew, self.heartbeat, claim.token):
+            try:
+                send()
+            except Exception as e:  # rendering, a template, a plugin: this message's failure only
+                return e
+        return None
+
+    def _lost(self, alert: Alert) -> Outcome:
+        log.warning(
+            "deliver channel=%s delivery=%d status=lost (its claim expired and another worker took it;"
+            " that worker settles it)",
+            alert.channel,
+            alert.delivery_id,
+        )
+        return Outcome(alert.delivery_id, alert.channel, alert.title, "lost")
+
+    def _reason(self, alert: Alert, error: Exception) -> tuple[str, str]:
+        """The failure as stored (redacted, one line) and its type; a bug's traceback, once."""
+        bug = error.__cause__ if isinstance(error, NotifyError) else error
+        text = (
+            _text(error)
+            if isinstance(error, NotifyError)
+            else f"deliver: {type(error).__name__}: {_text(error)}"
+        )
+        reason = self._redact(one_line(text, 1000))  # one line: no NUL, no lone surrogate
+        if bug is not None and not isinstance(bug, MonitorError) and self._dispatch.first_time(bug):
+            log.error(
+                'deliver channel=%s delivery=%d bug="%s" (traceback shown once per distinct error)',
+                alert.channel,
+                alert.delivery_id,
+                reason,
+                exc_info=bug,
+            )
+        return reason, type(bug if bug is not None else error).__name__
+
+    def _fail(self, token: str, alert: Alert, error: Exception) -> Outcome:
         """Schedule the retry, or bury the message as a dead letter."""
+        reason, kind = self._reason(alert, error)
         attempt = alert.attempts + 1
         schedule = self._policy.backoff
-        done = alert.done_targets | error.delivered
+        delivered = error.delivered if isinstance(error, NotifyError) else frozenset()
+        done = alert.done_targets | delivered
         if attempt > len(schedule):
-            self._store.mark_failed(alert.delivery_id, str(error), None, done)
+            if not self._store.mark_failed(token, alert.delivery_id, reason, None, done):
+                return self._lost(alert)
             log.error(
                 'deliver channel=%s delivery=%d status=dead attempts=%d error="%s"',
                 alert.channel,
                 alert.delivery_id,
                 attempt,
-                error,
+                reason,
             )
-            return Outcome(alert.delivery_id, alert.channel, alert.title, "dead", str(error))
+            return Outcome(alert.delivery_id, alert.channel, alert.title, "dead", reason, kind)
         delay = schedule[attempt - 1] * self._rng.uniform(1 - JITTER, 1 + JITTER)
-        self._store.mark_failed(alert.delivery_id, str(error), self._clock() + delay, done)
+        if not self._store.mark_failed(token, alert.delivery_id, reason, self._clock() + delay, done):
+            return self._lost(alert)
         log.warning(
             'deliver channel=%s delivery=%d status=retry attempt=%d retry_in=%s error="%s"',
             alert.channel,
             alert.delivery_id,
             attempt,
             format_duration(delay),
-            error,
+            reason,
         )
-        return Outcome(alert.delivery_id, alert.channel, alert.title, "retry", str(error))
+        return Outcome(alert.delivery_id, alert.channel, alert.title, "retry", reason, kind)
+
+
+def _text(error: BaseException) -> str:
+    """An exception's message; even one whose ``__str__`` fails says what it was."""
+    try:
+        return str(error)
+    except Exception:
+        return f"({type(error).__name__} with a message that cannot be shown)"

@@ -29,6 +29,9 @@ class DeliveryOutcome(Protocol):
     @property
     def status(self) -> str: ...
 
+    @property
+    def error_type(self) -> str | None: ...
+
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -109,6 +112,12 @@ class Metrics:
             ["channel", "result"],
             registry=r,
         )
+        self.delivery_failures = Counter(
+            "monitor_delivery_failures",
+            "Failed delivery attempts by channel and error type (NotifyError, or the bug's type).",
+            ["channel", "error"],
+            registry=r,
+        )
         self.reloads = Counter("monitor_config_reloads", "Config reloads by result.", ["result"], registry=r)
         self.last_tick = Gauge(
             "monitor_scheduler_last_tick_timestamp_seconds",
@@ -136,8 +145,10 @@ class Metrics:
             self.matches.labels(rule).inc()
 
     def observe_delivery(self, outcome: DeliveryOutcome) -> None:
-        """Count one delivery attempt."""
+        """Count one delivery attempt, and its failure by type."""
         self.deliveries.labels(outcome.channel, outcome.status).inc()
+        if outcome.error_type is not None:
+            self.delivery_failures.labels(outcome.channel, outcome.error_type).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

@@ -61,7 +61,7 @@ class Daemon:
         # read from the current settings at each claim, so a reload can change it.
         self._pool = ThreadPoolExecutor(MAX_POLL_THREADS, thread_name_prefix="poll")
         self._jobs = _RunningJobs()
-        self._in_flight: set[int] = set()
+        self._in_flight: dict[int, FeedState] = {}  # feed id -> the claim being polled
         self._futures: list[Future[None]] = []
         self._claiming = threading.Lock()
         self._stopping = False
@@ -94,6 +94,8 @@ class Daemon:
         scheduler.add_job(
             self._jobs.tracked(self.prune_old), CronTrigger(timezone="UTC", **PRUNE_AT), id="prune"
         )
+        keep = max(1.0, self.app.settings.poll.lease.total_seconds() / 3)
+        scheduler.add_job(self.renew_leases, IntervalTrigger(seconds=keep), id="leases")
         self.http = self._serve(self.app.settings.http.listen)
         scheduler.start()
         log.info(
@@ -191,14 +193,16 @@ class Daemon:
         return not problems, detail
 
     def close(self, grace: float | None = None) -> int:
-        """Finish running polls within ``grace`` seconds; drop the ones not started yet.
+        """Finish running polls and sends within ``grace`` seconds; start no new ones.
 
-        Returns how many polls were still running when the grace ran out. Their work
-        was never committed, so their feeds stay due and the next run redoes them.
+        Returns how many polls (and the delivery job) were still running when the grace
+        ran out. A poll's work was never committed, so its feed stays due and the next
+        run redoes it; a send's claim expires by its deadline, then the message is due again.
         """
         self._stopping = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.app.dispatch.close()
         deadline = None if grace is None else time.monotonic() + grace
+        self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             running = [f for f in self._futures if not f.done()]
         _, still = wait(running, timeout=grace)
@@ -232,20 +236,26 @@ class Daemon:
         settings = self.app.settings
         with self._lock:
             room = settings.poll.concurrency - len(self._in_flight)
+            busy = list(self._in_flight)
         due = self.app.store.claim_feeds(
-            self.app.clock(), settings.poll.lease, self.owner, room, horizon=longest_wait(settings)
+            self.app.clock(),
+            settings.poll.lease,
+            self.owner,
+            room,
+            horizon=longest_wait(settings),
+            exclude=busy,
         )
         started = 0
         for feed in due:
             with self._lock:
                 if feed.id in self._in_flight:
                     continue
-                self._in_flight.add(feed.id)
+                self._in_flight[feed.id] = feed
             try:
                 future = self._pool.submit(self._poll, feed)
             except RuntimeError:  # shutting down: the lease is released on the way out
                 with self._lock:
-                    self._in_flight.discard(feed.id)
+                    self._in_flight.pop(feed.id, None)
                 break
             with self._lock:
                 self._futures = [f for f in self._futures if not f.done()] + [future]
@@ -257,13 +267,37 @@ class Daemon:
             self.app.poll_one(feed)
         finally:
             with self._lock:
-                self._in_flight.discard(feed.id)
+                self._in_flight.pop(feed.id, None)
         # A thread is free: take the next due feed now rather than at the next tick.
         self._claim_and_start()
 
+    def renew_leases(self) -> list[int]:
+        """Keep the feed leases of the polls running now (every third of ``poll.lease``),
+        so a slow feed is never polled by a second daemon while this one is at it."""
+        with self._lock:
+            held = [(f.id, f.lease) for f in self._in_flight.values() if f.lease is not None]
+        if not held:
+            return []
+        try:
+            lost = self.app.store.renew_leases(held, self.app.clock() + self.app.settings.poll.lease)
+        except StorageError as e:
+            log.warning('leases status=error error="%s"', e)
+            return []
+        for feed_id in lost:
+            log.warning(
+                "leases feed_id=%d status=lost (another poller has it; this poll's results are dropped)",
+                feed_id,
+            )
+        return lost
+
     def deliver_due(self) -> None:
-        """Send whatever the outbox holds that is due (retries, leftovers)."""
-        self.app.courier.deliver()
+        """Send whatever the outbox holds that is due (retries, leftovers); not once stopping."""
+        if self._stopping:
+            return
+        try:
+            self.app.courier.deliver()
+        except StorageError as e:  # the database is away: the next tick tries again
+            log.warning('deliver status=error error="%s"', e)
 
     def prune_old(self) -> Pruned:
         """Delete the articles and alerts that ``retention`` lets go (the daily job); a

@@ -75,3 +75,16 @@ def test_cycle_benchmark_prints_its_table_and_writes_json(tmp_path: Path) -> Non
     assert report["details"]["monitor_warm"]["statuses"] == {"not_modified": 5}
     assert report["details"]["monitor_warm_changed"]["statuses"] == {"ok": 1, "not_modified": 4}
     assert report["details"]["raw_http"]["warm_statuses"] == {"304": 5}
+
+
+def test_delivery_benchmark_prints_a_table_and_writes_json(tmp_path: Path) -> None:
+    from bench.delivery import run as run_delivery
+
+    out = io.StringIO()
+    rows = run_delivery(5, None, out, tmp_path)
+    cases = ["one claim (before)", "claims of 4 (now)", "claims of 4 + quota", "digest"]
+    assert [r.case for r in rows][:4] == cases
+    assert all(r.ms_per_message > 0 for r in rows)
+    assert "ms/message" in out.getvalue()
+    report = json.loads((tmp_path / "delivery.json").read_text(encoding="utf-8"))
+    assert report["benchmark"] == "delivery" and len(report["rows"]) == 5

@@ -218,3 +218,18 @@ def test_a_publisher_that_changes_every_guid_on_every_poll_alerts_once(
         clock.advance(timedelta(hours=1))
         second = app.run_once().outcomes[0]
     assert (first.new, second.new, len(notifier.sent)) == (1, 0, 1)
+
+
+def test_the_lease_keeper_renews_polls_in_flight_and_names_the_lost_ones(any_db_url: str) -> None:
+    now = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
+    store = Store.open(any_db_url)
+    try:
+        store.sync_feeds([("A", "https://a.example/f"), ("B", "https://b.example/f")], now)
+        a, b = store.claim_feeds(now, MIN, "me", 10)
+        [taken] = store.claim_feeds(now + 2 * MIN, MIN, "other", 1, exclude=[a.id])
+        assert taken.id == b.id, "b's lease expired and went to another poller; a was excluded"
+        assert store.renew_leases([(a.id, str(a.lease)), (b.id, str(b.lease))], now + 10 * MIN) == [b.id]
+        later = store.claim_feeds(now + 5 * MIN, MIN, "third", 10)
+        assert [f.id for f in later] == [b.id], "a's renewed lease holds; b's expired again"
+    finally:
+        store.close()

@@ -60,11 +60,12 @@ def _poll(
 def _settle(store: Store, ids: tuple[int, ...], age: timedelta, *, sent: bool) -> None:
     """Send these deliveries ``age`` ago, or make them dead letters."""
     when = NOW - age
-    for alert in store.claim_due(when, LEASE, ids=ids):
+    claim = store.claim_due(when, LEASE, ids=ids)
+    for alert in claim.alerts:
         if sent:
-            store.mark_sent(alert.delivery_id, when)
+            store.mark_sent(claim.token, [alert.delivery_id], when)
         else:
-            store.mark_failed(alert.delivery_id, "notify: refused", None)
+            store.mark_failed(claim.token, alert.delivery_id, "notify: refused", None)
 
 
 def _scenario(store: Store) -> int:
@@ -135,11 +136,12 @@ def test_finished_feed_health_notices_follow_the_alerts_retention(store: Store) 
     feed = _feed(store)
     for i, age in enumerate((60 * DAY, 50 * DAY, 40 * DAY, DAY)):
         store.set_health(feed, f"state-{i}", ("hook", f"notice {i}", "body"), NOW - age)
-    sent, dead, pending, recent = sorted(store.claim_due(NOW, LEASE), key=lambda a: a.title)
-    store.mark_sent(sent.delivery_id, NOW - 60 * DAY)
-    store.mark_failed(dead.delivery_id, "notify: refused", None)
-    store.mark_failed(pending.delivery_id, "notify: refused", NOW + DAY)
-    store.mark_sent(recent.delivery_id, NOW - DAY)
+    claim = store.claim_due(NOW, LEASE)
+    sent, dead, pending, recent = sorted(claim.alerts, key=lambda a: a.title)
+    store.mark_sent(claim.token, [sent.delivery_id], NOW - 60 * DAY)
+    store.mark_failed(claim.token, dead.delivery_id, "notify: refused", None)
+    store.mark_failed(claim.token, pending.delivery_id, "notify: refused", NOW + DAY)
+    store.mark_sent(claim.token, [recent.delivery_id], NOW - DAY)
     assert store.prune(NOW, 90 * DAY, None) == Pruned()
     assert store.prune(NOW, 90 * DAY, 30 * DAY, batch=1) == Pruned(deliveries=2)
     [channel] = store.channel_statuses()

@@ -63,7 +63,7 @@ def test_save_poll_stores_only_new_entries_in_one_go(store: Store) -> None:
     )
     assert (again.new, again.matched, again.queued) == (1, 0, 0)
 
-    alerts = store.claim_due(NOW, timedelta(minutes=2))
+    alerts = store.claim_due(NOW, timedelta(minutes=2)).alerts
     assert sorted((a.channel, a.rules) for a in alerts) == [("mail", ("r1", "r2")), ("slack", ("r1",))]
     assert all(a.published == NOW and a.published.tzinfo is not None for a in alerts)
     [status] = store.feed_statuses()
@@ -82,7 +82,7 @@ def test_concurrent_saves_of_the_same_entries_never_duplicate(store: Store) -> N
     with ThreadPoolExecutor(4) as pool:
         queued = list(pool.map(save, range(4)))
     assert sum(queued) == 50
-    assert len(store.claim_due(NOW, timedelta(minutes=1), limit=1000)) == 50
+    assert len(store.claim_due(NOW, timedelta(minutes=1), limit=1000).alerts) == 50
 
 
 def test_due_feeds_and_failure_bookkeeping(store: Store) -> None:
@@ -104,15 +104,16 @@ def test_claims_lease_and_settle(store: Store) -> None:
     feed = _feed_id(store)
     store.save_poll(feed, RESULT, [_entry("k")], {"k": [_match("r")]}, {"r": ["a", "b"]}, NOW, LATER)
     first = store.claim_due(NOW, timedelta(minutes=2))
-    assert len(first) == 2
-    assert store.claim_due(NOW + timedelta(minutes=1), timedelta(minutes=2)) == []
-    a, b = first
-    store.mark_sent(a.delivery_id, NOW)
-    store.mark_failed(b.delivery_id, "notify: down", NOW + timedelta(minutes=5))
-    assert store.claim_due(NOW + timedelta(minutes=3), timedelta(minutes=2)) == []
-    [retry] = store.claim_due(NOW + timedelta(minutes=6), timedelta(minutes=2))
+    assert len(first.alerts) == 2
+    assert store.claim_due(NOW + timedelta(minutes=1), timedelta(minutes=2)).alerts == ()
+    a, b = first.alerts
+    assert store.mark_sent(first.token, [a.delivery_id], NOW) == {a.delivery_id}
+    assert store.mark_failed(first.token, b.delivery_id, "notify: down", NOW + timedelta(minutes=5))
+    assert store.claim_due(NOW + timedelta(minutes=3), timedelta(minutes=2)).alerts == ()
+    again = store.claim_due(NOW + timedelta(minutes=6), timedelta(minutes=2))
+    [retry] = again.alerts
     assert (retry.delivery_id, retry.attempts) == (b.delivery_id, 1)
-    store.mark_failed(b.delivery_id, "notify: still down", None)
+    assert store.mark_failed(again.token, b.delivery_id, "notify: still down", None)
     statuses = {c.channel: c for c in store.channel_statuses()}
     assert (statuses["a"].sent, statuses["b"].dead, statuses["b"].last_error) == (1, 1, "notify: still down")
 
@@ -120,11 +121,11 @@ def test_claims_lease_and_settle(store: Store) -> None:
 def test_an_expired_lease_makes_the_delivery_due_again(store: Store) -> None:
     feed = _feed_id(store)
     store.save_poll(feed, RESULT, [_entry("k")], {"k": [_match("r")]}, {"r": ["a"]}, NOW, LATER)
-    [claimed] = store.claim_due(NOW, timedelta(minutes=2))
-    [again] = store.claim_due(NOW + timedelta(minutes=3), timedelta(minutes=2))
+    [claimed] = store.claim_due(NOW, timedelta(minutes=2)).alerts
+    [again] = store.claim_due(NOW + timedelta(minutes=3), timedelta(minutes=2)).alerts
     assert again.delivery_id == claimed.delivery_id
     assert store.release_claims() == 1
-    assert len(store.claim_due(NOW + timedelta(minutes=3), timedelta(minutes=2))) == 1
+    assert len(store.claim_due(NOW + timedelta(minutes=3), timedelta(minutes=2)).alerts) == 1
 
 
 def test_naive_datetimes_are_refused(store: Store) -> None:

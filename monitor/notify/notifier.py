@@ -124,9 +124,16 @@ class AppriseNotifier:
     def _send_all(
         self, channel: str, done: frozenset[int], make: Callable[[Format], Rendered], key: str
     ) -> None:
-        """Try each pending target; raise with the set that succeeded if any failed."""
+        """Try each pending target; raise with the set that succeeded if any failed.
+
+        A message that cannot be rendered (a bug, or feed data the renderer does not
+        survive) is that target's failure like a refusal: the other targets still get
+        theirs, and the NotifyError's cause is the first such exception, so the
+        courier can show its traceback.
+        """
         delivered = set(done)
         errors = []
+        bug: Exception | None = None
         for index, plugin in enumerate(self._plugins[channel]):
             if index in done:
                 continue
@@ -134,13 +141,21 @@ class AppriseNotifier:
                 errors.append("a URL of this channel is not usable any more")
                 continue
             try:
-                self._send_one(channel, plugin, make(plugin_format(plugin)), key)
+                message = make(plugin_format(plugin))
+            except Exception as e:  # containment: one message's rendering, not the pass
+                errors.append(f"notify: {channel}: cannot render the message: {type(e).__name__}: {e}")
+                bug = bug or e
+                continue
+            try:
+                self._send_one(channel, plugin, message, key)
             except NotifyError as e:
                 errors.append(str(e))
+                cause = e.__cause__
+                bug = bug or (cause if isinstance(cause, Exception) else None)
                 continue
             delivered.add(index)
         if errors:
-            raise NotifyError(self._redact("; ".join(errors)), delivered=frozenset(delivered))
+            raise NotifyError(self._redact("; ".join(errors)), delivered=frozenset(delivered)) from bug
 
     def _send_one(self, channel: str, plugin: Any, message: Rendered, key: str) -> None:
         where = str(plugin.url(privacy=True)).split("?", 1)[0]

@@ -18,6 +18,14 @@ from sqlalchemy.engine import make_url
 from monitor.errors import StorageError
 
 
+class InstanceLocked(StorageError):
+    """Another process (``holder``: its pid) holds the SQLite file's lock."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        self.holder = holder
+        super().__init__(message)
+
+
 def sqlite_path(url: str) -> Path | None:
     """The database file of a SQLite URL, None for other backends or memory."""
     parsed = make_url(url)
@@ -48,9 +56,10 @@ def instance_lock(url: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise StorageError(
+            raise InstanceLocked(
                 f"store: another monitor (pid {holder}) is already running on {path}; "
-                "one instance per SQLite file (use PostgreSQL to run several)"
+                "one instance per SQLite file (use PostgreSQL to run several)",
+                holder,
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)

@@ -1,24 +1,40 @@
-"""The delivery outbox: which messages are due, and what happened when we sent them.
+"""The delivery outbox: which messages are due, who is sending them, and what happened.
 
 A delivery row is written with its article (``Store.save_poll``) and leaves the
 ``pending`` state only after the send returned: ``sent`` on success, or back to
 ``pending`` with a later ``next_attempt_at``, or ``dead`` once retries run out.
-So a crash between send and mark re-sends that one message: the at-least-once window.
+
+Claims are owned. ``claim_due`` stamps the rows it takes with a fresh token and a
+deadline; renewing, settling, deferring and releasing name that token and change
+nothing (returning so) once the row belongs to another claim: its deadline passed and
+another worker took it. A late worker can therefore never settle, or reopen, a message
+someone else is sending. A crash between send and settle re-sends that one message once
+the deadline passes: the at-least-once window.
+
+``claim_due(per_hour=...)`` enforces ``max_per_hour`` in the database: one row per
+(channel, clock hour) counts the individual messages given out, raised by a conditional
+upsert in the claiming transaction, so threads and daemons sharing the database can
+never together exceed the limit.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, case, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.models import Alert, ChannelStatus, Snippet
-from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES
+from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES, QUOTA
 
 _ALERT_QUERY = (
     select(
@@ -44,6 +60,52 @@ _ALERT_QUERY = (
 )
 
 
+_RELEASED: dict[str, Any] = {"claimed_until": None, "claim_token": None}
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Deliveries leased to one worker: the token that proves it, and until when."""
+
+    token: str
+    until: datetime
+    alerts: tuple[Alert, ...] = ()
+    held: tuple[Alert, ...] = ()  # over the hourly limit: deferred to the next hour's summary
+
+    @property
+    def ids(self) -> list[int]:
+        """The claimed deliveries' ids, oldest first."""
+        return [a.delivery_id for a in self.alerts]
+
+
+def new_token() -> str:
+    """A claim owner token: unique per claim, and readable (host and pid) when debugging."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+
+
+def _due(now: datetime) -> list[ColumnElement[bool]]:
+    """Pending, due, and not claimed by anyone (or the claim's deadline has passed)."""
+    return [
+        DELIVERIES.c.state == "pending",
+        DELIVERIES.c.next_attempt_at <= now,
+        or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= now),
+    ]
+
+
+def _ours(token: str, ids: Collection[int]) -> list[ColumnElement[bool]]:
+    """Rows of this claim that are still ours to settle (nobody has claimed them since)."""
+    return [
+        DELIVERIES.c.id.in_(list(ids)),
+        DELIVERIES.c.claim_token == token,
+        DELIVERIES.c.state == "pending",
+    ]
+
+
+def clock_hour(now: datetime) -> datetime:
+    """The start of the clock hour (UTC) that ``max_per_hour`` counts ``now`` in."""
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
 class Outbox(ABC):
     """Delivery methods of the Store."""
 
@@ -53,112 +115,161 @@ class Outbox(ABC):
 
     @abstractmethod
     def reading(self) -> AbstractContextManager[Connection]:
-        """One read-only transaction that never waits for writers."""
+        """One read-only transaction (on SQLite it does not take the write lock)."""
+
+    def due_channels(self, now: datetime, *, ids: Sequence[int] | None = None) -> list[str]:
+        """Channels with a delivery due now that nobody is sending (of ``ids``, if given)."""
+        query = select(DELIVERIES.c.channel).where(*_due(now)).distinct().order_by(DELIVERIES.c.channel)
+        if ids is not None:
+            query = query.where(DELIVERIES.c.id.in_(list(ids)))
+        with self.reading() as conn:
+            return list(conn.execute(query).scalars())
 
     def claim_due(
         self,
         now: datetime,
         lease: timedelta,
         *,
+        channel: str | None = None,
         ids: Sequence[int] | None = None,
+        batched: bool | None = None,
         limit: int = 100,
-    ) -> list[Alert]:
-        """Lease due deliveries (oldest first) so no other worker sends them, and return them.
+        per_hour: int | None = None,
+    ) -> Claim:
+        """Lease due deliveries (oldest first) under a new token, so no other worker sends them.
 
-        A lease that is never settled (the process died mid-send) expires, and the
-        delivery becomes due again: that one message is the at-least-once window.
+        A claim that is never settled (the worker died mid-send) expires at ``now +
+        lease`` and the deliveries become due again: that one message is the
+        at-least-once window. ``batched`` picks individual (False) or batched (True) rows.
+
+        ``per_hour`` (with ``channel``): each claimed delivery takes one of the channel's
+        messages of this clock hour, in the same transaction; once the hour is full the
+        rest are held for the next hour's summary instead (``Claim.held``).
         """
         due = (
             select(DELIVERIES.c.id)
-            .where(
-                DELIVERIES.c.state == "pending",
-                DELIVERIES.c.next_attempt_at <= now,
-                or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= now),
-            )
+            .where(*_due(now))
             .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if channel is not None:
+            due = due.where(DELIVERIES.c.channel == channel)
         if ids is not None:
             due = due.where(DELIVERIES.c.id.in_(list(ids)))
+        if batched is not None:
+            due = due.where(DELIVERIES.c.batched.is_(batched))
+        token, until = new_token(), now + lease
         with self.transaction() as conn:
             claimed = list(conn.execute(due).scalars())
             if not claimed:
-                return []
+                return Claim(token, until)
+            held = _over_quota(conn, claimed, channel, now, per_hour)
             conn.execute(
-                update(DELIVERIES).where(DELIVERIES.c.id.in_(claimed)).values(claimed_until=now + lease)
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id.in_([i for i in claimed if i not in held]))
+                .values(claimed_until=until, claim_token=token)
             )
+            if held:
+                next_hour = clock_hour(now) + timedelta(hours=1)
+                conn.execute(
+                    update(DELIVERIES)
+                    .where(DELIVERIES.c.id.in_(held))
+                    .values(next_attempt_at=next_hour, batched=True, **_RELEASED)
+                )
             rows = conn.execute(_ALERT_QUERY.where(DELIVERIES.c.id.in_(claimed))).all()
             snippets = _snippets(conn, [r.article_id for r in rows])
-        alerts = [_alert(row, snippets) for row in rows]
-        return sorted(alerts, key=lambda a: claimed.index(a.delivery_id))
+        alerts = sorted((_alert(row, snippets) for row in rows), key=lambda a: claimed.index(a.delivery_id))
+        return Claim(
+            token,
+            until,
+            tuple(a for a in alerts if a.delivery_id not in held),
+            tuple(a for a in alerts if a.delivery_id in held),
+        )
 
-    def release_claims(self) -> int:
-        """Forget every lease; safe only when no other process uses this database."""
+    def renew(self, token: str, until: datetime) -> int:
+        """Push the deadline of a claim's unsettled rows to ``until``; how many are still ours."""
         with self.transaction() as conn:
             result = conn.execute(
-                update(DELIVERIES).where(DELIVERIES.c.claimed_until.is_not(None)).values(claimed_until=None)
+                update(DELIVERIES)
+                .where(DELIVERIES.c.claim_token == token, DELIVERIES.c.state == "pending")
+                .values(claimed_until=until)
             )
         return int(result.rowcount)
 
-    def mark_sent(self, delivery_id: int, now: datetime) -> None:
-        """The channel accepted the message."""
+    def release(self, token: str) -> int:
+        """Give back a claim's unsettled rows at once (due again for anyone)."""
         with self.transaction() as conn:
-            conn.execute(
+            result = conn.execute(
                 update(DELIVERIES)
-                .where(DELIVERIES.c.id == delivery_id)
-                .values(
-                    state="sent",
-                    sent_at=now,
-                    attempts=DELIVERIES.c.attempts + 1,
-                    last_error=None,
-                    claimed_until=None,
-                )
+                .where(DELIVERIES.c.claim_token == token, DELIVERIES.c.state == "pending")
+                .values(**_RELEASED)
             )
+        return int(result.rowcount)
+
+    def release_claims(self) -> int:
+        """Forget every claim; safe only when no other process uses this database."""
+        with self.transaction() as conn:
+            result = conn.execute(
+                update(DELIVERIES).where(DELIVERIES.c.claimed_until.is_not(None)).values(**_RELEASED)
+            )
+        return int(result.rowcount)
+
+    def mark_sent(self, token: str, delivery_ids: Collection[int], now: datetime) -> set[int]:
+        """The channel accepted the message: the ids settled (those still ours)."""
+        query = (
+            update(DELIVERIES)
+            .where(*_ours(token, delivery_ids))
+            .values(
+                state="sent", sent_at=now, attempts=DELIVERIES.c.attempts + 1, last_error=None, **_RELEASED
+            )
+            .returning(DELIVERIES.c.id)
+        )
+        with self.transaction() as conn:
+            return set(conn.execute(query).scalars())
 
     def mark_failed(
         self,
+        token: str,
         delivery_id: int,
         error: str,
         retry_at: datetime | None,
         done_targets: frozenset[int] = frozenset(),
-    ) -> None:
+    ) -> bool:
         """The send failed: try again at ``retry_at``, or give up (dead letter) if None.
 
         ``done_targets`` are the channel's URLs that did get it; retries skip them.
+        False when the claim is no longer ours (nothing was changed).
         """
         values: dict[str, Any] = {
             "attempts": DELIVERIES.c.attempts + 1,
             "last_error": error,
-            "claimed_until": None,
             "done_targets": json.dumps(sorted(done_targets)),
+            **_RELEASED,
         }
         if retry_at is None:
             values["state"] = "dead"
         else:
             values["next_attempt_at"] = retry_at
         with self.transaction() as conn:
-            conn.execute(update(DELIVERIES).where(DELIVERIES.c.id == delivery_id).values(**values))
+            result = conn.execute(update(DELIVERIES).where(*_ours(token, [delivery_id])).values(**values))
+        return bool(result.rowcount)
 
-    def defer(self, delivery_ids: Sequence[int], until: datetime) -> None:
+    def defer(self, token: str, delivery_ids: Collection[int], until: datetime) -> int:
         """Hold deliveries over a channel's hourly limit; they go out as one summary."""
         with self.transaction() as conn:
-            conn.execute(
+            result = conn.execute(
                 update(DELIVERIES)
-                .where(DELIVERIES.c.id.in_(list(delivery_ids)))
-                .values(next_attempt_at=until, batched=True, claimed_until=None)
+                .where(*_ours(token, delivery_ids))
+                .values(next_attempt_at=until, batched=True, **_RELEASED)
             )
+        return int(result.rowcount)
 
-    def count_sent(self, channel: str, since: datetime) -> int:
-        """Individual (not batched) messages a channel was sent since ``since``."""
-        query = select(func.count()).where(
-            DELIVERIES.c.channel == channel,
-            DELIVERIES.c.state == "sent",
-            DELIVERIES.c.batched.is_(False),
-            DELIVERIES.c.sent_at >= since,
-        )
-        with self.transaction() as conn:
-            return int(conn.execute(query).scalar_one())
+    def quota_used(self, channel: str, now: datetime) -> int:
+        """Individual messages given out to a channel in the clock hour of ``now``."""
+        query = select(QUOTA.c.used).where(QUOTA.c.channel == channel, QUOTA.c.hour == clock_hour(now))
+        with self.reading() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     def make_due(self, now: datetime, channel: str | None = None) -> int:
         """Every pending or dead delivery (of one channel, or all) becomes due now.
@@ -204,6 +315,40 @@ class Outbox(ABC):
             )
             for r in rows
         ]
+
+
+def _over_quota(
+    conn: Connection, claimed: Sequence[int], channel: str | None, now: datetime, per_hour: int | None
+) -> list[int]:
+    """Take a unit of the hour's quota for each claimed delivery in order; those over it."""
+    if per_hour is None or channel is None:
+        return []
+    hour = clock_hour(now)
+    for position in range(len(claimed)):
+        used = conn.execute(_take(conn.dialect.name, channel, hour, per_hour)).scalar()
+        if used is None:  # the hour is full (units are never given back): hold the rest
+            return list(claimed[position:])
+        if used == 1:  # a new hour for this channel: forget the ones before
+            conn.execute(delete(QUOTA).where(QUOTA.c.channel == channel, QUOTA.c.hour < hour))
+    return []
+
+
+def _take(dialect: str, channel: str, hour: datetime, limit: int) -> Any:
+    """``INSERT ... ON CONFLICT DO UPDATE SET used = used + 1 WHERE used < limit RETURNING used``.
+
+    One statement, so concurrent takers queue on the row; no row back means the hour is full.
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(QUOTA)
+        .values(channel=channel, hour=hour, used=1)
+        .on_conflict_do_update(
+            index_elements=[QUOTA.c.channel, QUOTA.c.hour],
+            set_={"used": QUOTA.c.used + 1},
+            where=QUOTA.c.used < limit,
+        )
+        .returning(QUOTA.c.used)
+    )
 
 
 def _last_errors(conn: Connection) -> dict[str, str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,12 +89,14 @@ class FeedSchedule(ABC):
         *,
         due_only: bool = True,
         horizon: timedelta | None = None,
+        exclude: Collection[int] = (),
     ) -> list[FeedState]:
         """Lease up to ``limit`` due feeds for this poller (``FOR UPDATE SKIP LOCKED``).
 
         Several daemons on one PostgreSQL each get different feeds. Each returned
         FeedState carries its lease token. ``horizon``: the longest wait the config
         allows; a feed scheduled further ahead than that is due now (a clock jump).
+        ``exclude``: feeds this poller is polling already (never claimed twice).
         """
         if limit <= 0:
             return []
@@ -108,6 +110,8 @@ class FeedSchedule(ABC):
         )
         if due_only:
             due = due.where(or_(*when))
+        if exclude:
+            due = due.where(FEEDS.c.id.not_in(list(exclude)))
         due = due.order_by(FEEDS.c.next_poll_at, FEEDS.c.id).limit(limit).with_for_update(skip_locked=True)
         token = f"{owner}#{uuid.uuid4().hex[:12]}"
         with self.transaction() as conn:
@@ -126,6 +130,20 @@ class FeedSchedule(ABC):
             return
         with self.transaction() as conn:
             _owned_update(conn, feed_id, lease, {"leased_until": until})
+
+    def renew_leases(self, held: Sequence[tuple[int, str]], until: datetime) -> list[int]:
+        """Keep the leases of polls still running: (feed id, token) pairs, one transaction.
+
+        Returns the ids whose lease passed to another poller (their polls will get
+        LeaseLost when they write).
+        """
+        lost = []
+        with self.transaction() as conn:
+            for feed_id, lease in held:
+                renew = update(FEEDS).where(FEEDS.c.id == feed_id, FEEDS.c.leased_by == lease)
+                if conn.execute(renew.values(leased_until=until)).rowcount == 0:
+                    lost.append(feed_id)
+        return lost
 
     def release_feeds(self, owner: str | None = None) -> int:
         """Drop feed leases (this owner's, or all: only safe with a single daemon)."""

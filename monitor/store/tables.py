@@ -139,13 +139,28 @@ class DeliveryRow(SQLModel, table=True):
     state: str = "pending"
     attempts: int = 0
     next_attempt_at: datetime | None = _when()
-    claimed_until: datetime | None = _when()
+    claimed_until: datetime | None = _when()  # the claim's deadline
+    claim_token: str | None = Field(default=None, sa_type=Text)  # who holds the claim (one per claim)
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime | None = _when()
     sent_at: datetime | None = _when()
+
+
+class DeliveryQuotaRow(SQLModel, table=True):
+    """Individual messages given out to a channel in one clock hour (UTC): ``max_per_hour``.
+
+    Raised by a conditional upsert before each send, so every thread and daemon on the
+    database shares one count.
+    """
+
+    __tablename__ = "delivery_quota"
+    channel: str = Field(sa_type=Text, primary_key=True)
+    hour: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    used: int = 0
 
 
 FEEDS: Table = FeedRow.__table__  # type: ignore[attr-defined]
 ARTICLES: Table = ArticleRow.__table__  # type: ignore[attr-defined]
 MATCHES: Table = MatchRow.__table__  # type: ignore[attr-defined]
 DELIVERIES: Table = DeliveryRow.__table__  # type: ignore[attr-defined]
+QUOTA: Table = DeliveryQuotaRow.__table__  # type: ignore[attr-defined]

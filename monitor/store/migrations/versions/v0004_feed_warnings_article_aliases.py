@@ -9,8 +9,8 @@
   which is where a publisher that rotates guids keeps its entries; older articles have
   left the feed's document long ago.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-01
 """
 
@@ -23,8 +23,8 @@ from alembic import op
 
 from monitor.identity import alias_key
 
-revision = "0003"
-down_revision: str | None = "0002"
+revision = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | None = None
 depends_on: str | None = None
 
