@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -80,6 +81,9 @@ class Fetcher:
             limits=limits,
             transport=transport or self._pinned(limits, resolver, policy),
             trust_env=False,
+            # No cookies: a feed needs none, and a jar shared by every fetch would let one
+            # server's Set-Cookie (with bytes no Cookie header can carry) break our requests.
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
         )
 
     def _pinned(self, limits: httpx.Limits, resolver: Resolver, policy: AddressPolicy) -> PinnedTransport:

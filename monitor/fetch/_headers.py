@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from monitor.errors import FetchError, GoneError
+from monitor.text import one_line
 
 MAX_WAIT = 7 * 24 * 3600.0  # seconds: the longest wait a server's hint may ask for
 _MAX_DIGITS = 18  # longer digit strings are "more than any cap" (int() of 4,300+ digits raises)
@@ -88,5 +89,5 @@ def raise_for_status(url: str, response: httpx.Response, now: datetime) -> None:
     retry_after = None
     if status in (429, 503):
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
-    reason = response.reason_phrase or ""
+    reason = one_line(response.reason_phrase or "", 100)
     raise FetchError(url, f"fetch: HTTP {status} {reason}".rstrip(), retry_after=retry_after)
