@@ -18,8 +18,8 @@ from monitor import __version__
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
 from monitor.fetch import MAX_WAIT, Fetcher, parse_retry_after
-from monitor.fetch._headers import ascii_int
 from monitor.models import Fetched, NotModified
+from monitor.text import ascii_int
 from tests.conftest import free_port
 
 NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 

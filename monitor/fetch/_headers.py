@@ -16,21 +16,9 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from monitor.errors import FetchError, GoneError
-from monitor.text import one_line
+from monitor.text import ascii_int, one_line
 
 MAX_WAIT = 7 * 24 * 3600.0  # seconds: the longest wait a server's hint may ask for
-_MAX_DIGITS = 18  # longer digit strings are "more than any cap" (int() of 4,300+ digits raises)
-
-
-def ascii_int(text: str) -> int | None:
-    """A non-negative decimal of ASCII digits; None for anything else (signs, spaces, ``²``).
-
-    A digit string longer than 18 characters reads as 10**18: larger than every cap.
-    """
-    text = text.strip()
-    if not (text and text.isascii() and text.isdigit()):
-        return None
-    return int(text) if len(text) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
