@@ -104,13 +104,14 @@ def one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def clean(text: str) -> str:
+def clean(text: str, replacement: str = "\ufffd") -> str:
     """``text`` without lone surrogates, NUL or other control characters (tab, LF, CR stay).
 
-    For markup that is stored as it came (an entry's HTML): each removed character
-    becomes U+FFFD, so nothing around it is joined or shifted.
+    For markup that is stored as it came (an entry's HTML) and text with offsets into
+    it (a snippet's highlights): each removed character becomes one ``replacement``
+    character, so nothing around it is joined or shifted.
     """
-    return _UNSAFE.sub("\ufffd", text)
+    return _UNSAFE.sub(replacement, text)
 
 
 def ascii_int(text: str, digits: int = 18) -> int | None:
