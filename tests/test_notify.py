@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -200,7 +201,7 @@ def test_a_time_the_channel_zone_cannot_show_is_shown_in_utc(
         assert_escaped(rendered)
 
 
-HOSTILE_ALERTS = {
+HOSTILE_ALERTS: dict[str, dict[str, Any]] = {
     "surrogates": {"title": "a\ud800b", "feed": "f\udfff", "link": "https://x.example/\ud800"},
     "controls": {"title": "a\x00b\x1b[31m\x7f", "feed": "f\x00", "rules": ("r\x00\n1",)},
     "huge": {"title": "T" * 2_000_000, "feed": "F" * 100_000, "link": "https://x.example/" + "a" * 100_000},
@@ -214,7 +215,7 @@ HOSTILE_ALERTS = {
 
 
 @pytest.mark.parametrize("changes", list(HOSTILE_ALERTS.values()), ids=list(HOSTILE_ALERTS))
-def test_a_hostile_alert_renders_in_every_format(changes: dict[str, object]) -> None:
+def test_a_hostile_alert_renders_in_every_format(changes: dict[str, Any]) -> None:
     for tz in (KYIV, WEST, EAST):
         for rendered in _every_rendering(_alert(**changes), tz):
             assert_escaped(rendered)
