@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
-from feedparser.encodings import convert_to_utf8
+from feedparser.encodings import RE_XML_PI_ENCODING, convert_to_utf8
 
 from monitor.entries import bounded_reasons, collect, make_entry, text_or_none, utc_clamped, web_link
 from monitor.errors import ParseError
@@ -110,16 +110,30 @@ def _feedparser(fetched: Fetched) -> Any:
 def _prepared(fetched: Fetched) -> tuple[bytes, dict[str, str]]:
     """The body and headers to give feedparser: BOM over charset, entities refused,
     impossible character references replaced."""
-    headers = {"content-type": _content_type(fetched.body, fetched.content_type)}
-    document = convert_to_utf8(headers, fetched.body, {})
+    body = _without_undecodable_label(fetched.body)
+    headers = {"content-type": _content_type(body, fetched.content_type)}
+    document = convert_to_utf8(headers, body, {})
     _refuse_entity_declarations(fetched, document)
     if b"&#" not in document:
-        return fetched.body, headers
+        return body, headers
     repaired = _CHARREF.sub(_repair_charref, document)
     if repaired == document:
         return fetched.body, headers
     media_type = headers["content-type"].partition(";")[0].strip()
     return repaired, {"content-type": f"{media_type}; charset=utf-8"}
+
+
+def _without_undecodable_label(body: bytes) -> bytes:
+    """The body without an XML declaration's ``encoding="..."`` value when that value is
+    not UTF-8 (feedparser decodes the label as UTF-8 and raises); the other clues remain."""
+    found = RE_XML_PI_ENCODING.match(body)
+    if found is None:
+        return body
+    try:
+        found.group(1).decode("utf-8")
+    except UnicodeDecodeError:
+        return body[: found.start(1)] + body[found.end(1) :]
+    return body
 
 
 def _content_type(body: bytes, content_type: str | None) -> str:

@@ -84,7 +84,8 @@ def html_to_text(markup: str) -> str:
             # and "<p>Kyiv</p>Strikes" both keep the two words apart.
             element.text = "\n" + (element.text or "")
             element.tail = "\n" + (element.tail or "")
-    return collapse_whitespace(str(root.text_content()))
+    # Character references decode only now ("&#1;"), so the text is cleaned once more.
+    return collapse_whitespace(_CONTROL.sub(" ", str(root.text_content())))
 
 
 def plain_text(text: str) -> str:

@@ -86,7 +86,7 @@ def _templated(alert: Alert, fmt: Format, tz: tzinfo, template: TemplateSpec) ->
 def subject(alert: Alert) -> str:
     """One line: the rules that matched and the article title (no CR/LF, bounded)."""
     rules = ", ".join(alert.rules[:50])
-    return one_line(f"[{rules}] {(alert.title or '(untitled)')[:TITLE_LIMIT * 4]}", TITLE_LIMIT)
+    return one_line(f"[{rules}] {(alert.title or '(untitled)')[: TITLE_LIMIT * 4]}", TITLE_LIMIT)
 
 
 def format_time(when: datetime, tz: tzinfo) -> str:
