@@ -32,7 +32,7 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -489,6 +489,122 @@ def test_broken_but_readable_feeds_are_parsed_best_effort(
         if not dated:
             assert alert.published == clock.now
     assert_bounded(cycle, app)
+
+
+# --- issue 10: input that used to stop a feed for good (an exception other than FeedError
+# on every poll: nothing stored, no error recorded, the same crash next cycle) ----------
+
+_ONE = items("Kharkiv: one story")
+WEEK = timedelta(days=7)
+
+
+def _year_one(feed: bytes) -> bytes:
+    dated = b"<pubDate>Fri, 31 May 2024 17:00:00 +0000</pubDate>"
+    assert dated in feed
+    return feed.replace(dated, b"<pubDate>Mon, 01 Jan 0001 00:00:00 +0100</pubDate>")
+
+
+# id, route, error recorded (None: the feed is read), alert titles
+NEVER_STOP = [
+    (
+        "ttl-superscript",
+        body(_ONE.replace(b"<channel>", b"<channel><ttl>\xc2\xb2</ttl>")),
+        None,
+        ["Kharkiv: one story"],
+    ),
+    ("max-age-huge", body(_ONE, Cache_Control="max-age=99999999999999"), None, ["Kharkiv: one story"]),
+    (
+        "retry-after-huge",
+        body(b"busy", "text/plain", 503, Retry_After="999999999999"),
+        "fetch: HTTP 503 Service Unavailable",
+        [],
+    ),
+    (
+        "lone-surrogate-title",
+        body(items("Kharkiv: SURROGATE").replace(b"SURROGATE", b"&#xD800;")),
+        None,
+        ["Kharkiv: \ufffd"],
+    ),
+    (
+        "utf-16be-bom-as-utf-16",
+        body(b"\xfe\xff" + _ONE.decode().encode("utf-16-be"), "application/rss+xml; charset=utf-16"),
+        None,
+        ["Kharkiv: one story"],
+    ),
+    (
+        "year-1-date",
+        body(_year_one(_ONE)),
+        None,
+        ["Kharkiv: one story"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("route", "error", "alerts"), [c[1:] for c in NEVER_STOP], ids=[c[0] for c in NEVER_STOP]
+)
+def test_numbers_text_and_encodings_that_used_to_stop_a_feed(
+    make_app: AppFactory,
+    feeds: FeedServer,
+    notifier: RecordingNotifier,
+    clock: Clock,
+    route: Route,
+    error: str | None,
+    alerts: list[str],
+) -> None:
+    feeds.routes["/hostile"] = route
+    app = make_app(feeds.url("/hostile"))
+    cycle = run_cycle(app, notifier)
+    assert cycle.error() == error
+    assert [a.title for a in cycle.alerts.get(HOSTILE, [])] == alerts
+    next_poll = cycle.statuses[HOSTILE].next_poll_at
+    assert next_poll is not None and next_poll <= clock.now + WEEK
+    assert_bounded(cycle, app)
+
+
+def test_a_feed_giving_every_entry_one_guid_still_alerts_each_new_story(
+    make_app: AppFactory, feeds: FeedServer, notifier: RecordingNotifier, clock: Clock
+) -> None:
+    """The new story arrives first and used to take the key the old one was stored under."""
+
+    def feed(*titles: str) -> bytes:
+        entries = [rss_item(t, f"https://hostile.example.com/{t[-1]}", WHEN, t, guid="same") for t in titles]
+        return rss_feed("Same guid", "https://hostile.example.com/", entries)
+
+    feeds.routes["/hostile"] = body(feed("Kharkiv: story A"))
+    app = make_app(feeds.url("/hostile"))
+    assert [a.title for a in run_cycle(app, notifier).alerts[HOSTILE]] == ["Kharkiv: story A"]
+    feeds.routes["/hostile"] = body(feed("Kharkiv: story B", "Kharkiv: story A"))
+    clock.advance(timedelta(hours=7))
+    second = run_cycle(app, notifier)
+    assert "Kharkiv: story B" in [a.title for a in second.alerts[HOSTILE]]
+    assert second.error() is None
+
+
+def test_an_entry_whose_link_cannot_be_fetched_is_stored_and_alerted(
+    settings_factory: SettingsFactory, feeds: FeedServer, notifier: RecordingNotifier, clock: Clock
+) -> None:
+    """``http://a..b/x`` raised UnicodeError (IDNA) out of the page fetch: the poll died."""
+    feeds.routes["/hostile"] = body(
+        rss_feed(
+            "Odd",
+            "https://hostile.example.com/",
+            [rss_item("Kharkiv: odd link", "http://a..b/x", WHEN, "Short.")],
+        )
+    )
+    settings = settings_factory(
+        fetch=LIMITS,
+        feeds=[{"name": HOSTILE, "url": feeds.url("/hostile"), "full_text": "always"}],
+        rules=[{"name": "watch", "any": ["Kharkiv"], "notify": ["hook"]}],
+    )
+    with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
+        cycle = run_cycle(app, notifier, trace=False)
+        _, batches = app.store.read_articles()
+        [[article]] = list(batches)
+    assert cycle.error() is None
+    assert [a.title for a in cycle.alerts[HOSTILE]] == ["Kharkiv: odd link"]
+    assert article.entry.page_error is not None
+    assert article.entry.page_error.startswith("fetch: not a valid http(s) URL: 'http://a..b/x'")
 
 
 def test_ten_thousand_entries_are_stored_in_one_poll(
