@@ -58,6 +58,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # What ``clean`` removes from markup: the same, but tab, newline and CR are kept.
 _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _TAG = re.compile(r"<[^>]*>?")
+_NUMERIC_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));?")
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")
 
@@ -69,6 +70,8 @@ def html_to_text(markup: str) -> str:
         return ""
     if "<" not in markup and "&" not in markup:
         return collapse_whitespace(markup)
+    if "&#" in markup:  # lxml decodes "&#1;" into a character it then refuses to store
+        markup = _NUMERIC_REF.sub(_safe_reference, markup)
     # Wrapped, so lxml always has a body to put things in: markup that is a whole
     # document without one ("<html><head>...</head></html>") would otherwise trip an
     # assertion inside lxml.html.fragment_fromstring.
@@ -86,6 +89,18 @@ def html_to_text(markup: str) -> str:
             element.tail = "\n" + (element.tail or "")
     # Character references decode only now ("&#1;"), so the text is cleaned once more.
     return collapse_whitespace(_CONTROL.sub(" ", str(root.text_content())))
+
+
+def _safe_reference(found: re.Match[str]) -> str:
+    """A numeric character reference, or a space when it names a control or a surrogate."""
+    hexadecimal, decimal = found.groups()
+    digits = (hexadecimal or decimal).lstrip("0")
+    if len(digits) > 8:
+        return " "
+    code = int(hexadecimal, 16) if hexadecimal else int(decimal)
+    if code > 0x10FFFF or _CONTROL.match(chr(code)):
+        return " "
+    return found.group(0)
 
 
 def plain_text(text: str) -> str:

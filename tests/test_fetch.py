@@ -19,7 +19,6 @@ from monitor.config import FetchSettings
 from monitor.errors import FetchError
 from monitor.fetch import MAX_WAIT, Fetcher, parse_retry_after
 from monitor.models import Fetched, NotModified
-from monitor.text import ascii_int
 from tests.conftest import free_port
 
 NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
@@ -301,15 +300,6 @@ def test_max_age_is_clamped(httpserver: HTTPServer, header: str, expected: float
     httpserver.expect_request("/f").respond_with_data(FEED, headers={"Cache-Control": header})
     result = _get(httpserver.url_for("/f"))
     assert isinstance(result, Fetched) and result.max_age == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [("12", 12), ("0012", 12), ("²", None), ("１", None), ("-1", None), ("", None), ("9" * 19, 10**18)],
-    ids=["plain", "leading-zeros", "superscript", "fullwidth", "negative", "empty", "over-18-digits"],
-)
-def test_numbers_in_headers_are_ascii_digits(text: str, expected: int | None) -> None:
-    assert ascii_int(text) == expected
 
 
 # --- URLs that cannot be requested ----------------------------------------------------
