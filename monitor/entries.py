@@ -1,21 +1,51 @@
 """Helpers both feed parsers (``parse`` for XML, ``jsonfeed`` for JSON Feed) finish
 their entries with, so an entry means the same whatever format it came in: http(s)
 links only, resolved against the feed's final URL; times in UTC, never after the
-fetch; repeats dropped and different entries that share a guid told apart. Pure.
+fetch; no lone surrogates or control characters in any field; repeats dropped and
+different entries that share a guid told apart (ADR 0013). One entry that cannot be
+read is dropped with a reason (``collect``); the rest of its feed is kept. Pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
-from monitor.identity import digest, entry_key
+from monitor.identity import entry_key, told_apart
 from monitor.models import Entry
-from monitor.text import one_line
+from monitor.text import clean, one_line
 
 _WEB_SCHEMES = frozenset(["http", "https"])
+MAX_DROPPED = 20  # reasons kept per document; the last one counts the rest
+# What one unreadable entry raises (bad URLs, codecs, dates out of range, deep nesting).
+# Anything else is a bug and propagates.
+ENTRY_DEFECTS = (ValueError, OverflowError, RecursionError)
+Item = TypeVar("Item")
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)  # older "publication dates" count as no date
+
+
+def collect(items: Iterable[Item], build: Callable[[Item], Entry | None]) -> tuple[list[Entry], list[str]]:
+    """Build every entry, then ``unique``; an item whose build raises an ENTRY_DEFECTS
+    error is dropped with a reason (``entry 3: ValueError: ...``), the others kept."""
+    built: list[Entry | None] = []
+    dropped: list[str] = []
+    for number, item in enumerate(items, 1):
+        try:
+            built.append(build(item))
+        except ENTRY_DEFECTS as e:
+            dropped.append(f"entry {number}: {one_line(f'{type(e).__name__}: {e}', 200)}")
+    return unique(built), dropped
+
+
+def bounded_reasons(reasons: Sequence[str]) -> tuple[str, ...]:
+    """At most MAX_DROPPED reasons: the first ones, then how many more there were."""
+    if len(reasons) <= MAX_DROPPED:
+        return tuple(reasons)
+    more = len(reasons) - MAX_DROPPED + 1
+    return (*reasons[: MAX_DROPPED - 1], f"and {more} more entries")
 
 
 def text_or_none(value: object, limit: int = 2000) -> str | None:
@@ -46,7 +76,10 @@ def utc_clamped(when: datetime, fetched_at: datetime) -> datetime | None:
     """``when`` in UTC (naive means UTC), never later than the fetch; None if out of range.
 
     A date in the future (a wrong clock, a scheduled post) would sort above everything
-    else for as long as it stays in the future, so it counts as "now".
+    else for as long as it stays in the future, so it counts as "now". A date before
+    EARLIEST is no real publication date (year 1, year 100: a broken template), and
+    near the ends of the calendar any time-zone conversion overflows: both count as
+    no date.
     """
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -54,29 +87,61 @@ def utc_clamped(when: datetime, fetched_at: datetime) -> datetime | None:
         when = when.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
+    if when < EARLIEST:
+        return None
     return min(when, fetched_at)
 
 
 def unique(entries: Iterable[Entry | None]) -> list[Entry]:
-    """Drop exact repeats; give different entries that share a guid distinct keys."""
-    seen: dict[str, Entry] = {}
+    """Drop exact repeats (same key, title and link); key different entries apart.
+
+    Order-free, so a new story arriving at the top of the document never takes the key
+    an older one had (ADR 0013):
+
+    1. a guid that different entries of this document share identifies none of them:
+       each is keyed by its link, else by the hash of its text, as if it had no guid;
+    2. a key that different entries still share (one link for a live blog's updates)
+       is, for every one of them, that key plus ``#`` and a hash of title and link.
+    """
+    present = _without_repeats(entry for entry in entries if entry is not None)
+    shared_guids = _shared(present, "guid:")
+    rekeyed = [replace(e, key=_key_without_guid(e)) if e.key in shared_guids else e for e in present]
+    clashing = _shared(rekeyed, "")
+    seen: set[str] = set()
     result: list[Entry] = []
-    for entry in entries:
-        if entry is None:
+    for entry in rekeyed:
+        if entry.key in clashing:
+            entry = replace(entry, key=told_apart(entry.key, entry.title, entry.link))
+        if entry.key in seen:  # same title and link as an earlier entry: a repeat after all
             continue
-        first = seen.get(entry.key)
-        if first is None:
-            seen[entry.key] = entry
-            result.append(entry)
-            continue
-        if (first.title, first.link) == (entry.title, entry.link):
-            continue
-        key = f"{entry.key}#{digest(entry.title, entry.link or '')[:12]}"
-        if key not in seen:
-            clone = replace(entry, key=key)
-            seen[key] = clone
-            result.append(clone)
+        seen.add(entry.key)
+        result.append(entry)
     return result
+
+
+def _without_repeats(entries: Iterable[Entry]) -> list[Entry]:
+    """The first of each (key, title, link)."""
+    seen: set[tuple[str, str, str | None]] = set()
+    result = []
+    for entry in entries:
+        identity = (entry.key, entry.title, entry.link)
+        if identity not in seen:
+            seen.add(identity)
+            result.append(entry)
+    return result
+
+
+def _shared(entries: Sequence[Entry], prefix: str) -> set[str]:
+    """The keys (starting with ``prefix``) that entries with different titles or links carry."""
+    variants: dict[str, set[tuple[str, str | None]]] = {}
+    for entry in entries:
+        if entry.key.startswith(prefix):
+            variants.setdefault(entry.key, set()).add((entry.title, entry.link))
+    return {key for key, seen in variants.items() if len(seen) > 1}
+
+
+def _key_without_guid(entry: Entry) -> str:
+    return entry_key(None, entry.link, entry.title, entry.summary_text or entry.content_text)
 
 
 def make_entry(
@@ -93,7 +158,7 @@ def make_entry(
     """An Entry with its identity and time rules applied; None for an empty ghost.
 
     ``summary`` and ``content`` are (HTML, plain text); an undated entry gets the
-    fetch time and ``dated=False``.
+    fetch time and ``dated=False``. The HTML is stored as it came, but ``clean``ed.
     """
     summary_html, summary_text = summary
     content_html, content_text = content
@@ -106,8 +171,8 @@ def make_entry(
         author=author,
         published=published or fetched_at,
         dated=published is not None,
-        summary_html=summary_html,
+        summary_html=clean(summary_html),
         summary_text=summary_text,
-        content_html=content_html,
+        content_html=clean(content_html),
         content_text=content_text,
     )

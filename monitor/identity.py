@@ -84,6 +84,17 @@ def entry_key(guid: str | None, link: str | None, title: str, text: str) -> str:
         key = "link:" + normalize_link(link)
     else:
         key = "hash:" + digest(title.strip(), text.strip())
+    return capped(key)
+
+
+def told_apart(key: str, title: str, link: str | None) -> str:
+    """The key of one of several different entries that share ``key`` in one document."""
+    return capped(f"{key}#{digest(title, link or '')[:12]}")
+
+
+def capped(key: str) -> str:
+    """A key of at most MAX_KEY characters: a longer one becomes its prefix, ``sha256:``
+    and a hash of the whole key."""
     if len(key) > MAX_KEY:
         key = key[:5] + "sha256:" + digest(key)
     return key

@@ -15,7 +15,11 @@ semantics as ``parse`` (see ``entries``):
 - authors: 1.1 ``authors`` (the first name), 1.0 ``author``; items without their own
   inherit the feed's;
 - an item with no title, link or text at all is dropped, and so is anything that is
-  not a JSON object where an item should be. Wrong types are ignored field by field.
+  not a JSON object where an item should be. Wrong types are ignored field by field;
+  an item that still cannot be read is dropped with a reason (``ParsedFeed.dropped``);
+- numbers: an integer of more than 100 digits is kept as its digits (``int()`` of 4,300
+  digits raises; an id stays an id) and ``NaN``/``Infinity`` are absent, so no number
+  breaks the document.
 
 A body that is not JSON raises ParseError("parse: invalid JSON Feed: ..."); JSON
 that is not a JSON Feed (no jsonfeed.org ``version``, no ``items`` list) raises too.
@@ -30,7 +34,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from monitor.entries import make_entry, text_or_none, unique, utc_clamped, web_link
+from monitor.entries import bounded_reasons, collect, make_entry, text_or_none, utc_clamped, web_link
 from monitor.errors import ParseError
 from monitor.models import Entry, Fetched, ParsedFeed
 from monitor.text import html_to_text, one_line, plain_text
@@ -51,27 +55,40 @@ def parse_json_feed(fetched: Fetched) -> ParsedFeed:
     if not isinstance(items, list):
         raise ParseError(fetched.url, "parse: invalid JSON Feed: items is not a list")
     inherited = _author(document)
-    entries = unique(_entry(item, fetched, inherited) for item in items if isinstance(item, dict))
+    objects = [item for item in items if isinstance(item, dict)]
+    entries, dropped = collect(objects, lambda item: _entry(item, fetched, inherited))
+    if not entries and dropped:
+        raise ParseError(fetched.url, f"parse: no entry could be read: {dropped[0]}")
     return ParsedFeed(
         title=one_line(plain_text(_string(document, "title")), 1000) or None,
         link=web_link([_string(document, "home_page_url")], fetched.final_url),
         entries=tuple(entries),
         warning=warning,
+        dropped=bounded_reasons(dropped),
     )
 
 
 def _load(fetched: Fetched) -> tuple[object, str | None]:
     """The decoded JSON, and a warning when bad UTF-8 had to be replaced."""
     try:
-        return json.loads(fetched.body), None
+        return _json(fetched.body), None
     except UnicodeDecodeError:
         text, warning = fetched.body.decode("utf-8", "replace"), "parse: JSON Feed is not valid UTF-8"
     except (ValueError, RecursionError) as e:
         raise ParseError(fetched.url, f"parse: invalid JSON Feed: {_reason(e)}") from e
     try:
-        return json.loads(text), warning
+        return _json(text), warning
     except (ValueError, RecursionError) as e:
         raise ParseError(fetched.url, f"parse: invalid JSON Feed: {_reason(e)}") from e
+
+
+def _json(document: str | bytes) -> object:
+    """``json.loads`` with bounded numbers (see the module docstring)."""
+    return json.loads(document, parse_int=_integer, parse_constant=lambda name: None)
+
+
+def _integer(digits: str) -> int | str:
+    return int(digits) if len(digits) <= 100 else digits
 
 
 def _reason(e: Exception) -> str:
@@ -151,6 +168,6 @@ def _date(value: object, fetched_at: datetime) -> datetime | None:
     except ValueError:
         try:
             when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
     return utc_clamped(when, fetched_at)

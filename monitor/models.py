@@ -84,7 +84,7 @@ class ParsedFeed:
     entries: tuple[Entry, ...]
     warning: str | None = None
     ttl: float | None = None  # seconds the publisher asks us to wait (RSS <ttl>)
-    dropped: tuple[str, ...] = ()  # entries that could not be read, each with why
+    dropped: tuple[str, ...] = ()  # why entries could not be read ("entry 3: ..."), at most ~20
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,26 +19,35 @@ links are kept (no ``javascript:``, no ``tag:`` ids standing in for links).
 
 Text: fields feedparser marks as plain text are taken literally ("5 < 7", "the
 <script> tag"); HTML fields go through html_to_text.
+
+Hostile bytes: a byte order mark wins over a charset label that contradicts it (a
+UTF-16BE body served as ``charset=utf-16`` or ``charset=utf-8``); a character
+reference no string can hold (``&#xD800;``, ``&#99999999999;``), which crashes
+feedparser's fallback parser, becomes U+FFFD first; an exception from inside
+feedparser is a ParseError; an entry that cannot be read is dropped with a reason
+(``ParsedFeed.dropped``) and the rest are kept. Nothing but ParseError leaves
+``parse``.
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
 import io
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
-from feedparser.encodings import convert_to_utf8
+from feedparser.encodings import RE_XML_PI_ENCODING, convert_to_utf8
 
-from monitor.entries import make_entry, text_or_none, unique, web_link
+from monitor.entries import bounded_reasons, collect, make_entry, text_or_none, utc_clamped, web_link
 from monitor.errors import ParseError
 from monitor.jsonfeed import JSON_TYPES, parse_json_feed
 from monitor.models import Entry, Fetched, ParsedFeed
-from monitor.text import html_to_text, one_line, plain_text
+from monitor.text import ascii_int, html_to_text, one_line, plain_text
 
 _PLAIN_TYPES = frozenset(["text/plain", "text"])
 _ENTRY_OPEN = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]")
@@ -48,40 +57,122 @@ _CHARACTER_ENTITY = re.compile(
     rb"""<!ENTITY\s+[^\s%"'<>]+\s+(["'])&#(?:[0-9]{1,7}|x[0-9a-fA-F]{1,6});\1\s*>"""
 )
 _ENTITY_NAME = re.compile(rb"""<!ENTITY\s+(%\s+)?([^\s"'<>]{1,60})""", re.IGNORECASE)
+_CHARREF = re.compile(rb"&#([xX][0-9a-fA-F]+|[0-9]+);")
+# Longest first: a UTF-32LE mark starts with the UTF-16LE one (feedparser's own order).
+_BOMS = (
+    (codecs.BOM_UTF32_BE, "utf-32be"),
+    (codecs.BOM_UTF32_LE, "utf-32le"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_BE, "utf-16be"),
+    (codecs.BOM_UTF16_LE, "utf-16le"),
+)
+MAX_TTL_MINUTES = 7 * 24 * 60  # a week: the longest wait any hint may ask for (as fetch's MAX_WAIT)
 
 
 def parse(fetched: Fetched) -> ParsedFeed:
     """Parse a fetched body into entries with identity, UTC times and plain text."""
     if is_json(fetched):
         return parse_json_feed(fetched)
-    headers = {"content-type": fetched.content_type or "application/xml"}
-    _refuse_entity_declarations(fetched, convert_to_utf8(headers, fetched.body, {}))
-    result = feedparser.parse(io.BytesIO(fetched.body), response_headers=headers)
+    result = _feedparser(fetched)
     problem = result.get("bozo_exception")
     version = str(result.get("version") or "")
     raw_entries = list(result.entries)
     cut = problem is not None and _ends_inside_entry(fetched.body, len(raw_entries))
+    dropped = [f"entry {len(raw_entries)}: the body ends inside it"] if cut else []
     if cut:
         raw_entries.pop()
     feed = result.feed
     inherited = _author(feed) if version.startswith("atom") else None
-    entries = unique(_entry(raw, fetched, inherited) for raw in raw_entries)
+    entries, unreadable = collect(raw_entries, lambda raw: _entry(raw, fetched, inherited))
     serious = problem is not None and not isinstance(problem, feedparser.ThingsNobodyCaresAboutButMe)
-    if not entries and (not version or serious):
-        raise ParseError(fetched.url, f"parse: {_not_a_feed(fetched.body, version, problem)}")
+    if not entries and (not version or serious or unreadable):
+        raise ParseError(fetched.url, f"parse: {_not_a_feed(fetched.body, version, problem, unreadable)}")
     return ParsedFeed(
-        title=one_line(_text(feed, "title"), 1000) or None,
-        link=_link(feed, fetched.final_url),
+        title=_feed_text(lambda: one_line(_text(feed, "title"), 1000)),
+        link=_feed_text(lambda: _link(feed, fetched.final_url)),
         entries=tuple(entries),
         warning=_warning(problem, cut),
         ttl=_ttl(feed),
+        dropped=bounded_reasons(unreadable + dropped),
     )
 
 
+def _feedparser(fetched: Fetched) -> Any:
+    """feedparser's result for the body, prepared (see the module docstring); ParseError
+    when feedparser itself fails (its bug, on input nobody tested it with)."""
+    body, headers = _prepared(fetched)
+    try:
+        return feedparser.parse(io.BytesIO(body), response_headers=headers)
+    except (ValueError, LookupError, TypeError, AttributeError, OverflowError, RecursionError) as e:
+        raise ParseError(fetched.url, f"parse: feedparser failed: {_exception_text(e)}") from e
+
+
+def _prepared(fetched: Fetched) -> tuple[bytes, dict[str, str]]:
+    """The body and headers to give feedparser: BOM over charset, entities refused,
+    impossible character references replaced."""
+    body = _without_undecodable_label(fetched.body)
+    headers = {"content-type": _content_type(body, fetched.content_type)}
+    document = convert_to_utf8(headers, body, {})
+    _refuse_entity_declarations(fetched, document)
+    if b"&#" not in document:
+        return body, headers
+    repaired = _CHARREF.sub(_repair_charref, document)
+    if repaired == document:
+        return fetched.body, headers
+    media_type = headers["content-type"].partition(";")[0].strip()
+    return repaired, {"content-type": f"{media_type}; charset=utf-8"}
+
+
+def _without_undecodable_label(body: bytes) -> bytes:
+    """The body without an XML declaration's ``encoding="..."`` value when that value is
+    not UTF-8 (feedparser decodes the label as UTF-8 and raises); the other clues remain."""
+    found = RE_XML_PI_ENCODING.match(body)
+    if found is None:
+        return body
+    try:
+        found.group(1).decode("utf-8")
+    except UnicodeDecodeError:
+        return body[: found.start(1)] + body[found.end(1) :]
+    return body
+
+
+def _content_type(body: bytes, content_type: str | None) -> str:
+    """The Content-Type to parse with: a byte order mark replaces whatever charset it names."""
+    value = content_type or "application/xml"
+    for bom, encoding in _BOMS:
+        if body.startswith(bom) and (len(bom) != 2 or body[2:4] != b"\0\0"):
+            media_type = value.partition(";")[0].strip() or "application/xml"
+            return f"{media_type}; charset={encoding}"
+    return value
+
+
+def _repair_charref(found: re.Match[bytes]) -> bytes:
+    """``&#...;`` kept when it names a character, else U+FFFD (surrogates, past U+10FFFF)."""
+    ref = found.group(1)
+    digits, base = (ref[1:], 16) if ref[:1] in b"xX" else (ref, 10)
+    if len(digits.lstrip(b"0")) > 8:
+        return b"&#xFFFD;"
+    code = int(digits, base)
+    if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return b"&#xFFFD;"
+    return found.group(0)
+
+
+def _feed_text(read: Callable[[], str | None]) -> str | None:
+    """A feed-level field, or None when it cannot be read (the entries still count)."""
+    try:
+        value = read()
+    except (ValueError, OverflowError, RecursionError):
+        return None
+    return value or None
+
+
 def _ttl(feed: Any) -> float | None:
-    """RSS ``<ttl>`` (minutes) in seconds; None when absent or nonsense."""
-    value = str(feed.get("ttl", "")).strip()
-    return float(value) * 60 if value.isdigit() and 0 < int(value) < 100_000 else None
+    """RSS ``<ttl>`` (minutes, ASCII digits) in seconds, at most a week; None when absent or nonsense."""
+    minutes = ascii_int(str(feed.get("ttl", "")))
+    if not minutes:
+        return None
+    return float(min(minutes, MAX_TTL_MINUTES) * 60)
 
 
 def is_json(fetched: Fetched) -> bool:
@@ -156,13 +247,16 @@ def _ends_inside_entry(body: bytes, parsed: int) -> bool:
     return not closes or closes[-1] < opens[-1]
 
 
-def _not_a_feed(body: bytes, version: str, problem: object) -> str:
+def _not_a_feed(body: bytes, version: str, problem: object, unreadable: list[str]) -> str:
     """Explain a body that gave no entries."""
     head = body[:512].lstrip().lower()
     if not head:
         return "empty body"
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         return "not a feed (got an HTML page)"
+    if unreadable:
+        more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        return f"no entry could be read: {unreadable[0]}{more}"
     if problem is not None:
         prefix = f"broken {version} feed" if version else "not a feed"
         return f"{prefix}: {_exception_text(problem)}"
@@ -257,5 +351,7 @@ def _published(raw: Any, fetched_at: datetime) -> datetime | None:
                 when = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
             except (OverflowError, ValueError, OSError):
                 continue
-            return min(when, fetched_at)
+            clamped = utc_clamped(when, fetched_at)
+            if clamped is not None:
+                return clamped
     return None

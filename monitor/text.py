@@ -1,13 +1,18 @@
 """HTML fragments from feeds -> plain text that rules can match and snippets can quote.
 
 Block elements become line breaks so words from adjacent paragraphs never glue
-together ("Kyiv</p><p>Strikes" must not read "KyivStrikes"). Pure; no I/O.
+together ("Kyiv</p><p>Strikes" must not read "KyivStrikes"). Also the small total
+helpers every stage uses on outside text: ``clean`` (no lone surrogates or control
+characters, which no database or mail encoder accepts) and ``ascii_int`` (numbers
+from outside: ASCII digits only). Pure; no I/O.
 """
 
 from __future__ import annotations
 
+import html
 import re
 
+import lxml.etree
 import lxml.html
 
 _BLOCK = frozenset(
@@ -50,6 +55,10 @@ _DROP = ("script", "style", "noscript", "template", "head", "title")
 # C0 controls except tab/newline/CR, DEL, and lone surrogates (which no database or
 # mail encoder accepts; lxml silently cuts the text at the first one).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# What ``clean`` removes from markup: the same, but tab, newline and CR are kept.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_TAG = re.compile(r"<[^>]*>?")
+_NUMERIC_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));?")
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")
 
@@ -61,10 +70,15 @@ def html_to_text(markup: str) -> str:
         return ""
     if "<" not in markup and "&" not in markup:
         return collapse_whitespace(markup)
+    if "&#" in markup:  # lxml decodes "&#1;" into a character it then refuses to store
+        markup = _NUMERIC_REF.sub(_safe_reference, markup)
     # Wrapped, so lxml always has a body to put things in: markup that is a whole
     # document without one ("<html><head>...</head></html>") would otherwise trip an
     # assertion inside lxml.html.fragment_fromstring.
-    root = lxml.html.document_fromstring(f"<html><body>{markup}</body></html>")
+    try:
+        root = lxml.html.document_fromstring(f"<html><body>{markup}</body></html>")
+    except (lxml.etree.LxmlError, ValueError):  # lxml gave up on this markup: drop the tags instead
+        return collapse_whitespace(_CONTROL.sub(" ", html.unescape(_TAG.sub(" ", markup))))
     for element in list(root.iter(*_DROP)):
         element.drop_tree()
     for element in root.iter():
@@ -73,7 +87,20 @@ def html_to_text(markup: str) -> str:
             # and "<p>Kyiv</p>Strikes" both keep the two words apart.
             element.text = "\n" + (element.text or "")
             element.tail = "\n" + (element.tail or "")
-    return collapse_whitespace(str(root.text_content()))
+    # Character references decode only now ("&#1;"), so the text is cleaned once more.
+    return collapse_whitespace(_CONTROL.sub(" ", str(root.text_content())))
+
+
+def _safe_reference(found: re.Match[str]) -> str:
+    """A numeric character reference, or a space when it names a control or a surrogate."""
+    hexadecimal, decimal = found.groups()
+    digits = (hexadecimal or decimal).lstrip("0")
+    if len(digits) > 8:
+        return " "
+    code = int(hexadecimal, 16) if hexadecimal else int(decimal)
+    if code > 0x10FFFF or _CONTROL.match(chr(code)):
+        return " "
+    return found.group(0)
 
 
 def plain_text(text: str) -> str:
@@ -91,3 +118,26 @@ def one_line(text: str, limit: int = 300) -> str:
     """A single line, safe for mail subjects and log lines; shortened with an ellipsis."""
     flat = " ".join(_CONTROL.sub(" ", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def clean(text: str, replacement: str = "\ufffd") -> str:
+    """``text`` without lone surrogates, NUL or other control characters (tab, LF, CR stay).
+
+    For markup that is stored as it came (an entry's HTML) and text with offsets into
+    it (a snippet's highlights): each removed character becomes one ``replacement``
+    character, so nothing around it is joined or shifted.
+    """
+    return _UNSAFE.sub(replacement, text)
+
+
+def ascii_int(text: str, digits: int = 18) -> int | None:
+    """A non-negative decimal of ASCII digits; None for anything else (signs, spaces inside, ``²``).
+
+    ``"²".isdigit()`` is True, but ``int("²")`` raises, and ``int()`` of 4,300 digits
+    raises too: a digit string longer than ``digits`` reads as ``10**digits``, larger
+    than any cap the caller applies.
+    """
+    text = text.strip()
+    if not (text and text.isascii() and text.isdigit()):
+        return None
+    return int(text) if len(text) <= digits else 10**digits

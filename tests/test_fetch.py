@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 from monitor import __version__
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
-from monitor.fetch import Fetcher, parse_retry_after
+from monitor.fetch import MAX_WAIT, Fetcher, parse_retry_after
 from monitor.models import Fetched, NotModified
 from tests.conftest import free_port
 
@@ -210,3 +210,158 @@ def test_handler_sees_request(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/f").respond_with_handler(handler)
     _get(httpserver.url_for("/f"))
     assert seen[0].headers["Accept"].startswith("application/rss+xml")
+
+
+# --- numbers from the server are clamped ----------------------------------------------
+
+WEEK = MAX_WAIT
+assert WEEK == 7 * 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("120", 120.0),
+        (" 120 ", 120.0),
+        ("0", 0.0),
+        ("999999999999", WEEK),
+        ("9" * 5000, WEEK),
+        ("-5", None),
+        ("+5", None),
+        ("1.5", None),
+        ("²", None),
+        ("１２", None),
+        ("٣", None),
+        ("soon", None),
+        ("", None),
+        ("Fri, 31 May 2024 18:05:00 GMT", 300.0),
+        ("Fri, 31 May 2024 17:00:00 GMT", 0.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", WEEK),
+        ("Fri, 31 Dec 9999 23:59:59 -2359", WEEK),
+        ("Mon, 01 Jan 0001 00:00:00 +2359", 0.0),
+        ("Mon, 01 Jan 0001 00:00:00 GMT", 0.0),
+        ("Fri, 31 May 2024 25:61:00 GMT", None),
+        ("Fri, 31 May 2024 18:05:00 +9999", None),
+        ("Fri, 31 May 2024 18:05:00 GMT" + " x" * 100, None),
+    ],
+    ids=[
+        "seconds",
+        "padded",
+        "zero",
+        "huge",
+        "5000-digits",
+        "negative",
+        "plus-sign",
+        "fraction",
+        "superscript-two",
+        "fullwidth-digits",
+        "arabic-indic-digit",
+        "garbage",
+        "empty",
+        "http-date",
+        "date-in-the-past",
+        "year-9999",
+        "year-9999-west",
+        "year-1-east",
+        "year-1",
+        "impossible-time",
+        "impossible-offset",
+        "over-long",
+    ],
+)
+def test_retry_after_is_clamped(header: str, expected: float | None) -> None:
+    """Delta seconds or an HTTP date, within [0, a week]; anything else is ignored."""
+    assert parse_retry_after(header, NOW) == expected
+
+
+def test_a_huge_retry_after_from_a_server_is_a_week_at_most(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/f").respond_with_data(
+        "busy", status=503, headers={"Retry-After": "999999999999"}
+    )
+    assert _error(httpserver.url_for("/f")).retry_after == WEEK
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("max-age=600", 600.0),
+        ("public, MAX-AGE = 60", 60.0),
+        ('max-age="60"', 60.0),
+        ("max-age=99999999999999", WEEK),
+        ("max-age=" + "9" * 5000, WEEK),
+        ("max-age=-1", None),
+        ("max-age=²", None),
+        ("max-age=soon, max-age=30", 30.0),
+        ("no-cache", None),
+    ],
+    ids=["plain", "spaced", "quoted", "huge", "5000-digits", "negative", "superscript", "second-try", "none"],
+)
+def test_max_age_is_clamped(httpserver: HTTPServer, header: str, expected: float | None) -> None:
+    httpserver.expect_request("/f").respond_with_data(FEED, headers={"Cache-Control": header})
+    result = _get(httpserver.url_for("/f"))
+    assert isinstance(result, Fetched) and result.max_age == expected
+
+
+# --- URLs that cannot be requested ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://a..b/x", "fetch: not a valid http(s) URL: 'http://a..b/x' (host: "),
+        ("http://" + "a" * 64 + ".com/", "fetch: not a valid http(s) URL: 'http://aaaa"),
+        ("http://☃..com/", "fetch: not a valid http(s) URL: 'http://☃..com/' (Invalid IDNA hostname"),
+        ("http://ａｂｃ.com/", "fetch: not a valid http(s) URL: 'http://ａｂｃ.com/' (Invalid IDNA hostname"),
+        ("http://x.com/\ud800", "fetch: not a valid http(s) URL: 'http://x.com/\\ud800' ("),
+        ("http://x.com/\x00", "fetch: not a valid http(s) URL: 'http://x.com/\\x00' (Invalid non-printable"),
+        ("http://x.com:0/", "fetch: not a valid http(s) URL: 'http://x.com:0/' (port 0)"),
+        ("http://x.com:99999/", "fetch: not a valid http(s) URL: 'http://x.com:99999/' (port 99999)"),
+        ("http://[::1/", "fetch: not a valid http(s) URL: 'http://[::1/' (Invalid port"),
+        ("http:///feed", "fetch: not a valid http(s) URL: 'http:///feed' (no host)"),
+        ("ftp://x.com/feed", "fetch: not an http(s) URL: 'ftp://x.com/feed'"),
+        ("javascript:alert(1)", "fetch: not an http(s) URL: 'javascript:alert(1)'"),
+        ("feed.xml", "fetch: not an http(s) URL: 'feed.xml'"),
+        ("http://x.com/" + "a" * 70_000, "fetch: not a valid http(s) URL: 'http://x.com/aaa"),
+    ],
+    ids=[
+        "empty-label",
+        "label-over-63",
+        "idna-snowman",
+        "idna-fullwidth",
+        "lone-surrogate",
+        "nul",
+        "port-0",
+        "port-too-big",
+        "broken-ipv6",
+        "no-host",
+        "ftp",
+        "javascript",
+        "relative",
+        "too-long",
+    ],
+)
+def test_a_url_that_cannot_be_requested_is_a_fetch_error(url: str, message: str) -> None:
+    looked_up: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        return ["127.0.0.1"]
+
+    with Fetcher(FetchSettings(), resolver=resolver) as fetcher, pytest.raises(FetchError) as info:
+        fetcher.fetch(url, now=NOW)
+    assert str(info.value).startswith(message), str(info.value)
+    assert len(str(info.value)) < 400
+    assert info.value.url == url
+    assert looked_up == []
+
+
+def test_cookies_are_never_kept_or_sent(httpserver: HTTPServer) -> None:
+    """A Set-Cookie with bytes no Cookie header can carry used to break every later request."""
+    httpserver.expect_request("/set").respond_with_handler(
+        lambda r: Response(FEED, headers=[("Set-Cookie", "\xff\xfe=\x80; Path=/"), ("Set-Cookie", "a=b")])
+    )
+    httpserver.expect_request("/next").respond_with_data(FEED)
+    with _fetcher() as fetcher:
+        assert isinstance(fetcher.fetch(httpserver.url_for("/set"), now=NOW), Fetched)
+        assert isinstance(fetcher.fetch(httpserver.url_for("/next"), now=NOW), Fetched)
+    assert "Cookie" not in httpserver.log[-1][0].headers

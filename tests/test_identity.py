@@ -5,13 +5,19 @@ A change here re-alerts stored articles, so these tables pin the rules (ADR 0002
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from random import Random
 from urllib.parse import quote
+from xml.sax.saxutils import escape
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.identity import MAX_KEY, digest, entry_key, is_tracking_param, normalize_link
+from monitor.models import Fetched
+from monitor.parse import parse
 
 
 @pytest.mark.parametrize(
@@ -231,3 +237,94 @@ def test_a_tracking_parameter_never_changes_the_key(
     plain_link, tracked_link = build(prefix, query, fragment), build(prefix, tracked, fragment)
     assert entry_key(None, tracked_link, "t", "x") == entry_key(None, plain_link, "t", "x")
     assert entry_key("guid-1", tracked_link, "t", "x") == "guid:guid-1"
+
+
+# --- key stability through parse (ADR 0013) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One generated RSS item; titles are unique, guids and links drawn from small pools
+    so that documents share them between different entries (the odd publishers' case)."""
+
+    title: str
+    guid: str | None
+    link: str | None
+    summary: str
+
+    def xml(self, summary: str | None = None) -> str:
+        parts = [f"<title>{escape(self.title)}</title>"]
+        if self.guid is not None:
+            parts.append(f'<guid isPermaLink="false">{escape(self.guid)}</guid>')
+        if self.link is not None:
+            parts.append(f"<link>{escape(self.link)}</link>")
+        parts.append(f"<description>{escape(self.summary if summary is None else summary)}</description>")
+        return "<item>" + "".join(parts) + "</item>"
+
+
+words = st.text(st.sampled_from("abcdefgÄЖ"), min_size=1, max_size=12)
+items = st.lists(
+    st.builds(
+        Item,
+        title=words,
+        guid=st.one_of(st.none(), st.sampled_from(["g1", "g2", "same", " g1 "])),
+        link=st.one_of(
+            st.none(),
+            st.sampled_from(["https://x.example/a", "https://x.example/b", "https://x.example/a#live-2"]),
+            words.map(lambda w: f"https://x.example/{quote(w)}"),
+        ),
+        summary=words,
+    ),
+    min_size=1,
+    max_size=8,
+    unique_by=lambda item: item.title,
+)
+
+
+def keys_of(*documents: str) -> dict[str, str]:
+    """Title -> key, for a document of these items."""
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+        + "".join(documents)
+        + "</channel></rss>"
+    ).encode()
+    fetched = Fetched(
+        url="https://x.example/feed",
+        final_url="https://x.example/feed",
+        status=200,
+        body=body,
+        content_type="application/rss+xml",
+        etag=None,
+        last_modified=None,
+        fetched_at=datetime(2024, 5, 31, 18, 0, tzinfo=UTC),
+    )
+    parsed = parse(fetched).entries
+    assert len({e.key for e in parsed}) == len(parsed)
+    return {e.title: e.key for e in parsed}
+
+
+@settings(max_examples=150, deadline=None)
+@given(items, st.randoms(use_true_random=False))
+def test_an_entry_keeps_its_key_when_reparsed_reordered_or_edited(feed: list[Item], random: Random) -> None:
+    """Re-parsed: the same keys. Re-ordered: each entry keeps its key (no entry's key depends
+    on where it stands). Summaries edited: every key not made from the text is unchanged."""
+    keys = keys_of(*(item.xml() for item in feed))
+    assert len(keys) == len(feed)  # unique titles: no entry is a repeat of another
+    assert keys_of(*(item.xml() for item in feed)) == keys
+    shuffled = random.sample(feed, len(feed))
+    assert keys_of(*(item.xml() for item in shuffled)) == keys
+    edited = keys_of(*(item.xml(summary=item.summary + " (updated)") for item in feed))
+    assert {t: k for t, k in edited.items() if not k.startswith("hash:")} == {
+        t: k for t, k in keys.items() if not k.startswith("hash:")
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(items)
+def test_a_new_entry_never_takes_the_key_of_an_old_one(feed: list[Item]) -> None:
+    """The next poll brings one more entry, at the top: it gets a key no old entry had, so
+    it is never mistaken for one already seen (which would lose its alert)."""
+    new, *old = feed
+    before = keys_of(*(item.xml() for item in old)) if old else {}
+    after = keys_of(*(item.xml() for item in feed))
+    assert after[new.title] not in before.values()

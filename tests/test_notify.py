@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from monitor.config import Settings
+from monitor.config import Settings, TemplateSpec
 from monitor.errors import NotifyError
 from monitor.models import Alert, Snippet
 from monitor.notify import AppriseNotifier, check_url, plugin_format, redact, render
-from monitor.notify.notifier import IDENTITY_HEADER
-from monitor.notify.render import md_escape, safe_link, subject
+from monitor.notify.render import Format, Rendered, format_time, md_escape, render_batch, safe_link, subject
 from monitor.notify.targets import instantiate
 from tests.conftest import JsonSink, SmtpSink
 
@@ -137,17 +139,113 @@ def test_an_unknown_channel_is_an_error() -> None:
         notifier.send(_alert(channel="gone"))
 
 
-def test_concurrent_sends_through_one_channel_each_carry_their_own_message_key(json_sink: JsonSink) -> None:
-    """Poll threads deliver through the same channel at once; the key stamped on the
-    shared plugin must be the one of the message it goes out with (a receiver that
-    drops repeats by key would otherwise drop a real alert)."""
-    settings = Settings.model_validate({"channels": {"hook": json_sink.url()}})
-    notifier = AppriseNotifier(settings)
-    alerts = [_alert(title=f"story {n}", channel="hook", message_key=f"key-{n}") for n in range(160)]
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(notifier.send, alerts))
-    posts = json_sink.inbox.wait_for(len(alerts))
-    assert {(p["title"].rsplit(" ", 1)[1], p["monitor_id"].removeprefix("key-")) for p in posts} == {
-        (str(n), str(n)) for n in range(160)
-    }
-    assert {p["_headers"][IDENTITY_HEADER] for p in posts} == {f"key-{n}" for n in range(160)}
+# --- any Alert renders (issue 10: one message's OverflowError held back a whole batch) -
+
+FORMATS: tuple[Format, ...] = ("text", "html", "markdown")
+WEST, EAST = ZoneInfo("America/Los_Angeles"), ZoneInfo("Pacific/Kiritimati")
+OUR_HTML = re.compile(r"</?(?:h2|h3|p|a|b|br|blockquote|mark|ul|li|span)(?: [a-z]+=\"[^\"<>]*\")*>")
+
+
+def _every_rendering(alert: Alert, tz: ZoneInfo) -> list[Rendered]:
+    template = TemplateSpec(title="{rules}: {title}", body="{title} {feed} {link} {published} {snippet}")
+    out = []
+    for fmt in FORMATS:
+        out += [
+            render(alert, fmt, tz),
+            render(alert, fmt, tz, template),
+            render_batch([alert, alert], fmt, tz, "x"),
+        ]
+    return out
+
+
+def assert_escaped(rendered: Rendered) -> None:
+    """What every channel relies on, whatever the alert held."""
+    for text in (rendered.title, rendered.body):
+        text.encode("utf-8")  # no lone surrogate
+        assert not any(ord(c) < 32 and c != "\n" for c in text), repr(text[:200])
+    assert "\n" not in rendered.title and len(rendered.title) <= 200
+    if rendered.format == "html":
+        assert "<" not in OUR_HTML.sub("", rendered.body), rendered.body[:500]
+        assert all(
+            href.startswith(("http://", "https://")) for href in re.findall(r'href="([^"]*)"', rendered.body)
+        )
+    if rendered.format == "markdown":
+        assert "<" not in rendered.body.replace("\\<", "")
+
+
+@pytest.mark.parametrize(
+    ("when", "tz", "shown"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), WEST, "0001-01-01 00:00 UTC"),
+        (datetime(9999, 12, 31, 23, 59, tzinfo=UTC), EAST, "9999-12-31 23:59 UTC"),
+        (datetime(1, 1, 1, 5, tzinfo=UTC), WEST, "0001-01-01 05:00 UTC"),
+        (datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))), WEST, "0001-01-01 00:00 UTC"),
+        (datetime(1, 1, 2, tzinfo=UTC), WEST, "0001-01-01 16:07 LMT"),
+        (datetime(2024, 5, 31, 17, 42), KYIV, "2024-05-31 20:42 EEST"),
+    ],
+    ids=[
+        "year-1-west",
+        "year-9999-east",
+        "year-1-morning-west",
+        "year-1-east-offset",
+        "year-1-day-2",
+        "naive-is-utc",
+    ],
+)
+def test_a_time_the_channel_zone_cannot_show_is_shown_in_utc(
+    when: datetime, tz: ZoneInfo, shown: str
+) -> None:
+    """A year-1 date rendered for a channel west of UTC raised OverflowError."""
+    assert format_time(when, tz) == shown
+    for rendered in _every_rendering(_alert(published=when), tz):
+        assert_escaped(rendered)
+
+
+HOSTILE_ALERTS: dict[str, dict[str, Any]] = {
+    "surrogates": {"title": "a\ud800b", "feed": "f\udfff", "link": "https://x.example/\ud800"},
+    "controls": {"title": "a\x00b\x1b[31m\x7f", "feed": "f\x00", "rules": ("r\x00\n1",)},
+    "huge": {"title": "T" * 2_000_000, "feed": "F" * 100_000, "link": "https://x.example/" + "a" * 100_000},
+    "markup-in-rules": {"rules": ("<script>", "*b*", "[x](javascript:1)")},
+    "snippet-controls": {"snippet": Snippet("a\x00b\ud800c exchange", ((7, 15),))},
+    "spans-out-of-range": {"snippet": Snippet("prisoner exchange", ((-5, 3), (10, 99), (50, 60), (8, 2)))},
+    "spans-overlapping": {"snippet": Snippet("prisoner exchange", ((0, 8), (4, 12), (4, 12), (9, 17)))},
+    "huge-snippet": {"snippet": Snippet("x" * 1_000_000, ((0, 10), (999_990, 1_000_000)))},
+    "no-title-no-link": {"title": "", "link": None, "rules": ()},
+}
+
+
+@pytest.mark.parametrize("changes", list(HOSTILE_ALERTS.values()), ids=list(HOSTILE_ALERTS))
+def test_a_hostile_alert_renders_in_every_format(changes: dict[str, Any]) -> None:
+    for tz in (KYIV, WEST, EAST):
+        for rendered in _every_rendering(_alert(**changes), tz):
+            assert_escaped(rendered)
+
+
+def test_overlapping_spans_are_merged_not_repeated() -> None:
+    alert = _alert(snippet=Snippet("prisoner exchange", ((0, 8), (4, 12), (9, 17))))
+    assert "«prisoner exchange»" in render(alert, "text", KYIV).body
+
+
+_texts = st.text(st.characters(codec=None), max_size=300)
+_alerts = st.builds(
+    _alert,
+    title=_texts,
+    link=st.one_of(st.none(), _texts, _texts.map(lambda t: "https://x.example/" + t)),
+    feed=_texts,
+    published=st.datetimes(
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-23, minutes=-59)), KYIV])
+    ),
+    rules=st.lists(_texts, max_size=4).map(tuple),
+    snippet=st.builds(
+        Snippet,
+        _texts,
+        st.lists(st.tuples(st.integers(-10, 400), st.integers(-10, 400)), max_size=6).map(tuple),
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(alert=_alerts, tz=st.sampled_from([KYIV, WEST, EAST, ZoneInfo("UTC"), ZoneInfo("Asia/Kathmandu")]))
+def test_any_alert_renders_in_every_format_and_zone(alert: Alert, tz: ZoneInfo) -> None:
+    for rendered in _every_rendering(alert, tz):
+        assert_escaped(rendered)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.text import collapse_whitespace, html_to_text, one_line, plain_text
+from monitor.text import ascii_int, clean, collapse_whitespace, html_to_text, one_line, plain_text
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
@@ -152,6 +152,13 @@ MARKUP_BITS = st.sampled_from(
         "&amp;",
         "&#0;",
         "&#xD800;",
+        "&#1;",
+        "&#x1b",
+        "&#127;",
+        "&#99999999999;",
+        "&#x110000;",
+        "<div>",
+        "<li>",
         "<!--",
         "-->",
         "<![CDATA[",
@@ -176,3 +183,22 @@ def test_html_to_text_always_gives_clean_text(markup: str) -> None:
     line = one_line(markup, 40)
     assert len(line) <= 40
     assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("12", 12), ("0012", 12), ("²", None), ("１", None), ("-1", None), ("", None), ("9" * 19, 10**18)],
+    ids=["plain", "leading-zeros", "superscript", "fullwidth", "negative", "empty", "over-18-digits"],
+)
+def test_numbers_in_headers_are_ascii_digits(text: str, expected: int | None) -> None:
+    assert ascii_int(text) == expected
+
+
+def test_clean_replaces_one_for_one() -> None:
+    text = "a\x00b\ud800c\x1bd\te\nf"
+    assert clean(text) == "a\ufffdb\ufffdc\ufffdd\te\nf"
+    assert len(clean(text, " ")) == len(text)
+
+
+def test_character_references_to_controls_do_not_survive_html_to_text() -> None:
+    assert html_to_text("<p>a&#1;b&#x1b;c</p>") == "a b c"

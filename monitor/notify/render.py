@@ -1,6 +1,11 @@
 """Alert -> (title, body) in plain text, HTML or CommonMark (Apprise turns the latter
 into Slack mrkdwn). Pure. Every piece of feed text is escaped for its format, so an
 article title can never add markup, links, mentions or mail headers.
+
+Total: any Alert renders in every format and time zone. Its text is tamed first
+(``_tame``: no lone surrogates or control characters, bounded lengths, highlight spans
+clipped to the snippet and merged when they overlap), and a time that the channel's
+zone cannot show (year 1 west of UTC overflows) is shown in UTC.
 """
 
 from __future__ import annotations
@@ -8,18 +13,21 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo
 
 from monitor.config import TemplateSpec
 from monitor.models import Alert, Snippet
-from monitor.text import one_line
+from monitor.text import clean, one_line
 
 Format = Literal["text", "html", "markdown"]
 TITLE_LIMIT = 200
+SNIPPET_LIMIT = 5000  # characters of a snippet shown (match makes ~300)
+LINK_LIMIT = 4096  # a longer link is no link a person follows: none is shown
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_BLANKS = str.maketrans("\r\t", "  ")  # one for one, so highlight offsets stay put
 # What can change meaning inline: emphasis, code, links, images, autolinks/HTML, headings.
 # Escaping more shows stray backslashes in Slack, where Apprise keeps unknown escapes.
 _MD_SPECIAL = re.compile(r"([\\`*_~\[\]()<>#!])")
@@ -34,8 +42,9 @@ class Rendered:
     format: Format
 
 
-def render(alert: Alert, fmt: Format, tz: ZoneInfo, template: TemplateSpec | None = None) -> Rendered:
+def render(alert: Alert, fmt: Format, tz: tzinfo, template: TemplateSpec | None = None) -> Rendered:
     """Render one alert for one channel format, through the channel's template if any."""
+    alert = _tame(alert)
     if template is not None and (template.title or template.body):
         return _templated(alert, fmt, tz, template)
     title = subject(alert)
@@ -46,11 +55,11 @@ def render(alert: Alert, fmt: Format, tz: ZoneInfo, template: TemplateSpec | Non
     return Rendered(title, _text(alert, tz), fmt)
 
 
-def _templated(alert: Alert, fmt: Format, tz: ZoneInfo, template: TemplateSpec) -> Rendered:
+def _templated(alert: Alert, fmt: Format, tz: tzinfo, template: TemplateSpec) -> Rendered:
     """Fill a user's template; every value is escaped for the format first."""
     default = render(alert, fmt, tz)
     plain = {
-        "rules": ", ".join(alert.rules),
+        "rules": _rules(alert),
         "feed": one_line(alert.feed),
         "title": one_line(alert.title or "(untitled)", 1000),
         "link": safe_link(alert.link) or "",
@@ -76,44 +85,99 @@ def _templated(alert: Alert, fmt: Format, tz: ZoneInfo, template: TemplateSpec) 
 
 def subject(alert: Alert) -> str:
     """One line: the rules that matched and the article title (no CR/LF, bounded)."""
-    rules = ", ".join(alert.rules)
-    return one_line(f"[{rules}] {alert.title or '(untitled)'}", TITLE_LIMIT)
+    rules = ", ".join(alert.rules[:50])
+    return one_line(f"[{rules}] {(alert.title or '(untitled)')[: TITLE_LIMIT * 4]}", TITLE_LIMIT)
 
 
-def format_time(when: datetime, tz: ZoneInfo) -> str:
-    """``2024-05-31 16:02 CEST``."""
-    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+def format_time(when: datetime, tz: tzinfo) -> str:
+    """``2024-05-31 16:02 CEST``; in UTC when the zone cannot show it (the calendar's ends).
+
+    A naive time is taken as UTC. Digits are written out, not left to strftime, which
+    does not pad years before 1000 on every platform.
+    """
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    try:
+        local = when.astimezone(tz)
+        name = local.tzname() or ""
+    except (OverflowError, ValueError, OSError):
+        local, name = _utc(when), "UTC"
+    stamp = f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
+    return f"{stamp} {one_line(name, 40)}".rstrip()
+
+
+def _utc(when: datetime) -> datetime:
+    """``when`` in UTC, clamped to the calendar (an aware time near year 1 or 9999 may not fit)."""
+    try:
+        return when.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return datetime.min.replace(tzinfo=UTC) if when.year < 5000 else datetime.max.replace(tzinfo=UTC)
 
 
 def safe_link(link: str | None) -> str | None:
     """Only http(s) links survive, with characters that could break markup quoted."""
     if not link:
         return None
+    text = clean(link).strip()
+    if len(text) > LINK_LIMIT:
+        return None
     try:
-        scheme = urlsplit(link.strip()).scheme.lower()
+        scheme = urlsplit(text).scheme.lower()
     except ValueError:
         return None
     if scheme not in ("http", "https"):
         return None
-    return quote(link.strip(), safe=":/?#[]@!$&'*+,;=%~-._")
+    return quote(text, safe=":/?#[]@!$&'*+,;=%~-._")
 
 
 def mark(snippet: Snippet, escape: Callable[[str], str], before: str, after: str) -> str:
-    """Escape the snippet text and wrap each highlight in before/after."""
+    """Escape the snippet text and wrap each highlight in before/after (spans are clipped
+    to the text, sorted and merged, so any spans are safe)."""
     out, pos = [], 0
-    for start, end in snippet.highlights:
+    for start, end in _spans(snippet.highlights, len(snippet.text)):
         out += [escape(snippet.text[pos:start]), before, escape(snippet.text[start:end]), after]
         pos = end
     out.append(escape(snippet.text[pos:]))
     return "".join(out)
 
 
-def _text(alert: Alert, tz: ZoneInfo) -> str:
+def _spans(highlights: Sequence[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+    """Highlights within [0, length], non-empty, in order, overlapping ones merged."""
+    spans: list[tuple[int, int]] = []
+    for start, end in sorted((max(0, min(a, length)), max(0, min(b, length))) for a, b in highlights):
+        if end <= start:
+            continue
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def _tame(alert: Alert) -> Alert:
+    """The alert with text every format can carry: see the module docstring."""
+    snippet = alert.snippet
+    text = clean(snippet.text[:SNIPPET_LIMIT], " ").translate(_BLANKS)
+    return replace(
+        alert,
+        title=clean(alert.title[: TITLE_LIMIT * 10], " "),
+        feed=clean(alert.feed[:1000], " "),
+        link=safe_link(alert.link),
+        rules=tuple(one_line(rule[:1000], 200) for rule in alert.rules[:50]),
+        snippet=Snippet(text, tuple(_spans(snippet.highlights, len(text)))),
+    )
+
+
+def _rules(alert: Alert) -> str:
+    return one_line(", ".join(alert.rules), 1000)
+
+
+def _text(alert: Alert, tz: tzinfo) -> str:
     lines = [
         one_line(alert.title or "(untitled)", 1000),
         f"Feed: {one_line(alert.feed)}",
         f"Published: {format_time(alert.published, tz)}",
-        f"Rules: {', '.join(alert.rules)}",
+        f"Rules: {_rules(alert)}",
     ]
     if alert.snippet.text:
         lines += ["", mark(alert.snippet, _verbatim, "«", "»")]
@@ -124,11 +188,11 @@ def _text(alert: Alert, tz: ZoneInfo) -> str:
 
 
 def _verbatim(text: str) -> str:
-    """Plain text needs no escaping (control characters were removed when parsed)."""
+    """Plain text needs no escaping (``_tame`` removed control characters)."""
     return text
 
 
-def _html(alert: Alert, tz: ZoneInfo) -> str:
+def _html(alert: Alert, tz: tzinfo) -> str:
     esc = html.escape
     link = safe_link(alert.link)
     title = esc(one_line(alert.title or "(untitled)", 1000))
@@ -137,7 +201,7 @@ def _html(alert: Alert, tz: ZoneInfo) -> str:
         f'<h2 style="font-family:sans-serif;font-size:18px;margin:0 0 8px">{heading}</h2>',
         '<p style="font-family:sans-serif;color:#555;margin:0 0 12px">'
         f"{esc(one_line(alert.feed))} · {esc(format_time(alert.published, tz))}<br>"
-        f"Matched: <b>{esc(', '.join(alert.rules))}</b></p>",
+        f"Matched: <b>{esc(_rules(alert))}</b></p>",
     ]
     if alert.snippet.text:
         marked = mark(alert.snippet, esc, '<mark style="background:#ffe066">', "</mark>")
@@ -154,14 +218,14 @@ def md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
 
 
-def _markdown(alert: Alert, tz: ZoneInfo) -> str:
+def _markdown(alert: Alert, tz: tzinfo) -> str:
     link = safe_link(alert.link)
     title = md_escape(one_line(alert.title or "(untitled)", 1000))
     heading = f"**[{title}]({link})**" if link else f"**{title}**"
     lines = [
         heading,
         f"{md_escape(one_line(alert.feed))} · {md_escape(format_time(alert.published, tz))}",
-        f"Matched: {md_escape(', '.join(alert.rules))}",
+        f"Matched: {md_escape(_rules(alert))}",
     ]
     if alert.snippet.text:
         lines += ["", "> " + mark(alert.snippet, md_escape, "**", "**")]
@@ -174,22 +238,27 @@ BATCH_TITLES = {
 }
 
 
-def render_batch(alerts: Sequence[Alert], fmt: Format, tz: ZoneInfo, reason: str) -> Rendered:
+def render_batch(alerts: Sequence[Alert], fmt: Format, tz: tzinfo, reason: str) -> Rendered:
     """Several alerts in one message, grouped by rule, newest first within each rule."""
     n = len(alerts)
     title = one_line(BATCH_TITLES.get(reason, "{n} alert{s}").format(n=n, s="" if n == 1 else "s"))
     groups: dict[str, list[Alert]] = {}
-    for alert in alerts:
+    for alert in map(_tame, alerts):
         for rule in alert.rules:
             groups.setdefault(rule, []).append(alert)
     for members in groups.values():
-        members.sort(key=lambda a: a.published, reverse=True)
-    section = {"html": _html_section, "markdown": _markdown_section, "text": _text_section}[fmt]
+        members.sort(key=lambda a: _sort_key(a.published), reverse=True)
+    section = {"html": _html_section, "markdown": _markdown_section}.get(fmt, _text_section)
     body = "\n\n".join(section(rule, members, tz) for rule, members in groups.items())
     return Rendered(title, body, fmt)
 
 
-def _line_parts(alert: Alert, tz: ZoneInfo) -> tuple[str, str, str | None]:
+def _sort_key(when: datetime) -> timedelta:
+    """Orders any mix of aware and naive (UTC) times without converting them (no overflow)."""
+    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)) - _EPOCH
+
+
+def _line_parts(alert: Alert, tz: tzinfo) -> tuple[str, str, str | None]:
     return (
         one_line(alert.title or "(untitled)", 300),
         f"{one_line(alert.feed)}, {format_time(alert.published, tz)}",
@@ -197,7 +266,7 @@ def _line_parts(alert: Alert, tz: ZoneInfo) -> tuple[str, str, str | None]:
     )
 
 
-def _text_section(rule: str, alerts: Sequence[Alert], tz: ZoneInfo) -> str:
+def _text_section(rule: str, alerts: Sequence[Alert], tz: tzinfo) -> str:
     lines = [f"{rule} ({len(alerts)})"]
     for alert in alerts:
         title, meta, link = _line_parts(alert, tz)
@@ -205,7 +274,7 @@ def _text_section(rule: str, alerts: Sequence[Alert], tz: ZoneInfo) -> str:
     return "\n".join(lines)
 
 
-def _html_section(rule: str, alerts: Sequence[Alert], tz: ZoneInfo) -> str:
+def _html_section(rule: str, alerts: Sequence[Alert], tz: tzinfo) -> str:
     esc = html.escape
     items = []
     for alert in alerts:
@@ -215,7 +284,7 @@ def _html_section(rule: str, alerts: Sequence[Alert], tz: ZoneInfo) -> str:
     return f"<h3>{esc(rule)} ({len(alerts)})</h3>\n<ul>\n" + "\n".join(items) + "\n</ul>"
 
 
-def _markdown_section(rule: str, alerts: Sequence[Alert], tz: ZoneInfo) -> str:
+def _markdown_section(rule: str, alerts: Sequence[Alert], tz: tzinfo) -> str:
     lines = [f"**{md_escape(rule)}** ({len(alerts)})"]
     for alert in alerts:
         title, meta, link = _line_parts(alert, tz)
