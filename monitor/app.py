@@ -15,6 +15,7 @@ import httpx
 from monitor.config import Settings
 from monitor.deliver import Courier, DeliveryReport
 from monitor.errors import MonitorError
+from monitor.extract_pool import ExtractPool
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
 from monitor.metrics import Metrics
@@ -58,6 +59,7 @@ class App:
         self.strict = strict
         self.parse_pool = ParsePool.for_settings(settings)
         self.parser: Callable[[Fetched], ParsedFeed] = self.parse_pool.parse
+        self.extract_pool = ExtractPool.for_settings(settings)
         self._lock = threading.Lock()
         self._retired: list[Fetcher] = []
         self.metrics = Metrics()
@@ -75,7 +77,14 @@ class App:
             observe=self.metrics.observe_delivery,
         )
         deps = PollDeps(
-            settings, fetcher, self.store, Matcher(settings.rules), courier, self.clock, self.parser
+            settings,
+            fetcher,
+            self.store,
+            Matcher(settings.rules),
+            courier,
+            self.clock,
+            self.parser,
+            self.extract_pool.extract,
         )
         with self._lock:
             self.settings, self.fetcher, self.notifier = settings, fetcher, notifier
@@ -128,6 +137,7 @@ class App:
         for fetcher in [*self._retired, self.fetcher]:
             fetcher.close()
         self.parse_pool.close()
+        self.extract_pool.close()
         self.store.close()
 
     def __enter__(self) -> App:

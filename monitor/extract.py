@@ -108,9 +108,8 @@ def extraction(page: bytes, url: str, options: dict[str, Any]) -> list[Block]:
         raise
     except Exception as e:  # trafilatura and lxml on hostile HTML: that page's failure
         raise ExtractError(f"extract: trafilatura failed ({type(e).__name__}: {e})") from e
-    if document is None or document.body is None:
-        return []
-    return list(_blocks(document.body))
+    body = getattr(document, "body", None)  # a Document, or None when nothing was found
+    return [] if body is None else list(_blocks(body))
 
 
 def merge(precise: Sequence[Block], default: Sequence[Block]) -> list[Block]:

@@ -198,19 +198,15 @@ class WorkerPool(Generic[In, Out]):
         with self._lock:
             return sum(w.process.is_alive() for w in [*self._idle, *self._busy])
 
-    def run(self, item: In) -> Out:
-        """``function(item)`` in a worker, within ``timeout`` seconds."""
-        with self._slots:
-            worker = self._dispatch(item)
-            try:
-                reply = self._wait(worker)
-            except BaseException:
-                self._discard(worker)
-                raise
-            if reply[0] == "memory":
-                self._discard(worker)  # what is left of its heap is not worth keeping
-            else:
-                self._checkin(worker)
+    def run(self, item: In, *, wait: float | None = None) -> Out:
+        """``function(item)`` in a worker, within ``timeout`` seconds; when every worker is
+        busy, wait at most ``wait`` seconds for one (None: as long as it takes)."""
+        if not self._slots.acquire(timeout=None if wait is None else max(0.0, wait)):
+            raise WorkFailed(f"{self._prefix}: no free {self._noun} within {wait:g}s")
+        try:
+            reply = self._call(item)
+        finally:
+            self._slots.release()
         if reply[0] == "ok":
             return reply[1]  # type: ignore[return-value]  # what function returned, as sent
         if reply[0] == "error":
@@ -218,6 +214,20 @@ class WorkerPool(Generic[In, Out]):
         if reply[0] == "memory":
             raise WorkFailed(f"{self._prefix}: ran out of memory (the {self._noun} process is capped)")
         raise reply[1] from RemoteTraceback(reply[2])
+
+    def _call(self, item: In) -> _Reply:
+        """One round trip to a worker (the caller holds a slot)."""
+        worker = self._dispatch(item)
+        try:
+            reply = self._wait(worker)
+        except BaseException:
+            self._discard(worker)
+            raise
+        if reply[0] == "memory":
+            self._discard(worker)  # what is left of its heap is not worth keeping
+        else:
+            self._checkin(worker)
+        return reply
 
     def _dispatch(self, item: In) -> _Worker:
         """Hand the item to an idle worker, else to a new one.
