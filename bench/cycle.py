@@ -126,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-cycles", action="store_true", help="skip steps 1-7 (in-process cycles, baselines)"
     )
+    parser.add_argument(
+        "--full-text",
+        choices=("never", "always"),
+        default="never",
+        help="feeds' full_text; always: every new item's article page is read (from the feed server)",
+    )
     parser.add_argument("--no-reader", action="store_true", help="skip reader (no venv is made)")
     parser.add_argument("--no-postgres", action="store_true", help="skip one vs two instances")
     parser.add_argument("--no-daemon", action="store_true", help="skip daemon memory and alert latency")
@@ -135,23 +141,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def monitor_settings(
-    database: str, urls: Sequence[str], rules: Sequence[dict[str, Any]], sink: Sink, concurrency: int
+    database: str,
+    urls: Sequence[str],
+    rules: Sequence[dict[str, Any]],
+    sink: Sink,
+    concurrency: int,
+    full_text: str = "never",
 ) -> Settings:
     return Settings.model_validate(
         {
             "database": database,
             "poll": {"concurrency": concurrency, "first_poll": "recent"},
             "channels": {"hook": sink.url},
-            "feeds": feed_specs(urls),
+            "feeds": feed_specs(urls, full_text),
             "rules": list(rules),
         }
     )
 
 
-def feed_specs(urls: Sequence[str]) -> list[dict[str, Any]]:
-    """The feeds as config entries. ``full_text: never``: the synthetic article links
-    lead nowhere (fetching them would leave loopback), and no baseline reads pages."""
-    return [{"name": f"Feed {i}", "url": url, "full_text": "never"} for i, url in enumerate(urls)]
+def feed_specs(urls: Sequence[str], full_text: str = "never") -> list[dict[str, Any]]:
+    """The feeds as config entries. ``full_text: never`` by default: no baseline reads
+    pages; ``always`` (``--full-text``) reads the pages the feed server then serves."""
+    return [{"name": f"Feed {i}", "url": url, "full_text": full_text} for i, url in enumerate(urls)]
 
 
 def summary(report: CycleReport, seconds: float) -> dict[str, Any]:
@@ -280,7 +291,13 @@ class Run:
             f"{args.latency:g} ms latency, concurrency {args.concurrency}"
         )
         began = time.perf_counter()
-        server = FeedServer(feeds=args.feeds, items=args.items, seed=args.seed, latency=args.latency / 1000)
+        server = FeedServer(
+            feeds=args.feeds,
+            items=args.items,
+            seed=args.seed,
+            latency=args.latency / 1000,
+            pages=args.full_text != "never",
+        )
         sink = Sink()
         self.say(f"  feed server ready in {time.perf_counter() - began:.1f}s")
         with _work_folder(args.keep) as work:
@@ -301,7 +318,9 @@ class Run:
         self, work: Path, server: FeedServer, sink: Sink, world: news.NewsWorld, rules: list[dict[str, Any]]
     ) -> None:
         args, urls = self.args, server.urls
-        settings = monitor_settings(f"sqlite:///{work / 'monitor.db'}", urls, rules, sink, args.concurrency)
+        settings = monitor_settings(
+            f"sqlite:///{work / 'monitor.db'}", urls, rules, sink, args.concurrency, args.full_text
+        )
         with App.from_settings(settings) as app:
             cold = timed_cycle(app, server.proc.pid)
             self.record("monitor_cold", cold)
@@ -475,6 +494,7 @@ class Run:
             "rules": len(rules),
             "latency_ms": self.args.latency,
             "concurrency": self.args.concurrency,
+            "full_text": self.args.full_text,
             "changed_share": self.args.changed,
             "seed": self.args.seed,
             "ratios": ratios,
