@@ -197,6 +197,8 @@ def read_page(
     try:
         text = deps.extractor(page, wait=budget.left())
     except ExtractError as e:
+        if budget.left() <= 0:  # no worker came free before the poll's time for pages ran out
+            return replace(entry, page_error=budget.out_of_time)
         log.info('page link="%s" status=error error="%s"', entry.link, e)
         return replace(entry, page_error=str(e))
     if not text:

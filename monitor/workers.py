@@ -202,7 +202,7 @@ class WorkerPool(Generic[In, Out]):
         """``function(item)`` in a worker, within ``timeout`` seconds; when every worker is
         busy, wait at most ``wait`` seconds for one (None: as long as it takes)."""
         if not self._slots.acquire(timeout=None if wait is None else max(0.0, wait)):
-            raise WorkFailed(f"{self._prefix}: no free {self._noun} within {wait:g}s")
+            raise WorkFailed(f"{self._prefix}: no free {self._noun} within {round(wait or 0, 1):g}s")
         try:
             reply = self._call(item)
         finally:

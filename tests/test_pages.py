@@ -24,9 +24,12 @@ import pytest
 from sqlalchemy import text
 
 from monitor.app import App
+from monitor.errors import ExtractError
+from monitor.extract import Page
 from monitor.extract_pool import ExtractPool
-from monitor.models import PollOutcome
-from monitor.pages import SKIPPED, Budget
+from monitor.models import Fetched, PollOutcome
+from monitor.pages import SKIPPED, Budget, read_page
+from monitor.parse import parse
 from monitor.pipeline import poll_feed
 from monitor.samples import rss_feed, rss_item, voa_page
 from tests.conftest import WAIT, Clock, RecordingNotifier, SettingsFactory
@@ -287,3 +290,48 @@ def test_a_budget_that_ended_refuses_everything() -> None:
     budget.end()
     assert budget.over
     assert budget.admit() == f"{SKIPPED}: over fetch.page_time_per_poll (1m for the pages of one poll)"
+
+
+@dataclasses.dataclass
+class FakeDeps:
+    """The page stage's seams (PageDeps), faked: one page, an extractor that waits out the clock."""
+
+    settings: Any
+    ticks: Ticks
+
+    @property
+    def fetcher(self) -> FakeDeps:
+        return self
+
+    @property
+    def extractor(self) -> Callable[..., str]:
+        def wait_then_give_up(page: Page, *, wait: float | None = None) -> str:
+            self.ticks.now += wait or 0
+            raise ExtractError(f"extract: no free extractor within {wait:g}s")
+
+        return wait_then_give_up
+
+    def fetch(self, url: str, *, now: datetime | None = None, origin: str | None = None) -> Fetched:
+        return Fetched(url, url, 200, voa_page(), "text/html", None, None, WHEN)
+
+
+def test_a_page_still_waiting_for_a_worker_when_time_is_up_is_skipped_by_the_budget(
+    settings_factory: SettingsFactory,
+) -> None:
+    ticks = Ticks()
+    deps = FakeDeps(settings_factory(), ticks)
+    entry = parse(
+        Fetched(
+            "https://x/feed",
+            "https://x/feed",
+            200,
+            rss_feed("T", "https://x/", [rss_item("Story", "https://x/a", WHEN, "A teaser.")]),
+            None,
+            None,
+            None,
+            WHEN,
+        )
+    ).entries[0]
+    budget = Budget(5, 10**6, 20.0, ticks)
+    read = read_page(entry, deps, budget, WHEN)
+    assert read.page_error == f"{SKIPPED}: over fetch.page_time_per_poll (20s for the pages of one poll)"
