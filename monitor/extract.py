@@ -14,8 +14,8 @@ when it lies within the article as the precision text delimits it (between its f
 and last block, or among the ``LEAD`` blocks just before its first), or anywhere when
 the precision text looks truncated (shorter than ``TRUNCATED`` of the default text).
 Boilerplate mostly sits around the article, and the article's missing parts inside it.
-Then a short block (under ``LONG_BLOCK`` words) whose characters are mostly link text
-(``LINK_DENSE``) is dropped from either: a link-dense block is a teaser or a "read more"
+Then a short block (under ``LONG_BLOCK`` words) with at least ``LINK_DENSE`` of its
+characters in links is dropped from either: a link-dense block is a teaser or a "read more"
 line (the link-density signal of boilerpipe and jusText).
 
 Comments, tables in the core, images and deduplication (which keeps state across
