@@ -126,6 +126,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-cycles", action="store_true", help="skip steps 1-7 (in-process cycles, baselines)"
     )
+    parser.add_argument(
+        "--full-text",
+        choices=("never", "always"),
+        default="never",
+        help="feeds' full_text; always: every new item's article page is read (from the feed server)",
+    )
+    parser.add_argument(
+        "--extraction",
+        choices=("monitor", "one-pass"),
+        default="monitor",
+        help="one-pass: a single trafilatura precision pass in the extraction workers (what the "
+        "poll threads did before ADR 0011), to measure the cost of isolation alone",
+    )
     parser.add_argument("--no-reader", action="store_true", help="skip reader (no venv is made)")
     parser.add_argument("--no-postgres", action="store_true", help="skip one vs two instances")
     parser.add_argument("--no-daemon", action="store_true", help="skip daemon memory and alert latency")
@@ -135,23 +148,72 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def monitor_settings(
-    database: str, urls: Sequence[str], rules: Sequence[dict[str, Any]], sink: Sink, concurrency: int
+    database: str,
+    urls: Sequence[str],
+    rules: Sequence[dict[str, Any]],
+    sink: Sink,
+    concurrency: int,
+    full_text: str = "never",
 ) -> Settings:
     return Settings.model_validate(
         {
             "database": database,
             "poll": {"concurrency": concurrency, "first_poll": "recent"},
             "channels": {"hook": sink.url},
-            "feeds": feed_specs(urls),
+            "feeds": feed_specs(urls, full_text),
             "rules": list(rules),
         }
     )
 
 
-def feed_specs(urls: Sequence[str]) -> list[dict[str, Any]]:
-    """The feeds as config entries. ``full_text: never``: the synthetic article links
-    lead nowhere (fetching them would leave loopback), and no baseline reads pages."""
-    return [{"name": f"Feed {i}", "url": url, "full_text": "never"} for i, url in enumerate(urls)]
+def feed_specs(urls: Sequence[str], full_text: str = "never") -> list[dict[str, Any]]:
+    """The feeds as config entries. ``full_text: never`` by default: no baseline reads
+    pages; ``always`` (``--full-text``) reads the pages the feed server then serves."""
+    return [{"name": f"Feed {i}", "url": url, "full_text": full_text} for i, url in enumerate(urls)]
+
+
+def page_errors(app: App) -> dict[str, int]:
+    """Article pages read, and why the others were not (the text before the first colon
+    pair, e.g. ``skipped: budget``), after a cycle with ``--full-text``."""
+    from sqlalchemy import text
+
+    with app.store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT page_text <> '' AS read, page_error FROM articles")).all()
+    counts = Counter("read" if r.read else ":".join((r.page_error or "none").split(":")[:2]) for r in rows)
+    return dict(counts)
+
+
+def precision_pass(page: Any) -> str:
+    """One trafilatura pass in precision mode, as extraction was before ADR 0011."""
+    import trafilatura
+
+    from monitor.text import collapse_whitespace
+
+    text = trafilatura.extract(
+        page.body,
+        url=page.url,
+        favor_precision=True,
+        include_comments=False,
+        include_tables=False,
+        deduplicate=False,
+    )
+    return collapse_whitespace(text or "")
+
+
+def _one_pass_extraction(app: App) -> None:
+    """Swap the app's extraction workers for ones running ``precision_pass`` (bench only)."""
+    import dataclasses
+
+    from monitor.extract_pool import ExtractPool
+
+    pool = ExtractPool(
+        timeout=app.settings.fetch.page_timeout.total_seconds(),
+        size=app.extract_pool.size,
+        function=precision_pass,
+    )
+    app.extract_pool.close()
+    app.extract_pool = pool
+    app.deps = dataclasses.replace(app.deps, extractor=pool.extract)
 
 
 def summary(report: CycleReport, seconds: float) -> dict[str, Any]:
@@ -280,7 +342,13 @@ class Run:
             f"{args.latency:g} ms latency, concurrency {args.concurrency}"
         )
         began = time.perf_counter()
-        server = FeedServer(feeds=args.feeds, items=args.items, seed=args.seed, latency=args.latency / 1000)
+        server = FeedServer(
+            feeds=args.feeds,
+            items=args.items,
+            seed=args.seed,
+            latency=args.latency / 1000,
+            pages=args.full_text != "never",
+        )
         sink = Sink()
         self.say(f"  feed server ready in {time.perf_counter() - began:.1f}s")
         with _work_folder(args.keep) as work:
@@ -301,9 +369,14 @@ class Run:
         self, work: Path, server: FeedServer, sink: Sink, world: news.NewsWorld, rules: list[dict[str, Any]]
     ) -> None:
         args, urls = self.args, server.urls
-        settings = monitor_settings(f"sqlite:///{work / 'monitor.db'}", urls, rules, sink, args.concurrency)
+        settings = monitor_settings(
+            f"sqlite:///{work / 'monitor.db'}", urls, rules, sink, args.concurrency, args.full_text
+        )
         with App.from_settings(settings) as app:
+            if args.extraction == "one-pass":
+                _one_pass_extraction(app)
             cold = timed_cycle(app, server.proc.pid)
+            cold["page_errors"] = page_errors(app)
             self.record("monitor_cold", cold)
             warm = timed_cycle(app, server.proc.pid)
             self.record("monitor_warm", warm)
@@ -475,6 +548,8 @@ class Run:
             "rules": len(rules),
             "latency_ms": self.args.latency,
             "concurrency": self.args.concurrency,
+            "full_text": self.args.full_text,
+            "extraction": self.args.extraction,
             "changed_share": self.args.changed,
             "seed": self.args.seed,
             "ratios": ratios,

@@ -20,6 +20,10 @@ input closes (so it never outlives the harness). It prints one JSON line when re
   moment it became visible; ``GET /control/stats`` and ``POST /control/reset`` count
   requests, 200s, 304s and bytes.
 
+- With ``--pages``, each item's link is ``/pages/...html`` on the feed's own address (a
+  relative link) and the server answers it with an article page (``news.render_page``),
+  delayed like a feed, for cycles with ``full_text: always``.
+
 ``FeedServer`` is the harness's handle on that process.
 """
 
@@ -74,22 +78,26 @@ class Site:
     world: news.NewsWorld
     keep: int
     histories: list[news.FeedHistory]
+    pages: bool = False  # links go to article pages served here (``/pages/...``)
     versions: list[Version] = field(default_factory=list)
+    articles: dict[str, tuple[int, news.Item]] = field(default_factory=dict)
     rounds: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, feeds: int, items: int, seed: int) -> Site:
+    def build(cls, feeds: int, items: int, seed: int, pages: bool = False) -> Site:
         world = news.NewsWorld.make(seed)
         now = datetime.now(UTC)
-        site = cls(world, items, [news.initial_feed(world, f, items, now) for f in range(feeds)])
+        site = cls(world, items, [news.initial_feed(world, f, items, now) for f in range(feeds)], pages=pages)
         site.versions = [site.render(f, now) for f in range(feeds)]
         site.reset()
         return site
 
     def render(self, feed: int, now: datetime) -> Version:
         history = self.histories[feed]
-        body = news.render_feed(feed, history.items, now)
+        body = news.render_feed(feed, history.items, now, pages=self.pages)
+        if self.pages:
+            self.articles.update((i.page_path, (feed, i)) for i in history.items)
         stamp = now.replace(microsecond=0)
         return Version(
             body=body,
@@ -216,6 +224,15 @@ class Server:
             stats["first"] = stats["first"] or now
             stats["last"] = now
             return status, extra, body
+        if path in self.site.articles:
+            if self.latency > 0:
+                await asyncio.sleep(self.latency)
+            feed, item = self.site.articles[path]
+            return (
+                200,
+                [("Content-Type", "text/html; charset=utf-8")],
+                news.render_page(self.site.world, feed, item),
+            )
         if path.startswith("/control/"):
             return self.control(method, path[len("/control/") :], payload)
         return 404, [], b"not found"
@@ -281,8 +298,9 @@ def run_server(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--hosts", type=int, default=MAX_HOSTS, help="loopback addresses to spread feeds over"
     )
+    parser.add_argument("--pages", action="store_true", help="item links lead to article pages served here")
     args = parser.parse_args(argv)
-    site = Site.build(args.feeds, args.items, args.seed)
+    site = Site.build(args.feeds, args.items, args.seed, pages=args.pages)
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
 
@@ -298,9 +316,19 @@ def run_server(argv: Sequence[str] | None = None) -> int:
 class FeedServer:
     """The harness's handle: starts the server process and drives its control API."""
 
-    def __init__(self, *, feeds: int, items: int, seed: int, latency: float, hosts: int = MAX_HOSTS) -> None:
+    def __init__(
+        self,
+        *,
+        feeds: int,
+        items: int,
+        seed: int,
+        latency: float,
+        hosts: int = MAX_HOSTS,
+        pages: bool = False,
+    ) -> None:
         command = [sys.executable, "-m", "bench.feeds_server", "--feeds", str(feeds), "--items", str(items)]
         command += ["--seed", str(seed), "--latency", str(latency), "--hosts", str(hosts)]
+        command += ["--pages"] if pages else []
         self.proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=clean_env(), cwd=ROOT
         )

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -212,11 +213,17 @@ class Item:
     category: str
     creator: str
 
-    def xml(self) -> str:
+    @property
+    def page_path(self) -> str:
+        """Where the feed server serves this item's article page (``--pages``)."""
+        return "/pages" + urlsplit(self.guid).path + ".html"
+
+    def xml(self, *, pages: bool = False) -> str:
+        """The ``<item>``; with ``pages``, its link is the article page on the feed's own server."""
         return (
             "<item>"
             f"<title>{html.escape(self.title, quote=False)}</title>"
-            f"<link>{self.guid}</link>"
+            f"<link>{self.page_path if pages else self.guid}</link>"
             f'<guid isPermaLink="true">{self.guid}</guid>'
             f"<pubDate>{format_datetime(self.published, usegmt=True)}</pubDate>"
             f"<category>{html.escape(self.category, quote=False)}</category>"
@@ -304,8 +311,8 @@ def feed_size(seed: int, feed: int, low: int = 42_000, high: int = 67_000) -> in
     return random.Random(f"{seed}:size:{feed}").randint(low, high)
 
 
-def render_feed(feed: int, items: Sequence[Item], built: datetime) -> bytes:
-    """An RSS 2.0 document."""
+def render_feed(feed: int, items: Sequence[Item], built: datetime, *, pages: bool = False) -> bytes:
+    """An RSS 2.0 document (``pages``: links to the article pages the feed server serves)."""
     head = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" '
@@ -316,7 +323,29 @@ def render_feed(feed: int, items: Sequence[Item], built: datetime) -> bytes:
         "<language>en</language>\n"
         f"<lastBuildDate>{format_datetime(built, usegmt=True)}</lastBuildDate>\n"
     )
-    return (head + "".join(i.xml() for i in items) + "</channel>\n</rss>\n").encode("utf-8")
+    return (head + "".join(i.xml(pages=pages) for i in items) + "</channel>\n</rss>\n").encode("utf-8")
+
+
+def render_page(world: NewsWorld, feed: int, item: Item) -> bytes:
+    """The item's article page: its paragraphs and more in a news site's chrome (a menu,
+    a cookie banner, related links, a tracking script, a footer), about 40 KB like a
+    light real page."""
+    rng = random.Random(f"page:{item.guid}")
+    nav = "".join(f'<li><a href="/section/{n}">{s}</a></li>' for n, s in enumerate(SECTIONS))
+    related = "".join(
+        f'<li><a href="/related/{n}">{html.escape(headline(rng, world))}</a></li>' for n in range(30)
+    )
+    more = "".join(f"<p>{html.escape(sentence(rng, world))}</p>" for _ in range(12))
+    script = "<script>window.dataLayer=[" + ",".join(f'{{"k{n}":{n}}}' for n in range(1500)) + "];</script>"
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(item.title)}'
+        f"</title>{script}</head><body><header><nav><ul>{nav}</ul></nav>"
+        '<div class="cookies">We use cookies. <a href="/privacy">Privacy policy</a></div></header>'
+        f"<main><article><h1>{html.escape(item.title)}</h1><p class=byline>By {html.escape(item.creator)}, "
+        f"{format_datetime(item.published, usegmt=True)}</p>{item.description_html}{more}</article>"
+        f"<aside><h2>Most read</h2><ul>{related}</ul></aside></main><footer>{publisher_host(feed)} "
+        "&copy; 2024 <a href='/terms'>Terms</a> <a href='/newsletter'>Newsletter</a></footer></body></html>"
+    ).encode()
 
 
 def per_item_text(seed: int, feed: int, items: int) -> int:

@@ -15,6 +15,7 @@ import httpx
 from monitor.config import Settings
 from monitor.deliver import Courier, DeliveryReport, Dispatch
 from monitor.errors import MonitorError
+from monitor.extract_pool import ExtractPool
 from monitor.faults import Faults, describe
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
@@ -76,6 +77,7 @@ class App:
         self.strict = strict
         self.parse_pool = ParsePool.for_settings(settings)
         self.parser: Callable[[Fetched], ParsedFeed] = parser or self.parse_pool.parse
+        self.extract_pool = ExtractPool.for_settings(settings)
         self._lock = threading.Lock()
         self._retired: list[Fetcher] = []
         self.metrics = Metrics()
@@ -104,6 +106,7 @@ class App:
             courier,
             self.clock,
             self.parser,
+            extractor=self.extract_pool.extract,
             faults=self.faults,
             strict=self.strict,
         )
@@ -165,6 +168,7 @@ class App:
         for fetcher in [*self._retired, self.fetcher]:
             fetcher.close()
         self.parse_pool.close()
+        self.extract_pool.close()
         self.store.close()
 
     def __enter__(self) -> App:

@@ -6,6 +6,7 @@
     │   ├── FetchError       network, HTTP status, size or time limits
     │   │   └── GoneError    HTTP 410: the feed is disabled
     │   └── ParseError       the body is not a feed we can read
+    ├── ExtractError         an article page gave no text (recorded as the entry's page_error)
     ├── OpmlError            an OPML file cannot be read (or declares XML entities)
     ├── StorageError         the database refused an operation (locked, gone)
     │   └── LeaseLost        a feed's lease passed to another poller mid-poll
@@ -63,6 +64,11 @@ class GoneError(FetchError):
 
 class ParseError(FeedError):
     """The body could not be read as a feed."""
+
+
+class ExtractError(MonitorError):
+    """An article page could not be turned into text: the extractor failed, was too
+    slow or too big, or its worker died. The entry keeps its feed text."""
 
 
 class OpmlError(MonitorError):

@@ -19,22 +19,20 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from monitor.config import FeedSpec, Settings, format_duration
-from monitor.config.schema import FullText
 from monitor.decide import alertable, error_backoff, polite_interval, unchanged, within_retention
 from monitor.deliver import Courier, DeliveryReport
-from monitor.errors import FeedError, FetchError, GoneError, LeaseLost, StorageError
-from monitor.extract import article_text
+from monitor.errors import FeedError, GoneError, LeaseLost, StorageError
 from monitor.faults import Faults, describe
 from monitor.fetch import Fetcher
 from monitor.health import assess, typical_gap
 from monitor.match import Matcher
 from monitor.models import Entry, FeedState, Fetched, Match, NotModified, ParsedFeed, PollOutcome
+from monitor.pages import Extractor, extract_here, with_pages
 from monitor.parse import parse
 from monitor.store import PollResult, Store
 
@@ -56,6 +54,7 @@ class PollDeps:
     parser: Callable[[Fetched], ParsedFeed] = parse
     faults: Faults = field(default_factory=Faults)
     strict: bool = False  # tests: a bug propagates instead of becoming the feed's error
+    extractor: Extractor = extract_here
 
     def spec(self, url: str) -> FeedSpec | None:
         """The configured feed with this URL."""
@@ -213,41 +212,6 @@ def match_entries(
         if found:
             matches[entry.key] = found
     return matches, left_out
-
-
-def with_pages(
-    entries: Sequence[Entry], mode: FullText, deps: PollDeps, now: datetime, origin: str | None = None
-) -> list[Entry]:
-    """Fetch the article page of entries whose feed text is a teaser (or all, for ``always``).
-
-    Only new entries come here, so a page is fetched at most once per article. A page
-    that cannot be read is recorded on the article and the feed text is used alone.
-    """
-    minimum = deps.settings.fetch.full_text_min_words
-    wanted = [e for e in entries if e.link and (mode == "always" or e.word_count() < minimum)]
-    if not wanted:
-        return list(entries)
-    workers = min(deps.settings.fetch.pages_in_parallel, len(wanted))
-    with ThreadPoolExecutor(workers, thread_name_prefix="page") as pool:
-        pages = pool.map(lambda e: _read_page(e, deps, now, origin), wanted)
-        read = dict(zip((e.key for e in wanted), pages, strict=True))
-    return [read.get(e.key, e) for e in entries]
-
-
-def _read_page(entry: Entry, deps: PollDeps, now: datetime, origin: str | None) -> Entry:
-    """The article's page text; links come from feed content, so the guard checks them."""
-    assert entry.link is not None
-    try:
-        page = deps.fetcher.fetch(entry.link, now=now, origin=origin)
-    except FetchError as e:
-        log.info('page link="%s" status=error error="%s"', entry.link, e)
-        return replace(entry, page_error=str(e))
-    if isinstance(page, NotModified):  # no validators were sent; a 304 here is the server's bug
-        return replace(entry, page_error="fetch: unexpected 304 for an article page")
-    text = article_text(page.body, page.final_url)
-    if not text:
-        return replace(entry, page_error="extract: no article text found on the page")
-    return replace(entry, page_text=text)
 
 
 def _deliver_now(deps: PollDeps, ids: Sequence[int], feed_name: str) -> DeliveryReport:

@@ -10,7 +10,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import text
 
 from monitor.app import App
-from monitor.extract import article_text
+from monitor.extract import Block, Page, article_text, capped, extract_page, merge, trimmed
 from monitor.samples import rss_feed, rss_item, voa_article, voa_page
 from tests.conftest import Clock, RecordingNotifier, SettingsFactory
 
@@ -153,3 +153,112 @@ def test_pages_that_give_nothing_are_recorded(
             page_error = conn.execute(text("SELECT page_error FROM articles")).scalar_one()
     assert page_error == error
     assert [a.rules for a in notifier.sent] == [("Stoltenberg",)]
+
+
+# --- how the two extractions are merged (pure decisions) ------------------------------
+
+
+def blocks(*names: str) -> list[Block]:
+    """Blocks of about the same length, each named by its first word."""
+    return [Block(f"{name} " + "words of the paragraph " * 5) for name in names]
+
+
+def names(found: list[Block]) -> list[str]:
+    return [b.text.split()[0] for b in found]
+
+
+LONG = "word " * 50
+
+
+@pytest.mark.parametrize(
+    ("precise", "default", "kept"),
+    [
+        (["b", "c"], ["b", "c"], ["b", "c"]),
+        (["b", "d"], ["b", "c", "d"], ["b", "c", "d"]),
+        (["d", "e"], ["a", "b", "c", "lead", "d", "e"], ["b", "c", "lead", "d", "e"]),
+        (["b", "c"], ["b", "c", "footer"], ["b", "c"]),
+        ([], ["a", "b"], ["a", "b"]),
+        (["c"], ["a", "b", "c", "d", "e"], ["a", "b", "c", "d", "e"]),
+        (["b", "c"], [], ["b", "c"]),
+    ],
+    ids=[
+        "same",
+        "inside",
+        "lead-within-three",
+        "after-the-end",
+        "precision-empty",
+        "truncated",
+        "default-empty",
+    ],
+)
+def test_default_blocks_join_where_the_article_is(
+    precise: list[str], default: list[str], kept: list[str]
+) -> None:
+    assert names(merge(blocks(*precise), blocks(*default))) == kept
+
+
+def test_short_link_dense_blocks_are_dropped_from_both_long_ones_kept() -> None:
+    precise = [Block("Read more: another story", 0.8), Block("body"), Block(LONG, 1.0)]
+    default = [
+        Block("Read more: another story", 0.8),
+        Block("body"),
+        Block("Related: x", 0.9),
+        Block(LONG, 1.0),
+    ]
+    assert [b.text for b in merge(precise, default)] == ["body", LONG]
+
+
+def test_a_default_block_holding_the_precision_one_is_placed_with_it() -> None:
+    """The default extraction kept one big block where precision kept its first part:
+    the default blocks before that one are before the article (three of them may be
+    its lead), the big block itself is with the article."""
+    precise = blocks("first", "second", "third", "fourth")
+    big = Block(precise[0].text + " and the rest " * 9)
+    default = [*blocks("other", "more", "x", "y", "z"), big, *precise[1:]]
+    kept = ["x", "y", "z", "first", "first", "second", "third", "fourth"]
+    assert names(merge(precise, default)) == kept
+
+
+def test_invisible_characters_never_split_words() -> None:
+    page = (
+        b"<html><body><article><p>" + "Ann Kies\u00adsling hat vie\u00adle wich\u00adti\u00adge".encode() * 30
+    )
+    text = article_text(page + b"</p></article></body></html>", "https://x/")
+    assert "Ann Kiessling hat viele wichtige" in text
+
+
+@pytest.mark.parametrize(
+    ("body", "limit", "expected"),
+    [
+        (b"<p>short</p>", 100, b"<p>short</p>"),
+        (b"<p>a</p><script>" + b"x" * 50 + b"</script><p>b</p>", 30, b"<p>a</p><p>b</p>"),
+        (b"<P>a</P><SCRIPT type=x>" + b"x" * 50 + b"</SCRIPT ><p>b</p>", 30, b"<P>a</P><p>b</p>"),
+        (b"<p>a</p><!-- " + b"x" * 50 + b" --><p>b</p>", 30, b"<p>a</p><p>b</p>"),
+        (b"<p>a</p><style>" + b"x" * 50, 30, b"<p>a</p>"),
+        (b"<p>aaaa</p><p>bbbb</p><p>cccc</p>", 20, b"<p>aaaa</p><p>bbbb"),
+        (b"x" * 50, 20, b"x" * 20),
+    ],
+    ids=["under-the-cap", "script", "upper-case", "comment", "unclosed", "cut-at-a-tag", "no-tag"],
+)
+def test_pages_over_the_cap_lose_scripts_then_their_tail(body: bytes, limit: int, expected: bytes) -> None:
+    assert trimmed(body, limit) == expected
+
+
+def test_trimming_is_linear_on_many_unclosed_scripts() -> None:
+    body = b"<p>a</p>" + b"<script>" * 200_000
+    assert trimmed(body, 1000) == b"<p>a</p>"
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [("one two three", 100, "one two three"), ("one two three", 9, "one two"), ("abcdefgh", 4, "abcd")],
+    ids=["under", "at-a-word", "one-long-word"],
+)
+def test_text_is_capped_at_a_word(text: str, limit: int, expected: str) -> None:
+    assert capped(text, limit) == expected
+
+
+def test_extract_page_applies_both_caps() -> None:
+    page = Page("https://www.voanews.com/a/x.html", voa_page(), max_bytes=len(voa_page()), max_chars=500)
+    text = extract_page(page)
+    assert 0 < len(text) <= 500 and text.startswith("NATO")

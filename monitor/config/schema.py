@@ -76,6 +76,14 @@ class FetchSettings(_Strict):
     full_text_min_words: int = Field(default=150, ge=0)
     pages_in_parallel: int = Field(default=4, ge=1, le=32)
     parse_workers: int | None = Field(default=None, ge=1, le=64)
+    # Article pages (ADR 0011): what one page may cost, and what one poll may spend on pages.
+    page_max_bytes: ByteSize = Field(default=ByteSize(2 * 1024 * 1024), gt=0)
+    page_max_chars: int = Field(default=100_000, ge=1_000)
+    page_timeout: Duration = timedelta(seconds=10)
+    page_workers: int | None = Field(default=None, ge=1, le=64)
+    pages_per_poll: int = Field(default=50, ge=0)
+    page_bytes_per_poll: ByteSize = Field(default=ByteSize(32 * 1024 * 1024), ge=0)
+    page_time_per_poll: Duration = timedelta(seconds=20)
 
 
 class DeliverySettings(_Strict):
