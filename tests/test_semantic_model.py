@@ -207,8 +207,9 @@ else:
 embedder = load_embedder("sentence-transformers:{model.get_model_path()}")
 rows = embedder.embed(["a power plant was hit", "the football final"], "passage")
 q = embedder.embed(["strikes on power plants"], "query")[0]
-print(json.dumps({{"id": embedder.model_id, "shape": list(rows.shape),
-                   "norms": np.linalg.norm(rows, axis=1).round(4).tolist(), "order": (rows @ q).argsort().tolist()}}))
+norms = np.linalg.norm(rows, axis=1).round(4).tolist()
+order = (rows @ q).argsort().tolist()
+print(json.dumps({{"id": embedder.model_id, "shape": list(rows.shape), "norms": norms, "order": order}}))
 """
     done = offline_run(code)
     assert done.returncode == 0, done.stderr
