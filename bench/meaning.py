@@ -315,9 +315,14 @@ def fit_calibration(space: Space, labels: Labels, model_id: str) -> Calibration:
     direction = cosine + (same_weight / weight) * same  # the cosine, corrected for a shared language
     balance = _balance_point(direction, labels)
     lenient = _recall_point(direction, labels, 0.95)
-    scale = math.log(0.3 / 0.7) / (lenient - balance)
+    # A set that separates cleanly reaches 95% recall above its balance point: keep the regression's slope.
+    scale = math.log(0.3 / 0.7) / (lenient - balance) if lenient < balance else float(weight)
     return Calibration(
-        model_id, weight=scale, bias=-scale * balance, same_language=scale * same_weight / weight, fitted=True
+        model_id,
+        weight=float(scale),
+        bias=float(-scale * balance),
+        same_language=float(scale * same_weight / weight),
+        fitted=True,
     )
 
 

