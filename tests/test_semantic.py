@@ -310,6 +310,18 @@ def test_prepare_embeds_every_description_in_one_query_batch() -> None:
     assert fake.calls[-1] == ("passage", ["x. y", "z"])
 
 
+def test_identical_passages_are_embedded_once_and_share_a_content_key() -> None:
+    fake = BagOfWords()
+    m = AboutMatcher(fake, fake_bundle())
+    wire = segments("Same wire story", "Carried by three feeds.")
+    got = m.embed([wire, segments("Other", ""), wire, wire])
+    assert fake.calls == [("passage", ["Same wire story. Carried by three feeds.", "Other"])]
+    np.testing.assert_array_equal(got[0].whole, got[3].whole)
+    assert m.content_key(wire) == m.content_key(segments(" Same  wire story ", "Carried by three feeds."))
+    assert m.content_key(wire) != m.content_key(segments("Other", ""))
+    assert m.embed([]) == []
+
+
 def test_score_reports_a_calibrated_similarity_per_rule_and_whether_it_fires(matcher: AboutMatcher) -> None:
     [embedding] = matcher.embed([segments("Missile strikes on power plants", "The grid is down.")])
     energy, floods = matcher.score(embedding)

@@ -15,6 +15,7 @@ Scoring is pure arithmetic on cached vectors (microseconds); only :meth:`embed`,
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -97,9 +98,17 @@ class AboutMatcher:
         self._prepared = _Prepared(tuple(rules), matrix, languages)
 
     def embed(self, articles: Sequence[Segments]) -> list[ArticleEmbedding]:
-        """One embedding per article (its whole passage), in one batch; cache them."""
-        rows = self.embedder.embed([article.whole for article in articles], "passage")
-        return [ArticleEmbedding(self.tag, row) for row in rows]
+        """One embedding per article (its whole passage), in one batch; cache them.
+
+        Identical passages (the same wire story in several feeds) are embedded once.
+        """
+        unique = list(dict.fromkeys(article.whole for article in articles))
+        rows = dict(zip(unique, self.embedder.embed(unique, "passage"), strict=True))
+        return [ArticleEmbedding(self.tag, rows[article.whole]) for article in articles]
+
+    def content_key(self, article: Segments) -> str:
+        """A key for the passage this matcher embeds: equal keys, equal vectors (a cache can share them)."""
+        return hashlib.sha256(f"{self.tag}\n{article.whole}".encode()).hexdigest()[:32]
 
     def score(
         self,
