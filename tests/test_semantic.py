@@ -33,6 +33,7 @@ from monitor.semantic import (
 )
 from monitor.semantic.calibrate import Bundle, LanguageGuide, background, bundled
 from monitor.semantic.embedder import MAX_CHARS, Kind, Vectors, clean, unit_rows
+from monitor.semantic.matcher import KEYWORD_RELIEF
 from monitor.semantic.segment import LEAD_CHARS, MAX_SENTENCES, SENTENCE_CHARS, tidy
 
 DIM = 64
@@ -347,14 +348,13 @@ def test_a_rule_in_the_articles_language_gets_the_same_language_correction() -> 
     assert same.cosine == other.cosine and same.similarity < other.similarity
 
 
-def test_a_lexical_hit_lowers_the_bar_by_the_relief(matcher: AboutMatcher, monkeypatch) -> None:
-    import monitor.semantic.matcher as module
-
-    monkeypatch.setattr(module, "KEYWORD_RELIEF", 0.2)  # the constant, not the code
+def test_a_lexical_hit_lowers_the_bar_by_the_relief(matcher: AboutMatcher) -> None:
     [embedding] = matcher.embed([segments("Floods", "")])
     [plain] = matcher.score(embedding, only={"floods"})
     [helped] = matcher.score(embedding, only={"floods"}, lexical_hits={"floods"})
-    assert helped.threshold == pytest.approx(plain.threshold - 0.2)
+    assert KEYWORD_RELIEF > 0
+    assert helped.threshold == pytest.approx(plain.threshold - KEYWORD_RELIEF)
+    assert helped.similarity == plain.similarity
 
 
 def test_scoring_an_embedding_from_another_model_is_a_bug(matcher: AboutMatcher) -> None:

@@ -129,3 +129,63 @@ def test_tier_rows_are_named_for_bench_languages() -> None:
     row = TierRow("meaning", "uk", 7, 0, 5)
     assert row._fields == ("tier", "language", "tp", "fp", "fn")
     assert tuple(row) == ("meaning", "uk", 7, 0, 5)
+
+
+def full_synthetic(seed: int = 5) -> tuple[Space, Labels]:
+    """Every array a step reads, for the six rules and twelve languages (random, unit rows)."""
+    rng = np.random.default_rng(seed)
+    n, dim, r = 144, 16, len(TOPICS)
+    topics = load_topics()
+
+    def unit(*shape: int) -> np.ndarray:
+        x = rng.normal(size=shape)
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    rule_q = unit(r, dim)
+    truth = np.zeros((n, r), dtype=bool)
+    truth[np.arange(n), np.arange(n) % r] = np.arange(n) % 4 == 0
+    whole = unit(n, dim) * 0.5 + truth.astype(float) @ rule_q
+    whole /= np.linalg.norm(whole, axis=1, keepdims=True)
+    space = Space(
+        whole_p=whole, whole_q=whole, sentences=np.vstack([whole, whole]),
+        owner=np.concatenate([np.arange(n), np.arange(n)]), rule_q=rule_q, rule_p=rule_q,
+        translations_q=np.repeat(rule_q[:, None, :], 12, axis=1), background_p=unit(24, dim),
+        background_q=unit(24, dim), background_language=np.array(list(LANGUAGES) * 2),
+    )  # fmt: skip
+    labels = Labels(
+        truth=truth,
+        dev=np.arange(n) % 2 == 0,
+        language=np.array([LANGUAGES[i % 12] for i in range(n)]),
+        rule_language=np.array([topics[t]["language"] for t in TOPICS]),
+        keyword=rng.random((n, r)) < 0.1,
+    )
+    return space, labels
+
+
+def test_every_step_evaluates_and_the_table_prints_them() -> None:
+    from bench.meaning import evaluate, steps, table
+    from monitor.semantic.calibrate import Bundle, LanguageGuide
+
+    space, labels = full_synthetic()
+    bundle = Bundle(fit_calibration(space, labels, "synthetic"), LanguageGuide())
+    rows = [evaluate(step, space, labels) for step in steps(bundle, "synthetic")]
+    assert len(rows) >= 10 and len({row["step"] for row in rows}) == len(rows)
+    for row in rows:
+        assert set(row["per_language"]) == set(LANGUAGES)
+        assert 0 <= row["test"]["recall"] <= 1 and 0 <= row["test"]["precision"] <= 1
+    shipped = next(row for row in rows if row["step"].startswith("calibrated: same-language"))
+    assert shipped["threshold"] == 0.5 and not shipped["tuned_on_dev"]
+    cost = {
+        "ms_per_article_batch": 1.0, "cpu_ms_per_article_batch": 1.0, "ms_per_article_single": 2.0,
+        "tokens_per_article": 50.0, "chars_per_article": 180.0, "model_load_s": 0.1, "peak_rss_mb": 100.0,
+        "model_rss_mb": {"model_and_batch": 110.0, "added": 80.0},
+    }  # fmt: skip
+    report = {
+        "steps": rows,
+        "cost": cost,
+        "keyword_relief": {"shipped": 0.04, "best_on_dev": 0.0},
+        "min_similarity_sweep": [{"min_similarity": 0.5, "recall": 1.0, "precision": 1.0}],
+    }
+    text = table(report)
+    assert all(row["step"] in text for row in rows)
+    assert "ms/article" in text and "keyword relief" in text
