@@ -139,7 +139,8 @@ def full_synthetic(seed: int = 5) -> tuple[Space, Labels]:
 
     def unit(*shape: int) -> np.ndarray:
         x = rng.normal(size=shape)
-        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+        rows: np.ndarray = x / np.linalg.norm(x, axis=-1, keepdims=True)
+        return rows
 
     rule_q = unit(r, dim)
     truth = np.zeros((n, r), dtype=bool)
