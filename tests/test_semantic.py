@@ -104,6 +104,12 @@ def matcher() -> AboutMatcher:
             ("عنوان", "جملة أولى؟", "جملة ثانية."),
         ),
         ("Ctrl\x00\x07chars\u200b", "x", "Ctrl chars. x", ("Ctrl chars", "x")),
+        (
+            "Title repeated",
+            "Title repeated. Then news.",
+            "Title repeated. Then news.",
+            ("Title repeated.", "Then news."),
+        ),
     ],
     ids=[
         "plain",
@@ -114,6 +120,7 @@ def matcher() -> AboutMatcher:
         "whitespace",
         "arabic",
         "control",
+        "summary-repeats-title",
     ],
 )
 def test_segments_join_title_and_lead_and_split_sentences(

@@ -63,6 +63,8 @@ def segments(title: str, lead: str) -> Segments:
     head = tidy(title, SENTENCE_CHARS)
     raw = lead[: LEAD_CHARS * 8]
     body = tidy(raw, LEAD_CHARS)
+    if head and body.casefold().startswith(head.casefold()):
+        head = ""  # many feeds repeat the title as the summary's first line
     joint = " " if head[-1:] in _ENDS else ". "
     whole = f"{head}{joint}{body}" if head and body else head or body
     parts = ([head] if head else []) + sentences_of(raw[: LEAD_CHARS * 2])
