@@ -25,7 +25,6 @@ dev and writes ``monitor/semantic/data/calibration.json``. Embeddings are cached
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import platform
@@ -51,7 +50,7 @@ from monitor.semantic.calibrate import (
     pack,
 )
 from monitor.semantic.codec import ArticleEmbedding
-from monitor.semantic.embedder import Embedder, unit_rows
+from monitor.semantic.embedder import Embedder, Kind, unit_rows
 from monitor.semantic.matcher import KEYWORD_RELIEF
 
 DATA = Path(__file__).resolve().parent / "data" / "meaning"
@@ -147,34 +146,53 @@ def _texts(articles: Sequence[Article], topics: dict[str, dict[str, Any]]) -> di
     }
 
 
+_GROUPS: tuple[tuple[str, str, Kind], ...] = (
+    ("whole_p", "whole", "passage"),
+    ("whole_q", "whole", "query"),
+    ("sentences", "sentences", "passage"),
+    ("rule_q", "rules", "query"),
+    ("rule_p", "rules", "passage"),
+    ("translations_q", "translations", "query"),
+    ("background_p", "background", "passage"),
+    ("background_q", "background", "query"),
+)
+
+
 def embed_space(embedder: Embedder, articles: Sequence[Article], cache: Path | None) -> Space:
-    """Embed everything (or read the cache made from the same model and texts)."""
+    """Embed everything; a cache keeps each (model, kind, text) row, so an edit re-embeds only itself."""
     texts = _texts(articles, load_topics())
-    key = hashlib.sha256(json.dumps([embedder.model_id, texts], ensure_ascii=False).encode()).hexdigest()
-    if cache is not None and cache.exists():
-        stored = np.load(cache)
-        if str(stored["key"]) == key:
-            return _space(stored, texts)
+    known = _read_cache(cache, embedder.model_id)
     seconds: dict[str, float] = {}
     arrays: dict[str, Any] = {}
-    for name, source, kind in (
-        ("whole_p", "whole", "passage"),
-        ("whole_q", "whole", "query"),
-        ("sentences", "sentences", "passage"),
-        ("rule_q", "rules", "query"),
-        ("rule_p", "rules", "passage"),
-        ("translations_q", "translations", "query"),
-        ("background_p", "background", "passage"),
-        ("background_q", "background", "query"),
-    ):
+    for name, source, kind in _GROUPS:
+        missing = list(dict.fromkeys(t for t in texts[source] if (kind, t) not in known))
         start = time.perf_counter()
-        arrays[name] = embedder.embed(texts[source], kind)  # type: ignore[arg-type]
+        for text, row in zip(missing, embedder.embed(missing, kind), strict=True):
+            known[(kind, text)] = row
         seconds[name] = time.perf_counter() - start
-    arrays["seconds"] = np.array(json.dumps(seconds))
+        arrays[name] = np.array([known[(kind, t)] for t in texts[source]]).reshape(len(texts[source]), -1)
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, key=np.array(key), **arrays)
-    return _space(arrays, texts)
+        _write_cache(cache, embedder.model_id, known)
+    space = _space(arrays, texts)
+    space.seconds = seconds
+    return space
+
+
+def _read_cache(cache: Path | None, model_id: str) -> dict[tuple[Kind, str], Any]:
+    if cache is None or not cache.exists():
+        return {}
+    stored = np.load(cache)
+    if "model" not in stored or str(stored["model"]) != model_id:
+        return {}
+    keys = json.loads(str(stored["keys"]))
+    return {(kind, text): row for (kind, text), row in zip(keys, stored["rows"], strict=True)}
+
+
+def _write_cache(cache: Path, model_id: str, known: dict[tuple[Kind, str], Any]) -> None:
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    keys = list(known)
+    rows = np.array([known[key] for key in keys], dtype=np.float32)
+    np.savez(cache, model=np.array(model_id), keys=np.array(json.dumps(keys, ensure_ascii=False)), rows=rows)
 
 
 def _space(arrays: Any, texts: dict[str, list[str]]) -> Space:
@@ -192,7 +210,6 @@ def _space(arrays: Any, texts: dict[str, list[str]]) -> Space:
         background_p=f64("background_p"),
         background_q=f64("background_q"),
         background_language=np.array(texts["background_language"]),
-        seconds=json.loads(str(arrays["seconds"])),
     )
 
 
