@@ -451,3 +451,30 @@ def test_unknown_model_names_are_refused() -> None:
     with pytest.raises(ModelError, match="unknown model"):
         load_embedder("sentence-transformers:")
     assert issubclass(ModelError, MonitorError)
+
+
+def test_a_model_without_a_bundled_calibration_gets_the_identity_and_fresh_centroids() -> None:
+    fake = BagOfWords()
+    m = AboutMatcher(fake)  # no bundle for "fake-bow/1": built from the background texts
+    assert not m.bundle.calibration.fitted
+    assert {kind for kind, _ in fake.calls} == {"query", "passage"}
+    assert len(fake.calls) == 2 * 12  # one batch per language and kind
+    m.prepare([AboutRule("r", "Синоптики прогнозують сильний снігопад")])
+    assert m.rules[0].name == "r"
+    [embedding] = m.embed([segments("Синоптики прогнозують сильний снігопад і ожеледицю", "")])
+    [score] = m.score(embedding)
+    assert score.similarity == pytest.approx(min(1.0, max(0.0, score.cosine)))
+
+
+def test_packed_centroids_round_trip_at_float16() -> None:
+    from monitor.semantic.calibrate import _unpack, pack
+
+    vector = unit_rows(np.arange(1, 9, dtype=np.float32))
+    np.testing.assert_allclose(_unpack(pack(vector)), vector, atol=1e-3)
+
+
+def test_long_sentences_stop_the_explanation_list_at_the_lead() -> None:
+    sentence = "word " * 45  # about 225 characters a sentence
+    got = segments("Title", ". ".join([sentence.strip()] * 8) + ".")
+    assert 2 <= len(got.sentences) < MAX_SENTENCES
+    assert sum(len(s) for s in got.sentences) <= LEAD_CHARS + 2 * SENTENCE_CHARS
