@@ -12,10 +12,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from datetime import timedelta
-from typing import TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -86,14 +86,12 @@ class Daemon:
             id="poll",
         )
         scheduler.add_job(
-            self._jobs.tracked(self.deliver_due),
+            self.deliver_due,
             IntervalTrigger(seconds=self._delivery_tick.total_seconds()),
             next_run_time=now,
             id="deliver",
         )
-        scheduler.add_job(
-            self._jobs.tracked(self.prune_old), CronTrigger(timezone="UTC", **PRUNE_AT), id="prune"
-        )
+        scheduler.add_job(self.prune_old, CronTrigger(timezone="UTC", **PRUNE_AT), id="prune")
         keep = max(1.0, self.app.settings.poll.lease.total_seconds() / 3)
         scheduler.add_job(self.renew_leases, IntervalTrigger(seconds=keep), id="leases")
         self.http = self._serve(self.app.settings.http.listen)
@@ -294,18 +292,20 @@ class Daemon:
         """Send whatever the outbox holds that is due (retries, leftovers); not once stopping."""
         if self._stopping:
             return
-        try:
-            self.app.courier.deliver()
-        except StorageError as e:  # the database is away: the next tick tries again
-            log.warning('deliver status=error error="%s"', e)
+        with self._jobs.running():
+            try:
+                self.app.courier.deliver()
+            except StorageError as e:  # the database is away: the next tick tries again
+                log.warning('deliver status=error error="%s"', e)
 
     def prune_old(self) -> Pruned:
         """Delete the articles and alerts that ``retention`` lets go (the daily job); a
         shutdown stops it between two batches."""
         retention = self.app.settings.retention
-        pruned = self.app.store.prune(
-            self.app.clock(), retention.articles, retention.alerts, stop=lambda: self._stopping
-        )
+        with self._jobs.running():
+            pruned = self.app.store.prune(
+                self.app.clock(), retention.articles, retention.alerts, stop=lambda: self._stopping
+            )
         log.info(
             "prune articles=%d alerts=%d deliveries=%d",
             pruned.articles,
@@ -313,9 +313,6 @@ class Daemon:
             pruned.deliveries,
         )
         return pruned
-
-
-_T = TypeVar("_T")
 
 
 class _RunningJobs:
@@ -326,21 +323,17 @@ class _RunningJobs:
         self._running = 0
         self._idle = threading.Condition()
 
-    def tracked(self, job: Callable[[], _T]) -> Callable[[], _T]:
-        """``job``, counted while it runs."""
-
-        def run() -> _T:
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Count a job while it runs."""
+        with self._idle:
+            self._running += 1
+        try:
+            yield
+        finally:
             with self._idle:
-                self._running += 1
-            try:
-                return job()
-            finally:
-                with self._idle:
-                    self._running -= 1
-                    self._idle.notify_all()
-
-        run.__name__ = getattr(job, "__name__", "job")
-        return run
+                self._running -= 1
+                self._idle.notify_all()
 
     def wait(self, timeout: float | None) -> int:
         """Wait up to ``timeout`` seconds for the running jobs; how many still run."""

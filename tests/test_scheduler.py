@@ -87,12 +87,13 @@ def test_shutdown_waits_for_a_running_job_within_the_grace_and_counts_what_it_ab
     running, finish = threading.Event(), threading.Event()
 
     def long_job() -> None:
-        running.set()
-        finish.wait(WAIT)
+        with daemon._jobs.running():
+            running.set()
+            finish.wait(WAIT)
 
     with App.from_settings(settings_factory(), strict=True) as app:
         daemon = Daemon(app)
-        job = threading.Thread(target=daemon._jobs.tracked(long_job))
+        job = threading.Thread(target=long_job)
         job.start()
         assert running.wait(WAIT)
         assert daemon.close(grace=0.2) == 1, "the job still running past the grace is abandoned"
