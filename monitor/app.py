@@ -75,7 +75,7 @@ class App:
             observe=self.metrics.observe_delivery,
         )
         deps = PollDeps(
-            settings, fetcher, self.store, Matcher(settings.rules), courier, self.clock, self.parser
+            settings, fetcher, self.store, Matcher.for_settings(settings), courier, self.clock, self.parser
         )
         with self._lock:
             self.settings, self.fetcher, self.notifier = settings, fetcher, notifier

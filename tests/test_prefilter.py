@@ -14,7 +14,7 @@ from monitor.config import WatchRule
 from monitor.match import Matcher, article_texts
 from monitor.models import Entry
 from monitor.query import Analysed, Prefilter, parse_query
-from monitor.query.prefilter import requirement
+from monitor.query.prefilter import literals, requirement
 
 NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
 
@@ -135,31 +135,52 @@ def test_property_candidates_include_every_rule_that_holds(
     assert holding <= candidates
 
 
-def _literals(query: str) -> list[list[str]]:
-    return [[text for _, text in clause] for clause in requirement(parse_query(query))]
+def _literals(query: str, language: str | None = "en") -> list[list[tuple[str, str]]]:
+    return [
+        [lit for term in clause for lit in literals(term, language)]
+        for clause in requirement(parse_query(query))
+    ]
 
 
 @pytest.mark.parametrize(
-    ("query", "clauses"),
+    ("query", "language", "clauses"),
     [
-        pytest.param("ATACMS", [[" atacm "]], id="word-stem"),
-        pytest.param("=ATACMS", [[" atacm "]], id="exact-word-uses-its-stem"),
-        pytest.param('"prisoner exchanges"', [[" prison exchang "]], id="phrase"),
-        pytest.param("ATACMS Kharkiv", [[" atacm "], [" kharkiv "]], id="and-needs-both"),
-        pytest.param("ATACMS OR HIMARS", [[" atacm ", " himar "]], id="or-needs-one"),
-        pytest.param("ATACMS -opinion", [[" atacm "]], id="not-needs-nothing"),
-        pytest.param("-opinion", [], id="not-only-always-a-candidate"),
-        pytest.param("/K.iv/", [], id="regex-always-a-candidate"),
-        pytest.param("/K.iv/ OR Kyiv", [], id="or-with-regex-always-a-candidate"),
-        pytest.param("/K.iv/ Kyiv", [[" kyiv "]], id="and-with-regex-needs-the-word"),
-        pytest.param("Zelensk*", [[" zelensk"]], id="prefix-in-folded-stream"),
-        pytest.param('"prisoner exch*"', [[" prison "]], id="prefix-phrase-needs-its-head"),
-        pytest.param("a NEAR/3 b", [[" a "], [" b "]], id="near-needs-both"),
-        pytest.param("(a b) OR (c d e)", [[" a ", " c "]], id="or-takes-one-clause-of-each"),
+        pytest.param("atacms", "en", [[("form", " atacm ")]], id="word-form"),
+        pytest.param("ATACMS", "en", [[("form", " atacm "), ("name", " atakms ")]], id="name-also-by-key"),
+        pytest.param("=ATACMS", "en", [[("fold", " atacms ")]], id="exact-word-folded"),
+        pytest.param('"prisoner exchanges"', "en", [[("form", " prison exchang ")]], id="phrase"),
+        pytest.param(
+            "atacms kharkiv", "en", [[("form", " atacm ")], [("form", " kharkiv ")]], id="and-needs-both"
+        ),
+        pytest.param(
+            "atacms OR himars", "en", [[("form", " atacm "), ("form", " himar ")]], id="or-needs-one"
+        ),
+        pytest.param("atacms -opinion", "en", [[("form", " atacm ")]], id="not-needs-nothing"),
+        pytest.param("-opinion", "en", [], id="not-only-always-a-candidate"),
+        pytest.param("/K.iv/", "en", [], id="regex-always-a-candidate"),
+        pytest.param("/K.iv/ OR kyiv", "en", [], id="or-with-regex-always-a-candidate"),
+        pytest.param("/K.iv/ kyiv", "en", [[("form", " kyiv ")]], id="and-with-regex-needs-the-word"),
+        pytest.param("Zelensk*", "en", [[("fold", " zelensk")]], id="prefix-in-folded-stream"),
+        pytest.param('"prisoner exch*"', "en", [[("form", " prison ")]], id="prefix-phrase-needs-its-head"),
+        pytest.param("a NEAR/3 b", "en", [[("form", " a ")], [("form", " b ")]], id="near-needs-both"),
+        pytest.param("(a b) OR (c d e)", "en", [[("form", " a "), ("form", " c ")]], id="or-one-clause-each"),
+        pytest.param(
+            '"обмін полоненими"', "uk", [[("form", " обмін полонении ")]], id="ukrainian-forms-in-ukrainian"
+        ),
+        pytest.param(
+            '"обмін полоненими"', "ru", [[("fold", " обмін полоненими ")]], id="ukrainian-folded-elsewhere"
+        ),
+        pytest.param(
+            "Gefangenenaustausch",
+            "uk",
+            [[("fold", " gefangenenaustausch "), ("name", " hefanhenenaustauS ")]],
+            id="latin-in-ukrainian-folded",
+        ),
+        pytest.param("prisoner", None, [[("fold", " prisoner ")]], id="unknown-language-folded"),
     ],
 )
-def test_requirements(query: str, clauses: list[list[str]]) -> None:
-    assert _literals(query) == clauses
+def test_requirements(query: str, language: str | None, clauses: list[list[tuple[str, str]]]) -> None:
+    assert _literals(query, language) == clauses
 
 
 def test_only_candidates_are_evaluated_and_order_is_config_order() -> None:

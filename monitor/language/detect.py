@@ -1,0 +1,146 @@
+"""Which language an article is in, and which languages a rule phrase may be in.
+
+Articles (``detect``): the script decides the family, then
+
+- Cyrillic: Ukrainian when its own letters (і ї є ґ) outnumber Russian's (ы э ъ ё),
+  else Russian; function words (та, що, від / и, что, это) break a tie;
+- Arabic script: Arabic, unless letters that only Persian or Urdu use (پ چ ژ گ ی ے ...)
+  are common, then no language of ours (None);
+- Latin: the language whose function words (the, der, le, el, się, il, o, de, ve...)
+  and letters (ß, ł, ş, ñ, ã...) are most frequent in the first few hundred words;
+  English when no language clearly wins (a bare title such as "ATACMS strikes").
+
+Measured against py3langid and lingua on the labelled set of ``bench/languages.py``
+(ADR 0015): as accurate on news text, and about a hundred times faster, because it
+only counts words. Phrases (``phrase_languages``) are too short for any detector:
+they get every language their letters allow.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from monitor.language.codes import ARABIC, CYRILLIC, LATIN
+
+_SAMPLE = 1_500
+"""Characters of an article's text that decide its language (title and lead first)."""
+
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
+_LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
+_UKRAINIAN = re.compile("[іїєґІЇЄҐ]")
+_RUSSIAN = re.compile("[ыэъёЫЭЪЁ]")
+_NOT_ARABIC = re.compile("[پچژگکیےںہٹڈڑۓۀ]")
+_TOKEN = re.compile(r"[^\W\d_]+")
+
+_FUNCTION_WORDS: dict[str, str] = {
+    "en": "the of and to in is that for on was with said as by at from it his an be has have were "
+    "after which who will are this their they not but had been its over would",
+    "de": "der die das und den dem des ist nicht ein eine einer einem einen mit von auf für sich auch "
+    "wurde wurden nach bei aus dass sind zum zur im am hat haben sagte werden wie oder gegen über",
+    "fr": "le la les des du de et est une un dans pour qui que sur au aux par pas avec ont été sont ce "
+    "cette selon mais il elle ils plus lors après entre a",
+    "es": "el la los las del de y en que un una por con para es se su sus al fue han ha según como "
+    "más pero tras entre sobre este esta dijo",
+    "pl": "i w na z się do że nie jest to o od po przez dla oraz jak ale został została które który "
+    "która już także jego ich czy między roku według przy we",
+    "it": "il lo la gli le di del della dei delle e è un una per con che non in sono ha hanno nel "
+    "nella al alla dal dalla ma anche secondo tra dopo stato",
+    "pt": "o a os as do da dos das de e em no na nos nas um uma que para com por não foi são ao à "
+    "pelo pela segundo mas também entre após disse",
+    "nl": "de het een en van in is dat op te met voor zijn niet aan er om ook als bij door werd "
+    "worden naar maar heeft hebben nog uit over tussen na",
+    "tr": "ve bir bu için ile da de olarak olan daha çok gibi en ancak sonra kadar değil ise her ki "
+    "göre tarafından arasında yapılan dedi açıkladı",
+    "uk": "і й та що не на в у з до від для як це його її про після також було був була які який "
+    "яка під між через щодо заявив повідомив є",
+    "ru": "и не на в с что по от для как это его ее её о после также было был была которые который "
+    "которая под между через заявил сообщил",
+}
+
+_LETTERS: dict[str, tuple[str, ...]] = {
+    "ß": ("de",), "ä": ("de",), "ö": ("de", "tr"), "ü": ("de", "tr"),
+    "ł": ("pl",), "ą": ("pl",), "ę": ("pl",), "ś": ("pl",), "ź": ("pl",), "ż": ("pl",), "ć": ("pl",),
+    "ń": ("pl",), "ğ": ("tr",), "ş": ("tr",), "ı": ("tr",), "ñ": ("es",), "ã": ("pt",), "õ": ("pt",),
+    "ç": ("fr", "pt", "tr"), "è": ("fr", "it"), "ê": ("fr", "pt"), "œ": ("fr",), "ì": ("it",),
+    "ò": ("it",), "á": ("es", "pt"), "í": ("es", "pt"), "ó": ("es", "pt", "pl"), "ú": ("es", "pt"),
+}  # fmt: skip
+_LETTER_WEIGHT = 0.3
+_ENOUGH = 1.0
+
+
+def _table() -> dict[str, tuple[str, ...]]:
+    table: dict[str, list[str]] = {}
+    for language, words in _FUNCTION_WORDS.items():
+        for word in words.split():
+            table.setdefault(word, []).append(language)
+    return {word: tuple(languages) for word, languages in table.items()}
+
+
+_WORDS = _table()
+
+
+def detect(text: str) -> str | None:
+    """The language of an article's text (title first); None when it is in none of ours."""
+    sample = text[:_SAMPLE]
+    latin = len(_LATIN.findall(sample))
+    cyrillic = len(_CYRILLIC.findall(sample))
+    arabic = len(_ARABIC.findall(sample))
+    if not latin and not cyrillic and not arabic:
+        return None
+    if arabic > latin and arabic > cyrillic:
+        return None if len(_NOT_ARABIC.findall(sample)) * 50 > arabic else "ar"
+    tokens = _TOKEN.findall(sample.lower())
+    if cyrillic > latin:
+        return _cyrillic(sample, tokens)
+    return _best(_scores(tokens, sample, LATIN), default="en")
+
+
+def _cyrillic(sample: str, tokens: list[str]) -> str:
+    own = len(_UKRAINIAN.findall(sample)) - len(_RUSSIAN.findall(sample))
+    if own:
+        return "uk" if own > 0 else "ru"
+    return _best(_scores(tokens, "", CYRILLIC), default="ru")
+
+
+def _scores(tokens: Iterable[str], sample: str, candidates: tuple[str, ...]) -> dict[str, float]:
+    scores = dict.fromkeys(candidates, 0.0)
+    for token in tokens:
+        languages = _WORDS.get(token)
+        if languages:
+            for language in languages:
+                if language in scores:
+                    scores[language] += 1.0 / len(languages)
+    lowered = sample.lower()
+    for letter, languages in _LETTERS.items():
+        n = lowered.count(letter)
+        if n:
+            for language in languages:
+                scores[language] += n * _LETTER_WEIGHT / len(languages)
+    return scores
+
+
+def _best(scores: dict[str, float], *, default: str) -> str:
+    """The clear winner: at least one function word's worth, ahead of the next."""
+    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
+    (language, score), runner_up = ranked[0], ranked[1][1] if len(ranked) > 1 else 0.0
+    return language if score >= _ENOUGH and score > runner_up else default
+
+
+def phrase_languages(text: str) -> tuple[str, ...]:
+    """Every language a rule phrase may be in, from its letters alone.
+
+    Latin letters: every Latin-script language; Cyrillic: Ukrainian and Russian, or one
+    of them when the phrase has a letter only that one uses (і ї є ґ / ы э ъ ё); Arabic
+    script: Arabic. A phrase mixing scripts gets the languages of each.
+    """
+    found: list[str] = []
+    if _LATIN.search(text):
+        found += LATIN
+    if _CYRILLIC.search(text):
+        uk, ru = bool(_UKRAINIAN.search(text)), bool(_RUSSIAN.search(text))
+        found += ("uk",) if uk and not ru else ("ru",) if ru and not uk else CYRILLIC
+    if _ARABIC.search(text):
+        found += ARABIC
+    return tuple(found)
