@@ -9,7 +9,7 @@ installed packages.
 
 from monitor.language.aliases import cycles, expand, lookup
 from monitor.language.codes import LANGUAGES, known, listing
-from monitor.language.detect import detect, phrase_languages
+from monitor.language.detect import detect, detect_words, phrase_languages
 from monitor.language.forms import fold, form
 from monitor.language.names import looks_like_name, name_key, phrase_key, spelling
 
@@ -17,6 +17,7 @@ __all__ = [
     "LANGUAGES",
     "cycles",
     "detect",
+    "detect_words",
     "expand",
     "fold",
     "form",

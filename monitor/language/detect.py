@@ -19,20 +19,24 @@ they get every language their letters allow.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Sequence
 
 from monitor.language.codes import ARABIC, CYRILLIC, LATIN
+from monitor.language.forms import fold
 
-_SAMPLE = 1_500
-"""Characters of an article's text that decide its language (title and lead first)."""
+_SAMPLE = 600
+"""Characters of an article's text that decide its language (title and lead first):
+about a hundred words, a few dozen of them function words in news prose."""
 
+_WORDS_SAMPLE = 120
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
 _ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 _LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
 _UKRAINIAN = re.compile("[іїєґІЇЄҐ]")
 _RUSSIAN = re.compile("[ыэъёЫЭЪЁ]")
 _NOT_ARABIC = re.compile("[پچژگکیےںہٹڈڑۓۀ]")
-_TOKEN = re.compile(r"[^\W\d_]+")
+_TOKEN = re.compile(r"\w+")
 
 _FUNCTION_WORDS: dict[str, str] = {
     "en": "the of and to in is that for on was with said as by at from it his an be has have were "
@@ -66,15 +70,19 @@ _LETTERS: dict[str, tuple[str, ...]] = {
     "ç": ("fr", "pt", "tr"), "è": ("fr", "it"), "ê": ("fr", "pt"), "œ": ("fr",), "ì": ("it",),
     "ò": ("it",), "á": ("es", "pt"), "í": ("es", "pt"), "ó": ("es", "pt", "pl"), "ú": ("es", "pt"),
 }  # fmt: skip
+_LETTERS_IN = re.compile("[" + "".join(_LETTERS) + "]")
 _LETTER_WEIGHT = 0.3
 _ENOUGH = 1.0
 
 
 def _table() -> dict[str, tuple[str, ...]]:
+    """Folded function word -> the languages that use it (``sie``: German, Polish ``się``)."""
     table: dict[str, list[str]] = {}
     for language, words in _FUNCTION_WORDS.items():
         for word in words.split():
-            table.setdefault(word, []).append(language)
+            languages = table.setdefault(fold(word), [])
+            if language not in languages:
+                languages.append(language)
     return {word: tuple(languages) for word, languages in table.items()}
 
 
@@ -82,40 +90,55 @@ _WORDS = _table()
 
 
 def detect(text: str) -> str | None:
-    """The language of an article's text (title first); None when it is in none of ours."""
+    """The language of a text (an article's title first); None when it is in none of ours."""
     sample = text[:_SAMPLE]
-    latin = len(_LATIN.findall(sample))
-    cyrillic = len(_CYRILLIC.findall(sample))
-    arabic = len(_ARABIC.findall(sample))
+    return detect_words([fold(w) for w in _TOKEN.findall(sample)], sample)
+
+
+def detect_words(words: Sequence[str], sample: str) -> str | None:
+    """The language of an article from its first words, folded (``monitor.language.fold``),
+    and the raw text they come from (its script and letters count too)."""
+    words = words[:_WORDS_SAMPLE]
+    if sample.isascii():  # the common case, decided by function words alone
+        return _best(_scores(words, "", LATIN), default="en")
+    scripts = Counter(_script(w) for w in words)
+    latin, cyrillic, arabic = scripts["latin"], scripts["cyrillic"], scripts["arabic"]
     if not latin and not cyrillic and not arabic:
         return None
     if arabic > latin and arabic > cyrillic:
-        return None if len(_NOT_ARABIC.findall(sample)) * 50 > arabic else "ar"
-    tokens = _TOKEN.findall(sample.lower())
+        letters = len(_ARABIC.findall(sample))
+        return None if len(_NOT_ARABIC.findall(sample)) * 50 > letters else "ar"
     if cyrillic > latin:
-        return _cyrillic(sample, tokens)
-    return _best(_scores(tokens, sample, LATIN), default="en")
+        return _cyrillic(sample, words)
+    return _best(_scores(words, sample, LATIN), default="en")
 
 
-def _cyrillic(sample: str, tokens: list[str]) -> str:
+def _script(word: str) -> str:
+    first = word[:1]
+    if "\u0400" <= first <= "\u04ff":
+        return "cyrillic"
+    if "\u0600" <= first <= "\u06ff" or "\ufb50" <= first <= "\ufeff":
+        return "arabic"
+    return "latin" if first.isalpha() else "other"
+
+
+def _cyrillic(sample: str, words: Sequence[str]) -> str:
     own = len(_UKRAINIAN.findall(sample)) - len(_RUSSIAN.findall(sample))
     if own:
         return "uk" if own > 0 else "ru"
-    return _best(_scores(tokens, "", CYRILLIC), default="ru")
+    return _best(_scores(words, "", CYRILLIC), default="ru")
 
 
-def _scores(tokens: Iterable[str], sample: str, candidates: tuple[str, ...]) -> dict[str, float]:
+def _scores(words: Sequence[str], sample: str, candidates: tuple[str, ...]) -> dict[str, float]:
     scores = dict.fromkeys(candidates, 0.0)
-    for token in tokens:
-        languages = _WORDS.get(token)
-        if languages:
-            for language in languages:
-                if language in scores:
-                    scores[language] += 1.0 / len(languages)
-    lowered = sample.lower()
-    for letter, languages in _LETTERS.items():
-        n = lowered.count(letter)
-        if n:
+    for languages, n in Counter(filter(None, map(_WORDS.get, words))).items():
+        share = n / len(languages)
+        for language in languages:
+            if language in scores:
+                scores[language] += share
+    if sample:
+        for letter, n in Counter(_LETTERS_IN.findall(sample.lower())).items():
+            languages = _LETTERS[letter]
             for language in languages:
                 scores[language] += n * _LETTER_WEIGHT / len(languages)
     return scores

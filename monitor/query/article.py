@@ -7,16 +7,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from monitor.language import detect
+from monitor.language import detect_words
 from monitor.query.ast import FieldName
-from monitor.query.normalize import WORD, analyse_all, cased, names
+from monitor.query.normalize import ENGLISH, WORD, analyse_all, cased, names
 
 Space = Literal["fold", "form", "name"]
 """How words compare: folded, in their language's forms, or by name key."""
 
 DETECT_FIELDS: tuple[FieldName, ...] = ("title", "summary", "content", "page")
 """The fields whose text decides an article's language (title and lead first)."""
-_SAMPLE = 1_500
+_SAMPLE = 600
+_WORDS = 120
 
 
 class FieldText:
@@ -83,10 +84,27 @@ class Analysed:
         self, texts: Mapping[FieldName, str], language: str | None = None, *, detected: bool = True
     ) -> None:
         self.texts = texts
-        if language is None and detected:
-            language = detect(" ".join(texts.get(name, "")[:_SAMPLE] for name in DETECT_FIELDS))
-        self.language = language
         self._fields: dict[FieldName, FieldText] = {}
+        self.language = language if language is not None or not detected else self._detect()
+
+    def _detect(self) -> str | None:
+        """Detect from the first words of the title, summary, content and page, analysed
+        as English on the way (kept when that is the answer, the common case)."""
+        words: list[str] = []
+        samples: list[str] = []
+        for name in DETECT_FIELDS:
+            text = self.texts.get(name, "")
+            if not text:
+                continue
+            field = self._fields[name] = FieldText(text, ENGLISH)
+            words += field.folds
+            samples.append(text[:_SAMPLE])
+            if len(words) >= _WORDS:
+                break
+        language = detect_words(words, " ".join(samples))
+        if language != ENGLISH:
+            self._fields = {}
+        return language
 
     def field(self, name: FieldName) -> FieldText:
         """The analysed words of one field (empty when the article has no such text)."""
