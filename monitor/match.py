@@ -98,8 +98,8 @@ def with_aliases(node: Node, aliases: Mapping[str, tuple[str, ...]]) -> Node:
 
 
 def _expand(term: Term, aliases: Mapping[str, tuple[str, ...]]) -> Node:
-    """A term that names an alias: the name and every variant, each a name (so matched
-    by name key in any script too), all labelled as the rule wrote the name."""
+    """A term that names an alias: the name and every variant, each a name (matched
+    folded or by name key, in any script), all labelled as the rule wrote the name."""
     variants = () if term.prefix else lookup(aliases, term.label)
     if not variants:
         return term
@@ -113,7 +113,9 @@ def _expand(term: Term, aliases: Mapping[str, tuple[str, ...]]) -> Node:
             languages=languages,
             name=True,
         )
-        return replace(made, label=term.label)
+        # A name's inflections come from its name key; a lemmatiser would also take
+        # ``Зеленська`` (his wife) for ``Зеленський``. Scripts without keys keep forms.
+        return replace(made, label=term.label, languages=() if made.names else made.languages)
 
     return Or((named(term.label, term.languages), *(named(v) for v in variants)))
 

@@ -11,7 +11,7 @@ from monitor.language.aliases import cycles, expand, lookup
 from monitor.language.codes import LANGUAGES, known, listing
 from monitor.language.detect import detect, detect_words, phrase_languages
 from monitor.language.forms import fold, form
-from monitor.language.names import looks_like_name, name_key, phrase_key, spelling
+from monitor.language.names import looks_like_name, name_key, phrase_key, phrase_names, spelling, tagged
 
 __all__ = [
     "LANGUAGES",
@@ -28,5 +28,7 @@ __all__ = [
     "name_key",
     "phrase_key",
     "phrase_languages",
+    "phrase_names",
     "spelling",
+    "tagged",
 ]

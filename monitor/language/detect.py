@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 
 from monitor.language.codes import ARABIC, CYRILLIC, LATIN
 from monitor.language.forms import fold
@@ -72,7 +73,29 @@ _LETTERS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 _LETTERS_IN = re.compile("[" + "".join(_LETTERS) + "]")
 _LETTER_WEIGHT = 0.3
-_ENOUGH = 1.0
+_ENDINGS: dict[str, str] = {
+    "en": "ing tion ed ly ness",
+    "de": "ung ungen keit heit schaft lich isch chen tz",
+    "fr": "eau eaux aux ement ique ées",
+    "es": "cion ciones dad idad ados adas ando",
+    "pl": "ow ych ami ego owa owie osc cie nia",
+    "it": "zione zioni ali ato ati ata ino mente",
+    "pt": "cao coes oes ao ados agem",
+    "nl": "heid lijk ijk eren aan oor",
+    "tr": "lar ler nin nın dan den yla yle sı si",
+    "uk": "ського ська ськии ться ння",
+    "ru": "ского ская скии тся ние нии",
+}
+"""Word endings (folded) that speak for a language: titles have few function words."""
+_ENDING_WEIGHT = 0.4
+_ENDING_OF = {
+    ending: tuple(code for code, endings in _ENDINGS.items() if ending in endings.split())
+    for endings in _ENDINGS.values()
+    for ending in endings.split()
+}
+_ENDING_SIZES = sorted({len(e) for e in _ENDING_OF}, reverse=True)
+_ENOUGH = 0.4
+_LONG_WORD = 5
 
 
 def _table() -> dict[str, tuple[str, ...]]:
@@ -87,12 +110,14 @@ def _table() -> dict[str, tuple[str, ...]]:
 
 
 _WORDS = _table()
+_fold = lru_cache(maxsize=100_000)(fold)
+"""``fold`` remembered per word, as the engine's word cache does."""
 
 
 def detect(text: str) -> str | None:
     """The language of a text (an article's title first); None when it is in none of ours."""
     sample = text[:_SAMPLE]
-    return detect_words([fold(w) for w in _TOKEN.findall(sample)], sample)
+    return detect_words([_fold(w) for w in _TOKEN.findall(sample)], sample)
 
 
 def detect_words(words: Sequence[str], sample: str) -> str | None:
@@ -130,22 +155,36 @@ def _cyrillic(sample: str, words: Sequence[str]) -> str:
 
 
 def _scores(words: Sequence[str], sample: str, candidates: tuple[str, ...]) -> dict[str, float]:
+    """Evidence for each candidate: function words, telling endings, telling letters."""
     scores = dict.fromkeys(candidates, 0.0)
     for languages, n in Counter(filter(None, map(_WORDS.get, words))).items():
-        share = n / len(languages)
-        for language in languages:
-            if language in scores:
-                scores[language] += share
+        _add(scores, languages, n)
+    endings = (_ending(w) for w in words if len(w) >= _LONG_WORD)
+    for languages, n in Counter(filter(None, endings)).items():
+        _add(scores, languages, n * _ENDING_WEIGHT)
     if sample:
         for letter, n in Counter(_LETTERS_IN.findall(sample.lower())).items():
-            languages = _LETTERS[letter]
-            for language in languages:
-                scores[language] += n * _LETTER_WEIGHT / len(languages)
+            _add(scores, _LETTERS[letter], n * _LETTER_WEIGHT)
     return scores
 
 
+def _ending(word: str) -> tuple[str, ...] | None:
+    for size in _ENDING_SIZES:
+        languages = _ENDING_OF.get(word[-size:])
+        if languages:
+            return languages
+    return None
+
+
+def _add(scores: dict[str, float], languages: tuple[str, ...], weight: float) -> None:
+    share = weight / len(languages)
+    for language in languages:
+        if language in scores:
+            scores[language] += share
+
+
 def _best(scores: dict[str, float], *, default: str) -> str:
-    """The clear winner: at least one function word's worth, ahead of the next."""
+    """The clear winner: some evidence (a telling ending at least), ahead of the next."""
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     (language, score), runner_up = ranked[0], ranked[1][1] if len(ranked) > 1 else 0.0
     return language if score >= _ENOUGH and score > runner_up else default

@@ -133,6 +133,14 @@ def _analyser(language: str) -> Analyser:
     return found
 
 
+def use(language: str, kind: str | None) -> None:
+    """Use another analyser for a language from now on (``kind`` as ``build`` takes it;
+    None: the default). For the benchmark that compares them; callers of ``form``
+    must drop what they cached (``monitor.query.normalize.forget``)."""
+    with _loading:
+        _built[language] = build(language, kind)
+
+
 def form(word: str, language: str) -> str:
     """The folded form of one word as written, in ``language`` (one of LANGUAGES)."""
     if language == "en":

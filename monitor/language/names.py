@@ -18,8 +18,10 @@ Ukrainian and Russian (English, German, Polish, French, ISO 9) agree:
 
 Only words that look like names get a key: written with a capital first letter, in
 Latin or Cyrillic letters alone, at least three letters of key. Common words never
-fold this way (``обмін`` has no key), which keeps false matches rare: see ADR 0015
-for the count on real feeds.
+fold this way (``обмін`` has no key). Keys are tagged with the word's script, and a
+name written in Latin letters in a rule meets only Cyrillic words by key
+(``phrase_names``), which keeps false matches rare: see ADR 0015 for the count on
+real feeds.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ _ENDINGS = (
 )  # fmt: skip
 _FEMININE = frozenset({"a", "oi", "u", "oiu", "ei"})
 _VOWELS = frozenset("aeiou")
+_ROMANISED = re.compile(
+    r"\w{2,}(?:sk(?:y|yi|yy|iy|i|yj|ij)|ova?|eva?|enko|chuk|[iy]uk|[oe]v[iy]ch|iv)$", re.IGNORECASE
+)
 _MIN_STEM = 4
 _MIN_KEY = 3
 
@@ -82,6 +87,42 @@ def name_key(word: str) -> str | None:
     if not word.isupper():
         key = _without_ending(key)
     return key if len(key) >= _MIN_KEY and key.isalpha() else None
+
+
+def script(word: str) -> str:
+    """``C`` for a word in Cyrillic letters, else ``L``: the tag of its name key."""
+    return "C" if _CYRILLIC.search(word) else "L"
+
+
+def tagged(word: str) -> str:
+    """The name key of a word of an article, tagged with its script (``Cselensk``), or ""."""
+    key = name_key(word)
+    return script(word) + key if key else ""
+
+
+def romanised(word: str) -> bool:
+    """Whether a Latin word ends like a romanised Ukrainian or Russian name (``Budanov``)."""
+    return _ROMANISED.search(word) is not None
+
+
+def phrase_names(written: list[str], *, explicit: bool) -> tuple[tuple[str, ...], ...]:
+    """The tagged name keys a name written in a rule meets, one tuple per script.
+
+    A name the rule writes in Latin letters meets Cyrillic words by key (``Zelenskyy``,
+    ``Зеленського``) but Latin words only as written: folding Latin spellings into each
+    other on real text joins far too many ordinary words (``Frank`` and ``France``,
+    ``Mark`` and ``Marco``: ADR 0015). Three kinds of name meet both scripts: a
+    Cyrillic one, a name of the ``aliases:`` table (``explicit``; ``Selenskyjs``), and
+    one whose last word ends like a romanised Ukrainian or Russian name (-sky, -skyi,
+    -ski, -ov, -ova, -ev, -enko, -chuk, -yuk, -ovych, -iv: ``Budanov`` meets
+    ``Budanow``, ``Syrskyi`` meets ``Syrsky``).
+    """
+    keys = [phrase_key(w) for w in written]
+    if not written or not all(keys):
+        return ()
+    latin_only = all(script(w) == "L" for w in written)
+    tags = ("C",) if latin_only and not (explicit or romanised(written[-1])) else ("C", "L")
+    return tuple(tuple(tag + str(k) for k in keys) for tag in tags)
 
 
 def phrase_key(word: str) -> str | None:

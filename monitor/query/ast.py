@@ -50,7 +50,7 @@ class Term:
     fields: tuple[FieldName, ...]
     written: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
-    names: tuple[str, ...] = ()
+    names: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

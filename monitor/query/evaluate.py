@@ -80,8 +80,7 @@ def readings(term: Term, language: str | None) -> list[tuple[Space, tuple[str, .
         if term.prefix:
             keys[-1] = term.keys[-1]
         found = [("form", tuple(keys))]
-    if term.names:
-        found.append(("name", term.names))
+    found += [("name", keys) for keys in term.names]
     return found
 
 

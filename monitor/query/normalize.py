@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from monitor.language import fold, form, name_key
+from monitor.language import fold, form, tagged
 
 _MARKS = "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 WORD = re.compile(rf"\w[\w{_MARKS}]*")
@@ -41,7 +41,7 @@ consistent view."""
 _names: dict[str, str] = {}
 """Word as written -> its name key ("" when it is not name-like); replaced when full."""
 
-__all__ = ["WORD", "analyse", "analyse_all", "cased", "fold", "names", "stem", "words"]
+__all__ = ["WORD", "analyse", "analyse_all", "cased", "fold", "forget", "names", "stem", "words"]
 
 
 def cased(word: str) -> str:
@@ -77,7 +77,8 @@ def analyse_all(written: list[str], language: str | None = None) -> tuple[list[s
 
 
 def names(written: list[str]) -> list[str]:
-    """Each word's name key, or "" for a word that does not look like a name."""
+    """Each word's name key tagged with its script (``Cselensk``), or "" for a word
+    that does not look like a name."""
     global _names
     if len(_names) >= _CACHE_LIMIT:
         _names = {}
@@ -85,9 +86,14 @@ def names(written: list[str]) -> list[str]:
     for word in written:
         key = table.get(word)
         if key is None:
-            key = table[word] = name_key(word) or ""
+            key = table[word] = tagged(word)
         found.append(key)
     return found
+
+
+def forget() -> None:
+    """Drop every cached form (after ``monitor.language.forms.use``)."""
+    _pairs.clear()
 
 
 def words(text: str) -> list[str]:

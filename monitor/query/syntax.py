@@ -45,7 +45,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from monitor.language import looks_like_name, phrase_key, phrase_languages
+from monitor.language import looks_like_name, phrase_languages, phrase_names
 from monitor.query.ast import SCOPES, TEXT_FIELDS, FieldName, Near, Node, Not, Or, Regex, Term
 from monitor.query.ast import And as AndNode
 from monitor.query.normalize import WORD, cased, fold
@@ -120,12 +120,13 @@ def make_term(
     name: bool | None = None,
 ) -> Term:
     """A Term from its words as written: folded, with the languages its letters allow
-    (unless given) and, when it is a name, name keys. A name is what ``name`` says,
-    else a phrase of capitalised words (``Zelenskyy``, ``ATACMS``); never an exact
-    term or a prefix."""
+    (unless given) and, when it is a name, name keys. A name is what ``name`` says
+    (True for the names of ``aliases:``), else a phrase of capitalised words
+    (``Zelenskyy``, ``ATACMS``); never an exact term or a prefix."""
+    explicit = bool(name)
     if name is None:
         name = all(looks_like_name(w) for w in written)
-    keys = [phrase_key(w) for w in written] if name and not (exact or prefix) else []
+    names = phrase_names(written, explicit=explicit) if name and not (exact or prefix) else ()
     return Term(
         label=label,
         keys=tuple(fold(w) for w in written),
@@ -136,7 +137,7 @@ def make_term(
         fields=fields,
         written=tuple(written),
         languages=phrase_languages(" ".join(written)) if languages is None else languages,
-        names=tuple(k for k in keys if k) if all(keys) else (),
+        names=names,
     )
 
 
