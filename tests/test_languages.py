@@ -16,6 +16,7 @@ from monitor.language import (
     cycles,
     detect,
     expand,
+    form,
     name_key,
     phrase_languages,
     phrase_names,
@@ -425,3 +426,11 @@ def test_language_phrases_survive_pickling_and_copies() -> None:
     rule = WatchRule(name="r", any=({"uk": "обмін полоненими"},), notify=("c",))  # type: ignore[arg-type]
     assert isinstance(rule.any[0], LanguagePhrase) and rule.any[0].language == "uk"
     assert rule.model_copy(deep=True).any[0].language == "uk"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+@pytest.mark.parametrize("word", ["𗀀", "a\U000e0001b", "\ufffd", "ǅ", "x" * 5000, "١٢٣", "İI"])
+def test_odd_words_have_a_form_in_every_language(language: str, word: str) -> None:
+    """Hostile text: letters the lemmatisers cannot name, tags, huge words (found by
+    the prefilter's property test: pymorphy3 raised on an unnamed letter)."""
+    assert isinstance(form(word, language), str)

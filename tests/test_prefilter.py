@@ -1,6 +1,8 @@
 """The Aho-Corasick prefilter never changes an outcome: on random rule sets and random
-articles the prefiltered matcher and the reference (every rule evaluated) agree
-exactly, matches, terms and snippets alike. Plus the requirements it derives."""
+articles in several languages and scripts (phrases with their language, aliases, a
+feed that declares its language) the prefiltered matcher and the reference (every
+rule evaluated) agree exactly, matches, terms and snippets alike. Plus the
+requirements it derives."""
 
 from __future__ import annotations
 
@@ -22,11 +24,17 @@ TEXT_WORDS = [
     "Kyiv", "KYIV", "Kyïv", "Kharkiv", "ATACMS", "atacms", "ATACMSX", "strike", "strikes", "striking",
     "prisoner", "prisoners", "exchange", "exchanged", "Zelenskyy", "Zelénskyy", "Zelensky's", "US", "us",
     "opinion", "self-defense", "F-16s", "école", "e\u0301cole", "обмін", "Straße", "the", "of",
+    "обміну", "полоненими", "Зеленського", "Зеленський", "АТАКМС", "Харкова", "і", "та", "що",
+    "обмена", "пленными", "и", "что", "Gefangenenaustausches", "Gefangenenaustausch", "Selenskyjs",
+    "der", "und", "des", "esir", "takasının", "ve", "والأسرى", "تبادل", "Budanow", "Буданова",
 ]  # fmt: skip
 QUERY_WORDS = [
     "Kyiv", "kharkiv", "ATACMS", "strike", "prisoner", "exchange", "Zelenskyy", "US", "opinion", "self",
-    "defense", "F-16", "école", "обмін", "strasse", "missing",
+    "defense", "F-16", "école", "обмін", "strasse", "missing", "полоненими", "Зеленський", "Zelensky",
+    "Gefangenenaustausch", "пленными", "esir", "takası", "الأسرى", "Budanov", "Харків",
 ]  # fmt: skip
+ALIASES = {"Zelensky": ["Selenskyj", "Зеленський"], "Kharkiv": ["Харків", "Charkiw"]}
+LANGUAGES = {"BBC World": "uk"}  # a feed that declares its language; the others are detected
 PREFIXES = ["Zelensk*", "strik*", "exch*", "Khar*", "обм*", "ATAC*"]
 REGEXES = ["/Ky.v/", "/ATACMS?/", "/F-16s?/", "/prisoners?/"]
 SCOPES = ["", "", "", "title:", "summary:", "content:", "author:", "feed:", "link:"]
@@ -79,7 +87,11 @@ def rules(draw: st.DrawFn) -> list[WatchRule]:
                 )
             )
         else:
-            lists = {k: draw(st.lists(phrase, max_size=2)) for k in ("any", "all", "exclude")}
+            item = st.one_of(
+                phrase,
+                st.tuples(st.sampled_from(["uk", "ru", "de", "tr"]), phrase).map(lambda t: {t[0]: t[1]}),
+            )
+            lists = {k: draw(st.lists(item, max_size=2)) for k in ("any", "all", "exclude")}
             if not lists["any"] and not lists["all"]:
                 lists["any"] = [draw(phrase)]
             made.append(WatchRule.model_validate({"name": f"r{i}", "notify": ["c"], **lists, **options}))
@@ -117,7 +129,8 @@ def entries(draw: st.DrawFn) -> tuple[Entry, str]:
 def test_property_prefiltered_matcher_agrees_with_evaluating_every_rule(
     ruleset: list[WatchRule], articles: list[tuple[Entry, str]]
 ) -> None:
-    fast, reference = Matcher(ruleset), Matcher(ruleset, prefilter=False)
+    fast = Matcher(ruleset, aliases=ALIASES, languages=LANGUAGES)
+    reference = Matcher(ruleset, prefilter=False, aliases=ALIASES, languages=LANGUAGES)
     for entry, feed in articles:
         assert fast.match(entry, feed) == reference.match(entry, feed)
 
@@ -128,10 +141,11 @@ def test_property_candidates_include_every_rule_that_holds(
     ruleset: list[WatchRule], article: tuple[Entry, str]
 ) -> None:
     entry, feed = article
-    reference = Matcher(ruleset, prefilter=False)
+    reference = Matcher(ruleset, prefilter=False, aliases=ALIASES, languages=LANGUAGES)
     holding = {m.rule for m in reference.match(entry, feed)}
     prefilter = Prefilter([r.tree for r in reference.rules])
-    candidates = {ruleset[i].name for i in prefilter.candidates(Analysed(article_texts(entry, feed)))}
+    analysed = Analysed(article_texts(entry, feed), LANGUAGES.get(feed))
+    candidates = {ruleset[i].name for i in prefilter.candidates(analysed)}
     assert holding <= candidates
 
 

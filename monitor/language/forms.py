@@ -79,7 +79,10 @@ def _pymorphy(language: str) -> Analyser:
     morph = pymorphy3.MorphAnalyzer(lang=language)
 
     def lemma(word: str) -> str:
-        parsed = morph.parse(word)
+        try:
+            parsed = morph.parse(word)
+        except (KeyError, ValueError):  # it looks letters up by Unicode name: some have none
+            return word
         return str(parsed[0].normal_form) if parsed else word
 
     return lemma
@@ -89,7 +92,10 @@ def _simplemma(language: str) -> Analyser:
     import simplemma  # imported here: its dictionary loads only when a Turkish text comes
 
     def lemma(word: str) -> str:
-        return str(simplemma.lemmatize(word, lang=language)).lower()
+        try:
+            return str(simplemma.lemmatize(word, lang=language)).lower()
+        except (KeyError, ValueError):  # as pymorphy3: never let one odd word stop a poll
+            return word
 
     return lemma
 
