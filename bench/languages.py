@@ -233,7 +233,7 @@ def detection(labelled: LabelledSet) -> list[dict[str, object]]:
 _ALTERNATIVES = {
     "uk": ("pymorphy3", "simplemma"),
     "ru": ("pymorphy3", "simplemma", "snowball"),
-    "tr": ("simplemma", "snowball"),
+    "tr": ("simplemma", "snowball", "prefix"),
     "pl": ("snowball", "simplemma"),
     "de": ("snowball", "simplemma"),
 }
@@ -245,7 +245,10 @@ def analysers(labelled: LabelledSet) -> list[dict[str, object]]:
     for language, kinds in _ALTERNATIVES.items():
         for kind in kinds:
             began = time.perf_counter()
-            forms.use(language, kind)
+            try:
+                forms.use(language, kind)
+            except ImportError:  # simplemma is not a dependency of monitor
+                continue
             normalize.forget()
             loaded = time.perf_counter() - began
             rows = [r for r in forms_tier(labelled) if r.language == language]
