@@ -354,13 +354,10 @@ def run(
             print("analyser:", json.dumps(line), file=out)
     if feeds:
         report["names_on_feeds"] = collisions = name_collisions(feed_words(corpus("feeds")))
-        print(
-            "names on real feeds:",
-            json.dumps({k: v for k, v in collisions.items() if k != "pairs"}),
-            file=out,
-        )
-        for pair in collisions["pairs"]:  # type: ignore[attr-defined]
-            print("  ", pair, file=out)
+        shown = {k: v for k, v in collisions.items() if not k.startswith("pairs")}
+        print("names on real feeds:", json.dumps(shown), file=out)
+        for kind in ("pairs_across_scripts", "pairs_latin_to_latin"):
+            print(f"  {kind}:", ", ".join(collisions[kind]), file=out)  # type: ignore[arg-type]
     results.mkdir(parents=True, exist_ok=True)
     path = results / "languages.json"
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

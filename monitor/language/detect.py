@@ -30,7 +30,7 @@ _SAMPLE = 600
 """Characters of an article's text that decide its language (title and lead first):
 about a hundred words, a few dozen of them function words in news prose."""
 
-_WORDS_SAMPLE = 120
+_WORDS_SAMPLE = 60
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
 _ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 _LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
@@ -95,6 +95,8 @@ _ENDING_OF = {
 }
 _ENDING_SIZES = sorted({len(e) for e in _ENDING_OF}, reverse=True)
 _ENOUGH = 0.4
+_CLEAR = 4.0
+"""Function words enough to decide without endings and letters (twice the next)."""
 _LONG_WORD = 5
 
 
@@ -155,10 +157,14 @@ def _cyrillic(sample: str, words: Sequence[str]) -> str:
 
 
 def _scores(words: Sequence[str], sample: str, candidates: tuple[str, ...]) -> dict[str, float]:
-    """Evidence for each candidate: function words, telling endings, telling letters."""
+    """Evidence for each candidate: function words; then, when they leave it open (a
+    title), telling endings and letters."""
     scores = dict.fromkeys(candidates, 0.0)
     for languages, n in Counter(filter(None, map(_WORDS.get, words))).items():
         _add(scores, languages, n)
+    first, second = sorted(scores.values(), reverse=True)[:2] if len(scores) > 1 else (1.0, 0.0)
+    if first >= _CLEAR and first >= 2 * second:
+        return scores
     endings = (_ending(w) for w in words if len(w) >= _LONG_WORD)
     for languages, n in Counter(filter(None, endings)).items():
         _add(scores, languages, n * _ENDING_WEIGHT)

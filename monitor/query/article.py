@@ -17,7 +17,7 @@ Space = Literal["fold", "form", "name"]
 DETECT_FIELDS: tuple[FieldName, ...] = ("title", "summary", "content", "page")
 """The fields whose text decides an article's language (title and lead first)."""
 _SAMPLE = 600
-_WORDS = 120
+_WORDS = 60
 
 
 class FieldText:
