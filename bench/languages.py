@@ -178,9 +178,11 @@ def table(rows: Sequence[Row]) -> str:
 # -- language detection ---------------------------------------------------------
 
 
-def detectors() -> dict[str, Callable[[str], str | None]]:
+def detectors(libraries: bool = True) -> dict[str, Callable[[str], str | None]]:
     """Ours, and py3langid and lingua (restricted to our languages) when installed."""
     found: dict[str, Callable[[str], str | None]] = {"monitor": detect}
+    if not libraries:
+        return found
     try:
         from py3langid.langid import MODEL_FILE, LanguageIdentifier  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
@@ -206,10 +208,10 @@ def detectors() -> dict[str, Callable[[str], str | None]]:
     return found
 
 
-def detection(labelled: LabelledSet) -> list[dict[str, object]]:
+def detection(labelled: LabelledSet, libraries: bool = True) -> list[dict[str, object]]:
     """Accuracy of each detector on title + text and on titles alone, and its speed."""
     report = []
-    for name, guess in detectors().items():
+    for name, guess in detectors(libraries).items():
         guess(labelled.articles[0].title)  # load models outside the timing
         full = [guess(f"{a.title}\n{a.text}") == a.language for a in labelled.articles]
         began = time.perf_counter()
@@ -321,9 +323,15 @@ def name_collisions(words: Counter[str], rule_words: int = 300) -> dict[str, obj
 
 
 def run(
-    *, compare: bool = False, feeds: bool = False, out: TextIO = sys.stdout, results: Path = RESULTS
+    *,
+    compare: bool = False,
+    feeds: bool = False,
+    libraries: bool = True,
+    out: TextIO = sys.stdout,
+    results: Path = RESULTS,
 ) -> dict[str, object]:
-    """Measure, print, write ``results/languages.json``; returns the report."""
+    """Measure, print, write ``results/languages.json``; returns the report.
+    ``libraries=False`` leaves py3langid and lingua out of the detectors."""
     labelled = LabelledSet.load()
     counts = Counter(a.language for a in labelled.articles)
     print(f"languages: {len(labelled.articles)} articles in {len(counts)} languages", file=out)
@@ -345,7 +353,7 @@ def run(
             )
             for name in dict.fromkeys(r.tier for r in rows)
         },
-        "detection": detection(labelled),
+        "detection": detection(labelled, libraries),
     }
     print("detection:", json.dumps(report["detection"]), file=out)
     if compare:
