@@ -9,9 +9,15 @@ The rule spec, as users write it in config.yaml:
   ``prisoner exchange`` matches ``Prisoner-exchange`` and ``prisoner\\nexchange``
   (any punctuation or whitespace between the words).
 - By default words match in any letter case, with or without accents, and in any
-  English word form (``prisoners exchanged``; Snowball stemmer). ``exact: true``
-  turns word forms off for the rule (``="..."`` for one phrase of a query);
+  word form of the article's language when the phrase may be in it (``prisoners
+  exchanged``, ``обміну полоненими``; ``monitor.language``). The article's language
+  is its feed's ``language:``, else detected; a phrase's languages are those its
+  letters allow, or the one it names (``{uk: "..."}``). ``exact: true`` turns word
+  forms off for the rule (``="..."`` for one phrase of a query);
   ``case_sensitive: true`` makes letter case count (``US`` is not ``us``).
+- A phrase written with capitals is a name: it also matches the name in the other
+  script, declined (``Zelenskyy``, ``Зеленського``). A phrase equal to a name of
+  ``aliases:`` matches every variant of it the same way.
 - Fields searched: the title, the summary, the content and, when the feed gives only
   a teaser, the article text from its web page (``page``), all as plain text (HTML
   removed first, so markup never matches). A query may also scope a term to the
