@@ -17,8 +17,7 @@
 ADR 0015 has the measurements behind each choice. Every form is folded last
 (``fold``), so accents and letter case never count. Analysers load on first use
 (a pymorphy3 dictionary takes about 0.3 seconds and 18 MB), never at import time,
-and nothing is downloaded: each ships inside its package. simplemma is only for the
-benchmark's comparison, when it is installed. A PyStemmer object is not safe to share
+and nothing is downloaded: each ships inside its package. A PyStemmer object is not safe to share
 between threads, so each is used under a lock.
 """
 
@@ -93,18 +92,6 @@ def _pymorphy(language: str) -> Analyser:
     return lemma
 
 
-def _simplemma(language: str) -> Analyser:
-    import simplemma  # optional: the benchmark compares it when installed
-
-    def lemma(word: str) -> str:
-        try:
-            return str(simplemma.lemmatize(word, lang=language)).lower()
-        except (KeyError, ValueError):  # as pymorphy3: never let one odd word stop a poll
-            return word
-
-    return lemma
-
-
 _PROCLITICS = ("و", "ف")
 
 
@@ -130,13 +117,11 @@ def _prefix(word: str) -> str:
 
 
 def build(language: str, kind: str | None = None) -> Analyser:
-    """The analyser of a language: ``kind`` ``snowball``, ``pymorphy3``, ``simplemma`` or ``prefix``
+    """The analyser of a language: ``kind`` ``snowball``, ``pymorphy3`` or ``prefix``
     (the benchmark compares them), else the one this module's docstring names."""
     kind = kind or _LEMMAS.get(language, "snowball")
     if kind == "pymorphy3":
         return _pymorphy(language)
-    if kind == "simplemma":
-        return _simplemma(language)
     if kind == "prefix":
         return _prefix
     found = snowball(_SNOWBALL.get(language, "english"))
@@ -156,12 +141,16 @@ def _analyser(language: str) -> Analyser:
     return found
 
 
-def use(language: str, kind: str | None) -> None:
-    """Use another analyser for a language from now on (``kind`` as ``build`` takes it;
-    None: the default). For the benchmark that compares them; callers of ``form``
-    must drop what they cached (``monitor.query.normalize.forget``)."""
+def use(language: str, analyser: Analyser | str | None) -> None:
+    """Use another analyser for a language from now on: a function, a ``kind`` as
+    ``build`` takes it, or None for the default. For the benchmark that compares
+    them; callers of ``form`` must drop what they cached
+    (``monitor.query.normalize.forget``)."""
     with _loading:
-        _built[language] = build(language, kind)
+        if analyser is None or isinstance(analyser, str):
+            _built[language] = build(language, analyser)
+        else:
+            _built[language] = analyser
 
 
 def form(word: str, language: str) -> str:
