@@ -251,7 +251,7 @@ def run(
     size = sum(len(e.title) + len(e.summary_text) + len(e.content_text) for e in entries) / max(1, articles)
     print(f"matching: {articles:,} articles of {size:,.0f} characters on average", file=out)
     for i, entry in enumerate(entries):  # fill the word caches, as a running daemon has them
-        Analysed(article_texts(entry, _feed(i))).stream(folded=True)
+        Analysed(article_texts(entry, _feed(i))).stream("fold")
     rows = []
     for n in sizes:
         row, _ = measure(n, vocab, entries, min(naive_sample, articles))

@@ -102,7 +102,7 @@ class App:
             settings,
             fetcher,
             self.store,
-            Matcher(settings.rules),
+            Matcher.for_settings(settings),
             courier,
             self.clock,
             self.parser,

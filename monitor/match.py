@@ -9,9 +9,15 @@ The rule spec, as users write it in config.yaml:
   ``prisoner exchange`` matches ``Prisoner-exchange`` and ``prisoner\\nexchange``
   (any punctuation or whitespace between the words).
 - By default words match in any letter case, with or without accents, and in any
-  English word form (``prisoners exchanged``; Snowball stemmer). ``exact: true``
-  turns word forms off for the rule (``="..."`` for one phrase of a query);
+  word form of the article's language when the phrase may be in it (``prisoners
+  exchanged``, ``обміну полоненими``; ``monitor.language``). The article's language
+  is its feed's ``language:``, else detected; a phrase's languages are those its
+  letters allow, or the one it names (``{uk: "..."}``). ``exact: true`` turns word
+  forms off for the rule (``="..."`` for one phrase of a query);
   ``case_sensitive: true`` makes letter case count (``US`` is not ``us``).
+- A phrase written with capitals is a name: it also matches the name in the other
+  script, declined (``Zelenskyy``, ``Зеленського``). A phrase equal to a name of
+  ``aliases:`` matches every variant of it the same way.
 - Fields searched: the title, the summary, the content and, when the feed gives only
   a teaser, the article text from its web page (``page``), all as plain text (HTML
   removed first, so markup never matches). A query may also scope a term to the
@@ -32,13 +38,15 @@ rule's order.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
-from monitor.config import WatchRule
+from monitor.config import Settings, WatchRule
+from monitor.config.schema import LanguagePhrase
+from monitor.language import expand, lookup
 from monitor.models import Entry, Field, Match, MatchField, Snippet
-from monitor.query import Analysed, And, Hit, Node, Not, Or, Prefilter, evaluate, parse_query, phrase
+from monitor.query import Analysed, And, Hit, Node, Not, Or, Prefilter, Term, evaluate, parse_query, phrase
 
 FIELDS: tuple[Field, ...] = ("title", "summary", "content", "page")
 _SNIPPET_FIELDS: tuple[MatchField, ...] = ("summary", "content", "page", "title", "author", "feed", "link")
@@ -56,17 +64,66 @@ def phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
 
 
-def compile_rule(rule: WatchRule) -> Node:
-    """A rule's query tree: ``all`` AND (``any`` OR) AND ``query`` AND NOT ``exclude``."""
-    exact, case = rule.exact, rule.case_sensitive
-    parts: list[Node] = [phrase(p, exact=exact, case_sensitive=case) for p in rule.all]
+def compile_rule(rule: WatchRule, aliases: Mapping[str, tuple[str, ...]] | None = None) -> Node:
+    """A rule's query tree: ``all`` AND (``any`` OR) AND ``query`` AND NOT ``exclude``;
+    ``aliases`` is ``monitor.language.expand`` of the config's ``aliases:``."""
+    table = aliases or {}
+    parts: list[Node] = [_phrase(p, rule, table) for p in rule.all]
     if rule.any:
-        terms = [phrase(p, exact=exact, case_sensitive=case) for p in rule.any]
+        terms = [_phrase(p, rule, table) for p in rule.any]
         parts.append(terms[0] if len(terms) == 1 else Or(tuple(terms)))
     if rule.query is not None:
-        parts.append(parse_query(rule.query, exact=exact, case_sensitive=case))
-    parts += [Not(phrase(p, exact=exact, case_sensitive=case)) for p in rule.exclude]
+        tree = parse_query(rule.query, exact=rule.exact, case_sensitive=rule.case_sensitive)
+        parts.append(with_aliases(tree, table) if table else tree)
+    parts += [Not(_phrase(p, rule, table)) for p in rule.exclude]
     return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def _phrase(text: str, rule: WatchRule, aliases: Mapping[str, tuple[str, ...]]) -> Node:
+    """One phrase of a list: in its own language when written ``{uk: "..."}``."""
+    code = text.language if isinstance(text, LanguagePhrase) else None
+    term = phrase(
+        text,
+        exact=rule.exact,
+        case_sensitive=rule.case_sensitive,
+        languages=(code,) if code else None,
+    )
+    return _expand(term, aliases) if aliases else term
+
+
+def with_aliases(node: Node, aliases: Mapping[str, tuple[str, ...]]) -> Node:
+    """The tree with each term that is an alias name replaced by the OR of the name
+    and its variants (terms of NEAR stay as written)."""
+    if isinstance(node, Term):
+        return _expand(node, aliases)
+    if isinstance(node, And | Or):
+        return type(node)(tuple(with_aliases(child, aliases) for child in node.children))
+    if isinstance(node, Not):
+        return Not(with_aliases(node.child, aliases))
+    return node
+
+
+def _expand(term: Term, aliases: Mapping[str, tuple[str, ...]]) -> Node:
+    """A term that names an alias: the name and every variant, each a name (matched
+    folded or by name key, in any script), all labelled as the rule wrote the name."""
+    variants = () if term.prefix else lookup(aliases, term.label)
+    if not variants:
+        return term
+
+    def named(text: str, languages: tuple[str, ...] | None = None) -> Term:
+        made = phrase(
+            text,
+            exact=term.exact,
+            case_sensitive=term.case_sensitive,
+            fields=term.fields,
+            languages=languages,
+            name=True,
+        )
+        # A name's inflections come from its name key; a lemmatiser would also take
+        # ``Зеленська`` (his wife) for ``Зеленський``. Scripts without keys keep forms.
+        return replace(made, label=term.label, languages=() if made.names else made.languages)
+
+    return Or((named(term.label, term.languages), *(named(v) for v in variants)))
 
 
 @dataclass(frozen=True)
@@ -78,19 +135,20 @@ class CompiledRule:
     feeds: tuple[str, ...]
 
     @classmethod
-    def compile(cls, rule: WatchRule) -> CompiledRule:
-        """Parse and compile a (validated) rule."""
-        return cls(name=rule.name, tree=compile_rule(rule), feeds=tuple(g.lower() for g in rule.feeds))
+    def compile(cls, rule: WatchRule, aliases: Mapping[str, tuple[str, ...]] | None = None) -> CompiledRule:
+        """Parse and compile a (validated) rule (``aliases`` as ``compile_rule`` takes them)."""
+        tree = compile_rule(rule, aliases)
+        return cls(name=rule.name, tree=tree, feeds=tuple(g.lower() for g in rule.feeds))
 
     def applies_to(self, feed_name: str) -> bool:
         """Whether the rule's feed globs admit this feed."""
         name = feed_name.lower()
         return not self.feeds or any(fnmatchcase(name, glob) for glob in self.feeds)
 
-    def evaluate(self, entry: Entry, feed_name: str = "") -> Match | None:
+    def evaluate(self, entry: Entry, feed_name: str = "", language: str | None = None) -> Match | None:
         """A Match when the entry satisfies the rule (feed globs aside), else None."""
         texts = article_texts(entry, feed_name)
-        hits = evaluate(self.tree, Analysed(texts))
+        hits = evaluate(self.tree, Analysed(texts, language))
         return None if hits is None else build_match(self.name, hits, texts)
 
 
@@ -115,12 +173,32 @@ class Matcher:
     """All rules, compiled once per configuration, behind one prefilter.
 
     ``prefilter=False`` evaluates every rule on every entry: the reference that the
-    prefiltered matcher must always agree with.
+    prefiltered matcher must always agree with. ``aliases`` is the config's
+    ``aliases:``; ``languages`` maps a feed's name to the language it declares (its
+    articles are not detected).
     """
 
-    def __init__(self, rules: Iterable[WatchRule], *, prefilter: bool = True) -> None:
-        self.rules = tuple(CompiledRule.compile(r) for r in rules)
+    def __init__(
+        self,
+        rules: Iterable[WatchRule],
+        *,
+        prefilter: bool = True,
+        aliases: Mapping[str, Sequence[str]] | None = None,
+        languages: Mapping[str, str] | None = None,
+    ) -> None:
+        table = expand(aliases or {})
+        self.rules = tuple(CompiledRule.compile(r, table) for r in rules)
+        self._languages = dict(languages or {})
         self._prefilter = Prefilter([r.tree for r in self.rules]) if prefilter else None
+
+    @classmethod
+    def for_settings(cls, settings: Settings | None, rules: Iterable[WatchRule] | None = None) -> Matcher:
+        """The settings' rules (or ``rules``) with its aliases and feeds' languages."""
+        if settings is None:
+            return cls(rules or ())
+        languages = {feed.name: feed.language for feed in settings.feeds if feed.language}
+        chosen = settings.rules if rules is None else rules
+        return cls(chosen, aliases=settings.aliases, languages=languages)
 
     def match(self, entry: Entry, feed_name: str) -> list[Match]:
         """Every rule the entry satisfies, in config order."""
@@ -129,7 +207,7 @@ class Matcher:
     def explain(self, entry: Entry, feed_name: str) -> list[Explanation]:
         """Every rule the entry satisfies with where each term matched, in config order."""
         texts = article_texts(entry, feed_name)
-        article = Analysed(texts)
+        article = Analysed(texts, self._languages.get(feed_name))
         if self._prefilter is None:
             candidates: Iterable[int] = range(len(self.rules))
         else:

@@ -1,6 +1,8 @@
 """The Aho-Corasick prefilter never changes an outcome: on random rule sets and random
-articles the prefiltered matcher and the reference (every rule evaluated) agree
-exactly, matches, terms and snippets alike. Plus the requirements it derives."""
+articles in several languages and scripts (phrases with their language, aliases, a
+feed that declares its language) the prefiltered matcher and the reference (every
+rule evaluated) agree exactly, matches, terms and snippets alike. Plus the
+requirements it derives."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from monitor.config import WatchRule
 from monitor.match import Matcher, article_texts
 from monitor.models import Entry
 from monitor.query import Analysed, Prefilter, parse_query
-from monitor.query.prefilter import requirement
+from monitor.query.prefilter import literals, requirement
 
 NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
 
@@ -22,11 +24,17 @@ TEXT_WORDS = [
     "Kyiv", "KYIV", "Kyïv", "Kharkiv", "ATACMS", "atacms", "ATACMSX", "strike", "strikes", "striking",
     "prisoner", "prisoners", "exchange", "exchanged", "Zelenskyy", "Zelénskyy", "Zelensky's", "US", "us",
     "opinion", "self-defense", "F-16s", "école", "e\u0301cole", "обмін", "Straße", "the", "of",
+    "обміну", "полоненими", "Зеленського", "Зеленський", "АТАКМС", "Харкова", "і", "та", "що",
+    "обмена", "пленными", "и", "что", "Gefangenenaustausches", "Gefangenenaustausch", "Selenskyjs",
+    "der", "und", "des", "esir", "takasının", "ve", "والأسرى", "تبادل", "Budanow", "Буданова",
 ]  # fmt: skip
 QUERY_WORDS = [
     "Kyiv", "kharkiv", "ATACMS", "strike", "prisoner", "exchange", "Zelenskyy", "US", "opinion", "self",
-    "defense", "F-16", "école", "обмін", "strasse", "missing",
+    "defense", "F-16", "école", "обмін", "strasse", "missing", "полоненими", "Зеленський", "Zelensky",
+    "Gefangenenaustausch", "пленными", "esir", "takası", "الأسرى", "Budanov", "Харків",
 ]  # fmt: skip
+ALIASES = {"Zelensky": ["Selenskyj", "Зеленський"], "Kharkiv": ["Харків", "Charkiw"]}
+LANGUAGES = {"BBC World": "uk"}  # a feed that declares its language; the others are detected
 PREFIXES = ["Zelensk*", "strik*", "exch*", "Khar*", "обм*", "ATAC*"]
 REGEXES = ["/Ky.v/", "/ATACMS?/", "/F-16s?/", "/prisoners?/"]
 SCOPES = ["", "", "", "title:", "summary:", "content:", "author:", "feed:", "link:"]
@@ -79,7 +87,11 @@ def rules(draw: st.DrawFn) -> list[WatchRule]:
                 )
             )
         else:
-            lists = {k: draw(st.lists(phrase, max_size=2)) for k in ("any", "all", "exclude")}
+            item = st.one_of(
+                phrase,
+                st.tuples(st.sampled_from(["uk", "ru", "de", "tr"]), phrase).map(lambda t: {t[0]: t[1]}),
+            )
+            lists = {k: draw(st.lists(item, max_size=2)) for k in ("any", "all", "exclude")}
             if not lists["any"] and not lists["all"]:
                 lists["any"] = [draw(phrase)]
             made.append(WatchRule.model_validate({"name": f"r{i}", "notify": ["c"], **lists, **options}))
@@ -117,7 +129,8 @@ def entries(draw: st.DrawFn) -> tuple[Entry, str]:
 def test_property_prefiltered_matcher_agrees_with_evaluating_every_rule(
     ruleset: list[WatchRule], articles: list[tuple[Entry, str]]
 ) -> None:
-    fast, reference = Matcher(ruleset), Matcher(ruleset, prefilter=False)
+    fast = Matcher(ruleset, aliases=ALIASES, languages=LANGUAGES)
+    reference = Matcher(ruleset, prefilter=False, aliases=ALIASES, languages=LANGUAGES)
     for entry, feed in articles:
         assert fast.match(entry, feed) == reference.match(entry, feed)
 
@@ -128,38 +141,60 @@ def test_property_candidates_include_every_rule_that_holds(
     ruleset: list[WatchRule], article: tuple[Entry, str]
 ) -> None:
     entry, feed = article
-    reference = Matcher(ruleset, prefilter=False)
+    reference = Matcher(ruleset, prefilter=False, aliases=ALIASES, languages=LANGUAGES)
     holding = {m.rule for m in reference.match(entry, feed)}
     prefilter = Prefilter([r.tree for r in reference.rules])
-    candidates = {ruleset[i].name for i in prefilter.candidates(Analysed(article_texts(entry, feed)))}
+    analysed = Analysed(article_texts(entry, feed), LANGUAGES.get(feed))
+    candidates = {ruleset[i].name for i in prefilter.candidates(analysed)}
     assert holding <= candidates
 
 
-def _literals(query: str) -> list[list[str]]:
-    return [[text for _, text in clause] for clause in requirement(parse_query(query))]
+def _literals(query: str, language: str | None = "en") -> list[list[tuple[str, str]]]:
+    return [
+        [lit for term in clause for lit in literals(term, language)]
+        for clause in requirement(parse_query(query))
+    ]
 
 
 @pytest.mark.parametrize(
-    ("query", "clauses"),
+    ("query", "language", "clauses"),
     [
-        pytest.param("ATACMS", [[" atacm "]], id="word-stem"),
-        pytest.param("=ATACMS", [[" atacm "]], id="exact-word-uses-its-stem"),
-        pytest.param('"prisoner exchanges"', [[" prison exchang "]], id="phrase"),
-        pytest.param("ATACMS Kharkiv", [[" atacm "], [" kharkiv "]], id="and-needs-both"),
-        pytest.param("ATACMS OR HIMARS", [[" atacm ", " himar "]], id="or-needs-one"),
-        pytest.param("ATACMS -opinion", [[" atacm "]], id="not-needs-nothing"),
-        pytest.param("-opinion", [], id="not-only-always-a-candidate"),
-        pytest.param("/K.iv/", [], id="regex-always-a-candidate"),
-        pytest.param("/K.iv/ OR Kyiv", [], id="or-with-regex-always-a-candidate"),
-        pytest.param("/K.iv/ Kyiv", [[" kyiv "]], id="and-with-regex-needs-the-word"),
-        pytest.param("Zelensk*", [[" zelensk"]], id="prefix-in-folded-stream"),
-        pytest.param('"prisoner exch*"', [[" prison "]], id="prefix-phrase-needs-its-head"),
-        pytest.param("a NEAR/3 b", [[" a "], [" b "]], id="near-needs-both"),
-        pytest.param("(a b) OR (c d e)", [[" a ", " c "]], id="or-takes-one-clause-of-each"),
+        pytest.param("atacms", "en", [[("form", " atacm ")]], id="word-form"),
+        pytest.param("ATACMS", "en", [[("form", " atacm "), ("name", " Catakms ")]], id="name-also-by-key"),
+        pytest.param("=ATACMS", "en", [[("fold", " atacms ")]], id="exact-word-folded"),
+        pytest.param('"prisoner exchanges"', "en", [[("form", " prison exchang ")]], id="phrase"),
+        pytest.param(
+            "atacms kharkiv", "en", [[("form", " atacm ")], [("form", " kharkiv ")]], id="and-needs-both"
+        ),
+        pytest.param(
+            "atacms OR himars", "en", [[("form", " atacm "), ("form", " himar ")]], id="or-needs-one"
+        ),
+        pytest.param("atacms -opinion", "en", [[("form", " atacm ")]], id="not-needs-nothing"),
+        pytest.param("-opinion", "en", [], id="not-only-always-a-candidate"),
+        pytest.param("/K.iv/", "en", [], id="regex-always-a-candidate"),
+        pytest.param("/K.iv/ OR kyiv", "en", [], id="or-with-regex-always-a-candidate"),
+        pytest.param("/K.iv/ kyiv", "en", [[("form", " kyiv ")]], id="and-with-regex-needs-the-word"),
+        pytest.param("Zelensk*", "en", [[("fold", " zelensk")]], id="prefix-in-folded-stream"),
+        pytest.param('"prisoner exch*"', "en", [[("form", " prison ")]], id="prefix-phrase-needs-its-head"),
+        pytest.param("a NEAR/3 b", "en", [[("form", " a ")], [("form", " b ")]], id="near-needs-both"),
+        pytest.param("(a b) OR (c d e)", "en", [[("form", " a "), ("form", " c ")]], id="or-one-clause-each"),
+        pytest.param(
+            '"обмін полоненими"', "uk", [[("form", " обмін полонении ")]], id="ukrainian-forms-in-ukrainian"
+        ),
+        pytest.param(
+            '"обмін полоненими"', "ru", [[("fold", " обмін полоненими ")]], id="ukrainian-folded-elsewhere"
+        ),
+        pytest.param(
+            "Gefangenenaustausch",
+            "uk",
+            [[("fold", " gefangenenaustausch "), ("name", " ChefanhenenaustauS ")]],
+            id="latin-in-ukrainian-folded",
+        ),
+        pytest.param("prisoner", None, [[("fold", " prisoner ")]], id="unknown-language-folded"),
     ],
 )
-def test_requirements(query: str, clauses: list[list[str]]) -> None:
-    assert _literals(query) == clauses
+def test_requirements(query: str, language: str | None, clauses: list[list[tuple[str, str]]]) -> None:
+    assert _literals(query, language) == clauses
 
 
 def test_only_candidates_are_evaluated_and_order_is_config_order() -> None:

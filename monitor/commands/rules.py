@@ -117,11 +117,11 @@ def _run(args: argparse.Namespace) -> int:
         if not args.feed_name:  # a rule's feed globs need a feed name to say yes to
             rules = [r.model_copy(update={"feeds": ()}) for r in rules]
         report = _Report(ZoneInfo("UTC"))
-        report.add(None, Matcher(rules).explain(_text_entry(args), args.feed_name))
+        report.add(None, Matcher.for_settings(settings, rules).explain(_text_entry(args), args.feed_name))
         _print(report, args, window=None)
         return EXIT_OK
     assert settings is not None  # only --query with --text/--file goes without a config
-    report = _scan(settings, Matcher(rules), args)
+    report = _scan(settings, Matcher.for_settings(settings, rules), args)
     window = args.since or (datetime.now(UTC) - report.oldest if report.oldest else None)
     _print(report, args, window=window, rules=[r.name for r in rules])
     return EXIT_OK

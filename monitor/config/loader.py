@@ -20,8 +20,9 @@ from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from monitor import language
 from monitor.config.document import Document, Loc, read_document
-from monitor.config.schema import ChannelSpec, HttpSettings, Settings, WatchRule
+from monitor.config.schema import ChannelSpec, HttpSettings, LanguagePhrase, Settings, WatchRule
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.query import QueryError, parse_query
 from monitor.redact import Redactor
@@ -29,6 +30,7 @@ from monitor.redact import Redactor
 UrlCheck = Callable[[str], str | None]
 """Returns None when Apprise accepts the URL, else why not."""
 
+_LETTER = re.compile(r"\w")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_DATABASE = "MONITOR_DATABASE_URL"
 _ENV_LISTEN = "MONITOR_HTTP_LISTEN"
@@ -240,10 +242,44 @@ def _cross_references(doc: Document, settings: Settings) -> Iterator[ConfigProbl
                     ("rules", i, "notify", j),
                     f"rule '{rule.name}' notifies unknown channel '{channel}' (channels: {known})",
                 )
+    yield from _languages_and_aliases(doc, settings)
     health = settings.health.channel
     if health is not None and health not in settings.channels:
         known = ", ".join(sorted(settings.channels)) or "none defined"
         yield doc.problem(("health", "channel"), f"unknown channel '{health}' (channels: {known})")
+
+
+def _languages_and_aliases(doc: Document, settings: Settings) -> Iterator[ConfigProblem]:
+    """Language codes (a feed's ``language:``, ``{uk: "..."}`` phrases) are ones monitor
+    has word forms for; every alias has variants, none empty, and none leads back to
+    its own name (``A: [B]`` with ``B: [A]``)."""
+    codes = f"(languages: {language.listing()})"
+    for i, feed in enumerate(settings.feeds):
+        if feed.language is not None and not language.known(feed.language):
+            yield doc.problem(("feeds", i, "language"), f"unknown language '{feed.language}' {codes}")
+    for i, rule in enumerate(settings.rules):
+        for key, phrases in (("any", rule.any), ("all", rule.all), ("exclude", rule.exclude)):
+            for j, text in enumerate(phrases):
+                code = text.language if isinstance(text, LanguagePhrase) else None
+                if code is not None and not language.known(code):
+                    where = ("rules", i, key, j, code) if len(phrases) > 1 else ("rules", i, key, code)
+                    yield doc.problem(where, f"{key}: unknown language '{code}' {codes}")
+    yield from _alias_problems(doc, settings.aliases)
+
+
+def _alias_problems(doc: Document, aliases: Mapping[str, tuple[str, ...]]) -> Iterator[ConfigProblem]:
+    for name, variants in aliases.items():
+        if not variants:
+            yield doc.problem(("aliases", name), f"alias '{name}' lists no variants")
+        for j, variant in enumerate(variants):
+            if not _LETTER.search(variant):
+                yield doc.problem(("aliases", name, j), f"alias '{name}': variant {j + 1} is empty")
+    reported: set[frozenset[str]] = set()
+    for name, index, path in language.cycles(aliases):
+        ring = frozenset(language.fold(p) for p in path)
+        if ring not in reported:  # A -> B -> A once, where it is first written
+            reported.add(ring)
+            yield doc.problem(("aliases", name, index), f"alias cycle: {' -> '.join(path)}")
 
 
 def _check_query(doc: Document, index: int, rule: WatchRule) -> Iterator[ConfigProblem]:

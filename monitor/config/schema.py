@@ -21,6 +21,7 @@ from pydantic import (
     ByteSize,
     ConfigDict,
     Field,
+    PlainValidator,
     field_validator,
     model_validator,
 )
@@ -201,6 +202,7 @@ class FeedSpec(_Strict):
     url: str
     interval: Duration | None = None
     full_text: FullText = "auto"
+    language: str | None = None
 
     @field_validator("url")
     @classmethod
@@ -214,6 +216,37 @@ class FeedSpec(_Strict):
 Phrase = Annotated[str, Field(min_length=1)]
 
 
+class LanguagePhrase(str):
+    """A rule phrase written with its language, ``{uk: "обмін полоненими"}``: matched
+    with that language's word forms only (the loader checks the code)."""
+
+    language: str
+
+    def __new__(cls, text: str, language: str) -> LanguagePhrase:
+        made = super().__new__(cls, text)
+        made.language = language
+        return made
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        return str(self), self.language
+
+
+def _rule_phrase(value: object) -> str:
+    """A phrase of ``any``/``all``/``exclude``: text, or ``{language: text}``."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((language, text),) = value.items()
+        if isinstance(text, str) and text.strip():
+            return LanguagePhrase(text.strip(), str(language))
+    elif isinstance(value, str) and value.strip():
+        return value.strip()
+    elif isinstance(value, str):
+        raise ValueError(f"each item must not be empty (got {value!r})")
+    raise ValueError('each item must be a phrase, or {language: "phrase"} such as {uk: "обмін полоненими"}')
+
+
+RulePhrase = Annotated[str, PlainValidator(_rule_phrase)]
+
+
 class WatchRule(_Strict):
     """A keyword rule: which phrases must (not) appear, in which feeds, who to tell.
 
@@ -223,10 +256,10 @@ class WatchRule(_Strict):
     """
 
     name: Annotated[str, Field(min_length=1)]
-    any: tuple[Phrase, ...] = ()
-    all: tuple[Phrase, ...] = ()
+    any: tuple[RulePhrase, ...] = ()
+    all: tuple[RulePhrase, ...] = ()
     query: Annotated[str, Field(min_length=1)] | None = None
-    exclude: tuple[Phrase, ...] = ()
+    exclude: tuple[RulePhrase, ...] = ()
     exact: bool = False
     case_sensitive: bool = False
     feeds: tuple[Phrase, ...] = ()
@@ -235,8 +268,8 @@ class WatchRule(_Strict):
     @field_validator("any", "all", "exclude", "feeds", "notify", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
-        """``any: ATACMS`` means ``any: [ATACMS]``."""
-        return [value] if isinstance(value, str) else value
+        """``any: ATACMS`` means ``any: [ATACMS]`` (and ``any: {uk: ...}`` a list of one)."""
+        return [value] if isinstance(value, str | dict) else value
 
     @field_validator("any", "all", "exclude")
     @classmethod
@@ -262,6 +295,7 @@ class Settings(_Strict):
     channels: dict[str, Annotated[ChannelSpec, BeforeValidator(_as_channel)]] = {}
     feeds: tuple[FeedSpec, ...] = ()
     rules: tuple[WatchRule, ...] = ()
+    aliases: dict[str, tuple[str, ...]] = {}
     shutdown_grace: Duration = timedelta(seconds=30)
     source: Path | None = Field(default=None, exclude=True)
     secrets: frozenset[str] = Field(default=frozenset(), exclude=True, repr=False)
@@ -274,7 +308,7 @@ class Settings(_Strict):
         """A section whose every line is commented out (``rules:`` alone) takes its default."""
         if isinstance(data, dict):
             sections: tuple[str, ...] = ("poll", "fetch", "delivery", "health", "http", "retention")
-            sections += ("channels", "feeds", "rules")
+            sections += ("channels", "feeds", "rules", "aliases")
             return {k: v for k, v in data.items() if not (k in sections and v is None)}
         return data
 

@@ -31,9 +31,14 @@ SCOPES: dict[str, tuple[FieldName, ...]] = {
 class Term:
     """A word or a phrase (consecutive words), matched word by word.
 
-    ``keys`` are the words as compared: stems by default, or case- and accent-folded
-    forms when ``exact``. With ``prefix`` the last key is a folded prefix
-    (``Zelensk*``). ``cased`` keeps the words' letter case for ``case_sensitive``.
+    ``keys`` are the words case- and accent-folded; with ``prefix`` the last one is a
+    prefix (``Zelensk*``). ``written`` are the words as written and ``languages`` the
+    languages the phrase may be in: unless ``exact``, an article in one of them
+    compares the words' forms in its language (``Gefangenenaustausches`` meets
+    ``Gefangenenaustausch`` in German), any other article the folded words. A phrase
+    that is a name also has ``names``, its name keys (``("selensk",)``), which meet
+    the name-like words of any article in any script. ``cased`` keeps the words'
+    letter case for ``case_sensitive``.
     """
 
     label: str
@@ -43,6 +48,9 @@ class Term:
     case_sensitive: bool
     prefix: bool
     fields: tuple[FieldName, ...]
+    written: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    names: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,11 @@
 term matched (field and character span), for the snippet's highlights.
 
 - A term (word or phrase) matches consecutive words; only punctuation or spaces may
-  stand between them. Each word compares by stem, or by its folded form when exact;
-  the last word of a prefix term by the start of its folded form. With
-  ``case_sensitive`` the letters' case must agree too (on the part the stems share).
+  stand between them. Each word compares by its form in the article's language when
+  the phrase may be in that language, else (and when exact) by its folded form; the
+  last word of a prefix term by the start of its folded form; a name also by its
+  name key (``readings``). With ``case_sensitive`` the letters' case must agree too
+  (on the part the forms share; name keys cross scripts, so they skip this check).
 - NEAR: all operands in the same field, with at most N other words among them.
 - A regex matches where it finds a non-empty match in a field's plain text.
 - ``Hits`` come only from the parts of the tree that made it true: the words of a
@@ -15,8 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.query.article import Analysed, FieldText
+from monitor.query.article import Analysed, FieldText, Space
 from monitor.query.ast import And, FieldName, Near, Node, Not, Or, Regex, Term
+from monitor.query.normalize import analyse
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,52 +68,75 @@ def _term_hits(term: Term, article: Analysed) -> list[Hit] | None:
     return hits or None
 
 
+def readings(term: Term, language: str | None) -> list[tuple[Space, tuple[str, ...]]]:
+    """How a term's words compare in an article of ``language``: their forms in it when
+    the phrase may be in that language (and is not exact), else folded; and by name
+    key when the phrase is a name. The last word of a prefix is always folded."""
+    found: list[tuple[Space, tuple[str, ...]]]
+    if term.exact or language not in term.languages:
+        found = [("fold", term.keys)]
+    else:
+        keys = [analyse(word, language)[1] for word in term.written]
+        if term.prefix:
+            keys[-1] = term.keys[-1]
+        found = [("form", tuple(keys))]
+    found += [("name", keys) for keys in term.names]
+    return found
+
+
 def occurrences(term: Term, words: FieldText) -> list[Occurrence]:
-    """Where a term occurs in a field, as word positions."""
-    size = len(term.keys)
-    keys = words.keys(term.exact)
+    """Where a term occurs in a field, as word positions (in any of its readings)."""
+    found: list[Occurrence] = []
+    for space, keys in readings(term, words.language):
+        found += _occurrences(term, words, space, keys)
+    return sorted(set(found)) if len(found) > 1 else found
+
+
+def _occurrences(term: Term, words: FieldText, space: Space, wanted: tuple[str, ...]) -> list[Occurrence]:
+    size = len(wanted)
+    keys = words.keys(space)
     if term.prefix and size == 1:
-        head = term.keys[0]
+        head = wanted[0]
         starts = sorted(
-            p for key in words.distinct(True) if key.startswith(head) for p in words.positions(key, True)
+            p for key in words.distinct("fold") if key.startswith(head) for p in words.positions(key, "fold")
         )
     else:
-        starts = words.positions(term.keys[0], term.exact)
+        starts = words.positions(wanted[0], space)
     found = []
     limit = len(keys) - size
     for p in starts:
-        if p > limit or not _rest_agrees(term, words, keys, p):
+        if p > limit or not _rest_agrees(term, words, keys, wanted, p):
             continue
-        if term.case_sensitive and not _case_agrees(term, words, p):
+        if term.case_sensitive and space != "name" and not _case_agrees(term, words, wanted, space, p):
             continue
         found.append((p, p + size))
     return found
 
 
-def _rest_agrees(term: Term, words: FieldText, keys: list[str], p: int) -> bool:
-    last = len(term.keys) - 1
+def _rest_agrees(term: Term, words: FieldText, keys: list[str], wanted: tuple[str, ...], p: int) -> bool:
+    last = len(wanted) - 1
     for i in range(1, last + 1):
         if term.prefix and i == last:
-            if not words.folds[p + i].startswith(term.keys[i]):
+            if not words.folds[p + i].startswith(wanted[i]):
                 return False
-        elif keys[p + i] != term.keys[i]:
+        elif keys[p + i] != wanted[i]:
             return False
     return True
 
 
-def _case_agrees(term: Term, words: FieldText, p: int) -> bool:
-    """The words' letter case agrees with the term's: exactly for exact words and
-    prefixes; for stemmed words on the stem's length (``US`` vs ``us``, ``Troops``)."""
-    last = len(term.keys) - 1
-    for i, wanted in enumerate(term.cased):
+def _case_agrees(term: Term, words: FieldText, wanted: tuple[str, ...], space: Space, p: int) -> bool:
+    """The words' letter case agrees with the term's: exactly for folded words and
+    prefixes; for word forms on the form's length (``US`` vs ``us``, ``Troops``)."""
+    last = len(wanted) - 1
+    for i, want in enumerate(term.cased):
         written = words.cased(p + i)
         if term.prefix and i == last:
-            ok = written.startswith(wanted)
-        elif term.exact:
-            ok = written == wanted
+            ok = written.startswith(want)
+        elif space == "fold":
+            ok = written == want
         else:
-            n = min(len(term.keys[i]), len(wanted), len(written))
-            ok = written[:n] == wanted[:n]
+            n = min(len(wanted[i]), len(want), len(written))
+            ok = written[:n] == want[:n]
         if not ok:
             return False
     return True

@@ -1,4 +1,4 @@
-"""Words as rules compare them: split, case- and accent-folded, stemmed.
+"""Words as rules compare them: split, case- and accent-folded, and in their word forms.
 
 - A word is a run of letters, digits and underscores (``\\w``), with any combining
   accents that follow a letter (so ``e`` + U+0301 is one word, like ``é``).
@@ -6,90 +6,94 @@
 - ``fold``: ``str.casefold`` then Unicode NFKD with the combining marks removed, so
   ``Zelenskyy``, ``ZELENSKYY`` and ``Zelénskyy`` all become ``zelenskyy``.
 - ``stem``: the Snowball English stemmer (PyStemmer) applied to the folded word, so
-  ``exchange``, ``exchanges`` and ``exchanged`` share the stem ``exchang``. Words
-  of other languages pass through it mostly unchanged, and are still folded.
+  ``exchange``, ``exchanges`` and ``exchanged`` share the stem ``exchang``.
+- ``analyse_all(words, language)``: folded words and their forms in the article's
+  language (``monitor.language.forms``: Snowball stems, or Ukrainian, Russian and
+  Turkish lemmas); English when the language is unknown.
+- ``names``: the name keys of name-like words (``monitor.language.names``), so
+  ``Zelenskyy`` and ``Зеленського`` meet.
 - ``cased``: NFKD with the marks removed but the case kept, for ``case_sensitive``.
 
 The same functions split and fold the query and the article, so the two always
-agree on where words start and end. Results are cached per distinct word.
+agree on where words start and end. Results are cached per distinct word (and
+language).
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
-from collections.abc import Callable
-from functools import cache
 
-import Stemmer
+from monitor.language import fold, form, tagged
 
 _MARKS = "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 WORD = re.compile(rf"\w[\w{_MARKS}]*")
 """One word of text or query; ``finditer`` gives its span in the original text."""
 
+ENGLISH = "en"
 _CACHE_LIMIT = 200_000
-_lock = threading.Lock()
 
+_pairs: dict[str, dict[str, tuple[str, str]]] = {}
+"""Language -> word as written -> (folded, form). Each language's table is replaced by
+an empty one when full (never cleared in place), so a thread that holds it keeps a
+consistent view."""
 
-_pairs: dict[str, tuple[str, str]] = {}
-"""Word as written -> (folded, stem). Replaced by an empty one when full (never
-cleared in place), so a thread that holds it keeps a consistent view."""
+_names: dict[str, str] = {}
+"""Word as written -> its name key ("" when it is not name-like); replaced when full."""
 
-
-@cache
-def _stemmer() -> Callable[[str], str]:
-    """Snowball English from PyStemmer; built on first use (not at import time)."""
-    stemmer = Stemmer.Stemmer("english")
-
-    def stem(word: str) -> str:
-        # A PyStemmer object is not safe to share between threads; polls run in several.
-        with _lock:
-            return str(stemmer.stemWord(word))
-
-    return stem
-
-
-def _strip_marks(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def fold(word: str) -> str:
-    """Case- and accent-insensitive form: ``Zelénskyy`` -> ``zelenskyy``."""
-    if word.isascii():
-        return word.lower()
-    return _strip_marks(word.casefold())
+__all__ = ["WORD", "analyse", "analyse_all", "cased", "fold", "forget", "names", "stem", "words"]
 
 
 def cased(word: str) -> str:
     """Accent-insensitive form that keeps the letter case: ``US`` stays ``US``."""
-    return word if word.isascii() else _strip_marks(word)
+    if word.isascii():
+        return word
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def stem(folded: str) -> str:
     """The English stem of a folded word: ``exchanges`` -> ``exchang``."""
-    return _stemmer()(folded)
+    return form(folded, ENGLISH)
 
 
-def analyse(word: str) -> tuple[str, str]:
-    """(fold, stem) of one word as written, cached."""
-    global _pairs
-    found = _pairs.get(word)
+def analyse(word: str, language: str | None = None) -> tuple[str, str]:
+    """(fold, form) of one word as written, in a language (English when None), cached."""
+    language = language or ENGLISH
+    table = _pairs.get(language)
+    if table is None or len(table) >= _CACHE_LIMIT:
+        table = _pairs[language] = {}
+    found = table.get(word)
     if found is None:
-        folded = fold(word)
-        found = (folded, stem(folded))
-        if len(_pairs) >= _CACHE_LIMIT:
-            _pairs = {}
-        _pairs[word] = found
+        found = table[word] = (fold(word), form(word, language))
     return found
 
 
-def analyse_all(written: list[str]) -> tuple[list[str], list[str]]:
-    """Folded and stemmed forms of many words (one dictionary lookup each once seen)."""
-    get = _pairs.get
-    pairs = [get(word) or analyse(word) for word in written]
+def analyse_all(written: list[str], language: str | None = None) -> tuple[list[str], list[str]]:
+    """Folded words and their forms (one dictionary lookup each once seen)."""
+    get = _pairs.get(language or ENGLISH, {}).get
+    pairs = [get(word) or analyse(word, language) for word in written]
     return [f for f, _ in pairs], [s for _, s in pairs]
+
+
+def names(written: list[str]) -> list[str]:
+    """Each word's name key tagged with its script (``Cselensk``), or "" for a word
+    that does not look like a name."""
+    global _names
+    if len(_names) >= _CACHE_LIMIT:
+        _names = {}
+    table, found = _names, []
+    for word in written:
+        key = table.get(word)
+        if key is None:
+            key = table[word] = tagged(word)
+        found.append(key)
+    return found
+
+
+def forget() -> None:
+    """Drop every cached form (after ``monitor.language.forms.use``)."""
+    _pairs.clear()
 
 
 def words(text: str) -> list[str]:

@@ -2,65 +2,84 @@
 the literal words of every rule, so that an article costs in proportion to the rules
 it may match rather than to the number of rules.
 
-Each rule's tree gives a requirement: clauses of literals, all of which must be
-satisfied (by at least one of their literals being in the article) for the rule to
-be able to hold.
+Each rule's tree gives a requirement: clauses of terms, all of which must be
+satisfied (by at least one of their terms being in the article) for the rule to be
+able to hold.
 
-- a term: one clause, its literal;
+- a term: one clause, the term;
 - AND, NEAR: the clauses of every part;
-- OR: one clause, the literals of the smallest clause of each branch;
+- OR: one clause, the terms of the smallest clause of each branch;
 - NOT, a regex: no requirement. A rule left with none (``-opinion``, ``/K.iv/``) is
   a candidate for every article.
 
-A literal is a term's words as the analysed article's stream writes them, between
-spaces: `` prisoner exchang `` (stems; an exact term's folded words give the same
-stems). A one-word prefix is looked for as `` zelensk`` in the folded stream. The
-scan may find more than the evaluator will (a phrase across two sentences), never
-less; tests compare it with evaluating every rule on random rules and texts.
+A term's literals depend on the article's language, so the automaton is built per
+language, on the first article in it: one literal per reading of the term
+(``evaluate.readings``), its words as the article's stream of that reading writes
+them, between spaces: `` prisoner exchang `` (forms in English), `` обмін
+полоненими `` (folded words, in an article of another language), `` selensk ``
+(name keys). A one-word prefix is looked for as `` zelensk`` among the folded words.
+The streams of every reading the language's literals use are scanned as one text.
+The scan may find more than the evaluator will (a phrase across two sentences, a
+literal of one reading in the stream of another), never less; tests compare it with
+evaluating every rule on random rules and texts in several languages.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import ahocorasick
 
-from monitor.query.article import Analysed
+from monitor.query.article import Analysed, Space
 from monitor.query.ast import And, Near, Node, Not, Or, Regex, Term
-from monitor.query.normalize import stem
+from monitor.query.evaluate import readings
 
-Literal = tuple[bool, str]
-"""(in the folded stream?, the text looked for)."""
-Clause = tuple[Literal, ...]
+Literal = tuple[Space, str]
+"""(the stream it is looked for in, the text looked for)."""
+Clause = tuple[Term, ...]
+_SPACES: tuple[Space, ...] = ("form", "fold", "name")
 
 
-def literal(term: Term) -> Literal:
-    """What the scan looks for to know that ``term`` may occur."""
-    keys = [stem(k) if term.exact else k for k in term.keys]
-    if term.prefix and len(keys) == 1:
-        return True, " " + term.keys[0]
-    if term.prefix:
-        keys = keys[:-1]
-    return False, " " + " ".join(keys) + " "
+def literals(term: Term, language: str | None) -> list[Literal]:
+    """What the scan looks for to know that ``term`` may occur in an article of ``language``."""
+    found: list[Literal] = []
+    for space, keys in readings(term, language):
+        if term.prefix and len(keys) == 1:
+            found.append(("fold", " " + keys[0]))
+        elif term.prefix:
+            found.append((space, " " + " ".join(keys[:-1]) + " "))
+        else:
+            found.append((space, " " + " ".join(keys) + " "))
+    return found
 
 
 def requirement(node: Node) -> list[Clause]:
     """Clauses that must all be satisfied for ``node`` to hold ([] when none)."""
     if isinstance(node, Term):
-        return [(literal(node),)]
+        return [(node,)]
     if isinstance(node, Near):
-        return [(literal(term),) for term in node.operands]
+        return [(term,) for term in node.operands]
     if isinstance(node, And):
         return [clause for child in node.children for clause in requirement(child)]
     if isinstance(node, Or):
         branches = [requirement(child) for child in node.children]
         if not all(branches):
             return []
-        picked = [min(b, key=lambda c: (len(c), -min(len(text) for _, text in c))) for b in branches]
-        return [tuple(dict.fromkeys(lit for clause in picked for lit in clause))]
+        picked = [min(b, key=lambda c: (len(c), -min(sum(map(len, t.keys)) for t in c))) for b in branches]
+        return [tuple(dict.fromkeys(term for clause in picked for term in clause))]
     if isinstance(node, Not | Regex):
         return []
     raise TypeError(node)  # pragma: no cover - every node kind is handled above
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    """The automaton of one language and the streams it reads."""
+
+    automaton: ahocorasick.Automaton | None
+    spaces: tuple[Space, ...]
 
 
 class Prefilter:
@@ -70,28 +89,25 @@ class Prefilter:
         self.always: list[int] = []
         self._need: list[int] = []
         self._rule_of: list[int] = []
-        postings: dict[Literal, list[int]] = {}
+        self._clauses: list[Clause] = []
         for index, tree in enumerate(trees):
             clauses = requirement(tree)
             self._need.append(len(clauses))
             if not clauses:
                 self.always.append(index)
             for clause in clauses:
-                clause_id = len(self._rule_of)
                 self._rule_of.append(index)
-                for lit in clause:
-                    postings.setdefault(lit, []).append(clause_id)
-        self._stems = _automaton({text: ids for (folded, text), ids in postings.items() if not folded})
-        self._folds = _automaton({text: ids for (folded, text), ids in postings.items() if folded})
+                self._clauses.append(clause)
+        self._scans: dict[str | None, _Scan] = {}
+        self._lock = threading.Lock()
 
     def candidates(self, article: Analysed) -> list[int]:
         """Indexes of the rules that may match, in order."""
+        scan = self._scan(article.language)
         satisfied: set[int] = set()
-        if self._stems is not None:
-            for ids in {ids for _, ids in self._stems.iter(article.stream(folded=False))}:
-                satisfied.update(ids)
-        if self._folds is not None:
-            for ids in {ids for _, ids in self._folds.iter(article.stream(folded=True))}:
+        if scan.automaton is not None:
+            text = "\n".join(article.stream(space) for space in scan.spaces)
+            for ids in {ids for _, ids in scan.automaton.iter(text)}:
                 satisfied.update(ids)
         counts: dict[int, int] = {}
         for clause_id in satisfied:
@@ -100,12 +116,33 @@ class Prefilter:
         found = [rule for rule, n in counts.items() if n == self._need[rule]]
         return sorted(found + self.always)
 
+    def _scan(self, language: str | None) -> _Scan:
+        found = self._scans.get(language)
+        if found is None:
+            with self._lock:  # polls run in several threads; build each language once
+                found = self._scans.get(language)
+                if found is None:
+                    found = self._scans[language] = self._build(language)
+        return found
 
-def _automaton(patterns: dict[str, list[int]]) -> ahocorasick.Automaton | None:
+    def _build(self, language: str | None) -> _Scan:
+        postings: dict[Literal, set[int]] = {}
+        for clause_id, clause in enumerate(self._clauses):
+            for term in clause:
+                for lit in literals(term, language):
+                    postings.setdefault(lit, set()).add(clause_id)
+        spaces = tuple(s for s in _SPACES if any(space == s for space, _ in postings))
+        patterns: dict[str, set[int]] = {}
+        for (_, text), ids in postings.items():
+            patterns.setdefault(text, set()).update(ids)
+        return _Scan(_automaton(patterns), spaces)
+
+
+def _automaton(patterns: dict[str, set[int]]) -> ahocorasick.Automaton | None:
     if not patterns:
         return None
     automaton = ahocorasick.Automaton()
     for text, ids in patterns.items():
-        automaton.add_word(text, tuple(ids))
+        automaton.add_word(text, tuple(sorted(ids)))
     automaton.make_automaton()
     return automaton

@@ -45,9 +45,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from monitor.language import looks_like_name, phrase_languages, phrase_names
 from monitor.query.ast import SCOPES, TEXT_FIELDS, FieldName, Near, Node, Not, Or, Regex, Term
 from monitor.query.ast import And as AndNode
-from monitor.query.normalize import WORD, cased, fold, stem
+from monitor.query.normalize import WORD, cased, fold
 
 Kind = Literal["(", ")", "AND", "OR", "NOT", "-", "NEAR", "FIELD", "WORD", "PHRASE", "REGEX", "EOF"]
 _OPERATORS: dict[str, Kind] = {"AND": "AND", "OR": "OR", "NOT": "NOT"}
@@ -91,9 +92,20 @@ def phrase(
     exact: bool = False,
     case_sensitive: bool = False,
     fields: tuple[FieldName, ...] = TEXT_FIELDS,
+    languages: tuple[str, ...] | None = None,
+    name: bool | None = None,
 ) -> Term:
-    """A Term for a phrase of an ``any``/``all``/``exclude`` list (punctuation ignored)."""
-    return make_term(text, WORD.findall(text), exact=exact, case_sensitive=case_sensitive, fields=fields)
+    """A Term for a phrase of an ``any``/``all``/``exclude`` list (punctuation ignored);
+    ``languages`` when the rule says (``{uk: "..."}``), ``name`` for an alias."""
+    return make_term(
+        text,
+        WORD.findall(text),
+        exact=exact,
+        case_sensitive=case_sensitive,
+        fields=fields,
+        languages=languages,
+        name=name,
+    )
 
 
 def make_term(
@@ -104,19 +116,28 @@ def make_term(
     case_sensitive: bool,
     fields: tuple[FieldName, ...],
     prefix: bool = False,
+    languages: tuple[str, ...] | None = None,
+    name: bool | None = None,
 ) -> Term:
-    """A Term from its words as written: folded, and stemmed unless exact (or a prefix)."""
-    folded = [fold(w) for w in written]
-    last = len(folded) - 1
-    keys = tuple(f if exact or (prefix and i == last) else stem(f) for i, f in enumerate(folded))
+    """A Term from its words as written: folded, with the languages its letters allow
+    (unless given) and, when it is a name, name keys. A name is what ``name`` says
+    (True for the names of ``aliases:``), else a phrase of capitalised words
+    (``Zelenskyy``, ``ATACMS``); never an exact term or a prefix."""
+    explicit = bool(name)
+    if name is None:
+        name = all(looks_like_name(w) for w in written)
+    names = phrase_names(written, explicit=explicit) if name and not (exact or prefix) else ()
     return Term(
         label=label,
-        keys=keys,
+        keys=tuple(fold(w) for w in written),
         cased=tuple(cased(w) for w in written),
         exact=exact,
         case_sensitive=case_sensitive,
         prefix=prefix,
         fields=fields,
+        written=tuple(written),
+        languages=phrase_languages(" ".join(written)) if languages is None else languages,
+        names=names,
     )
 
 
