@@ -6,7 +6,8 @@ term matched (field and character span), for the snippet's highlights.
   the last word of a prefix term by the start of its folded form. With
   ``case_sensitive`` the letters' case must agree too (on the part the stems share).
 - NEAR: all operands in the same field, with at most N other words among them.
-- A regex matches where it finds a non-empty match in a field's plain text.
+- A regex matches where it finds a non-empty match in a field's plain text (RE2:
+  linear in the text, see ``pattern``).
 - ``Hits`` come only from the parts of the tree that made it true: the words of a
   failed OR branch or under NOT are never highlighted.
 """
@@ -151,5 +152,5 @@ def _regex_hits(node: Regex, article: Analysed) -> list[Hit] | None:
     hits = []
     for name in node.fields:
         text = article.field(name).text
-        hits += [Hit(node.label, name, *m.span()) for m in node.pattern.finditer(text) if m.end() > m.start()]
+        hits += [Hit(node.label, name, start, end) for start, end in node.pattern.spans(text)]
     return hits or None
