@@ -53,6 +53,7 @@ class Daemon:
         self._reload_wanted = threading.Event()
         self.reloads = 0
         self.reload_failures = 0
+        self._reload_errors_seen: set[str] = set()
         self._last_tick: float | None = None
         self.http: StatusServer | None = None
         self._poll_tick = poll_tick
@@ -142,7 +143,12 @@ class Daemon:
         self._reload_wanted.set()
 
     def reload(self) -> bool:
-        """Load and validate the config; switch to it, or keep the running one and say why."""
+        """Load and validate the config; switch to it, or keep the running one and say why.
+
+        Whatever goes wrong, the reload is refused and the daemon goes on: an edit of
+        config.yaml must never stop it. An exception that is not a ConfigError or a
+        MonitorError is a bug: its traceback is logged the first time it is seen.
+        """
         if self._load_config is None:
             return False
         try:
@@ -150,16 +156,18 @@ class Daemon:
             pending = self.app.reload(settings)
             self._move_http(settings.http.listen)
         except ConfigError as e:
-            self.reload_failures += 1
-            self.app.metrics.reloads.labels("failed").inc()
+            self._refused()
             log.error("reload status=refused problems=%d (the running configuration stays)", len(e.problems))
             for problem in e.problems:
                 log.error("reload %s", problem)
             return False
         except MonitorError as e:
-            self.reload_failures += 1
-            self.app.metrics.reloads.labels("failed").inc()
+            self._refused()
             log.error('reload status=refused error="%s" (the running configuration stays)', e)
+            return False
+        except Exception as e:  # the daemon outlives any edit; the bug is logged, not lost
+            self._refused()
+            self._log_unexpected(e)
             return False
         self.reloads += 1
         self.app.metrics.reloads.labels("ok").inc()
@@ -171,6 +179,23 @@ class Daemon:
             f" needs_restart={','.join(pending)} (these changes apply after a restart)" if pending else "",
         )
         return True
+
+    def _refused(self) -> None:
+        self.reload_failures += 1
+        self.app.metrics.reloads.labels("failed").inc()
+
+    def _log_unexpected(self, error: Exception) -> None:
+        """The traceback once per distinct error; a one-line reminder after that."""
+        what = f"{type(error).__name__}: {error}"[:500]
+        first = what not in self._reload_errors_seen
+        if first and len(self._reload_errors_seen) < 100:
+            self._reload_errors_seen.add(what)
+        log.error(
+            'reload status=refused error="%s" (the running configuration stays; this is a bug%s)',
+            what,
+            ", traceback follows" if first else ", its traceback was logged before",
+            exc_info=error if first else None,
+        )
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """Healthy when the poll tick ran recently and the database answers."""
