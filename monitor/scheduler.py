@@ -25,6 +25,7 @@ from monitor.app import App
 from monitor.config import Settings
 from monitor.decide import longest_wait
 from monitor.errors import ConfigError, MonitorError, StorageError
+from monitor.faults import Faults
 from monitor.httpd import StatusServer
 from monitor.models import FeedState
 from monitor.store import Pruned
@@ -53,7 +54,7 @@ class Daemon:
         self._reload_wanted = threading.Event()
         self.reloads = 0
         self.reload_failures = 0
-        self._reload_errors_seen: set[str] = set()
+        self._faults = Faults()  # a bug in a reload: its traceback once, then one line
         self._last_tick: float | None = None
         self.http: StatusServer | None = None
         self._poll_tick = poll_tick
@@ -147,7 +148,8 @@ class Daemon:
 
         Whatever goes wrong, the reload is refused and the daemon goes on: an edit of
         config.yaml must never stop it. An exception that is not a ConfigError or a
-        MonitorError is a bug: its traceback is logged the first time it is seen.
+        MonitorError is a bug: its traceback is logged the first time it is seen
+        (``faults``).
         """
         if self._load_config is None:
             return False
@@ -167,7 +169,7 @@ class Daemon:
             return False
         except Exception as e:  # the daemon outlives any edit; the bug is logged, not lost
             self._refused()
-            self._log_unexpected(e)
+            self._faults.log(log, e, "reload status=refused (the running configuration stays)")
             return False
         self.reloads += 1
         self.app.metrics.reloads.labels("ok").inc()
@@ -183,19 +185,6 @@ class Daemon:
     def _refused(self) -> None:
         self.reload_failures += 1
         self.app.metrics.reloads.labels("failed").inc()
-
-    def _log_unexpected(self, error: Exception) -> None:
-        """The traceback once per distinct error; a one-line reminder after that."""
-        what = f"{type(error).__name__}: {error}"[:500]
-        first = what not in self._reload_errors_seen
-        if first and len(self._reload_errors_seen) < 100:
-            self._reload_errors_seen.add(what)
-        log.error(
-            'reload status=refused error="%s" (the running configuration stays; this is a bug%s)',
-            what,
-            ", traceback follows" if first else ", its traceback was logged before",
-            exc_info=error if first else None,
-        )
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """Healthy when the poll tick ran recently and the database answers."""

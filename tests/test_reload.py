@@ -155,22 +155,14 @@ def test_any_exception_in_a_reload_is_a_refused_reload(
         assert app.settings is settings
         metrics = app.metrics.render().decode()
     lines = [(r.getMessage(), r.exc_info is not None) for r in caplog.records]
+    stays = "reload status=refused (the running configuration stays) internal error:"
     assert lines == [
+        (f"{stays} RecursionError: maximum recursion depth exceeded", True),
         (
-            'reload status=refused error="RecursionError: maximum recursion depth exceeded" (the running '
-            "configuration stays; this is a bug, traceback follows)",
-            True,
-        ),
-        (
-            'reload status=refused error="RecursionError: maximum recursion depth exceeded" (the running '
-            "configuration stays; this is a bug, its traceback was logged before)",
+            f"{stays} RecursionError: maximum recursion depth exceeded (seen before; traceback logged once)",
             False,
         ),
-        (
-            "reload status=refused error=\"KeyError: 'x'\" (the running configuration stays; this is a bug, "
-            "traceback follows)",
-            True,
-        ),
+        (f"{stays} KeyError: 'x'", True),
     ]
     assert daemon.reload_failures == 3
     assert 'monitor_config_reloads_total{result="failed"} 3.0' in metrics
