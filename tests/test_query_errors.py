@@ -4,6 +4,8 @@ file (whatever the YAML quoting), and with a caret on the command line."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -327,10 +329,27 @@ def test_check_refuses_a_query_nested_5000_deep(
     )
 
 
-def test_a_lone_surrogate_in_a_regex_is_refused() -> None:
+@pytest.mark.parametrize("query", ["/a\ud800/", "ATACMS\udcff", "AND\ud800"])
+def test_a_lone_surrogate_is_refused(query: str) -> None:
+    """Not a character: a command line that is not UTF-8 gives them (``\\udcff``)."""
     with pytest.raises(QueryError) as caught:
-        parse_query("/a\ud800/")
-    assert (caught.value.message, caught.value.position) == (
-        "'\\ud800' is a lone surrogate, not a character",
-        2,
+        parse_query(query)
+    where = next(i for i, c in enumerate(query) if "\ud800" <= c <= "\udfff")
+    assert caught.value.message == f"{query[where]!a} is a lone surrogate, not a character"
+    assert caught.value.position == where
+
+
+def test_rules_test_refuses_a_query_that_is_not_utf_8() -> None:
+    """The byte 0xff on a command line arrives as ``\\udcff``: exit 2 with a caret, no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "rules", "test", "--query", "ATACMS\udcff", "--text", "x"],
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
+    assert done.returncode == 2
+    assert done.stderr.decode("utf-8", "backslashreplace").splitlines() == [
+        "monitor: --query:1:7: '\\udcff' is a lone surrogate, not a character",
+        "  ATACMS\\udcff",
+        "        ^",
+    ]

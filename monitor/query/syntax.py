@@ -62,6 +62,7 @@ _FIELD = re.compile(r"([A-Za-z]+):")
 _NEAR = re.compile(r"NEAR/(\d+)")
 _NUMBER = re.compile(r"\d+")
 _MIN_PREFIX = 3
+_NOT_CHARACTER = re.compile("[\ud800-\udfff]")
 MAX_LENGTH = 20_000
 MAX_DEPTH = 32
 _FIELD_NAMES = ", ".join(f"{name}:" for name in SCOPES)
@@ -92,6 +93,9 @@ def parse_query(text: str, *, exact: bool = False, case_sensitive: bool = False)
     """Parse a query; ``exact`` and ``case_sensitive`` are the rule's defaults."""
     if len(text) > MAX_LENGTH:
         raise QueryError(f"a query may be at most {MAX_LENGTH:,} characters long", MAX_LENGTH)
+    bad = _NOT_CHARACTER.search(text)  # from a command line that is not UTF-8, say
+    if bad is not None:
+        raise QueryError(f"{bad.group()!a} is a lone surrogate, not a character", bad.start())
     return _Parser(text, _lex(text), exact=exact, case_sensitive=case_sensitive).parse()
 
 
