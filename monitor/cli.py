@@ -26,7 +26,7 @@ from monitor import __version__
 from monitor.app import App, utc_now
 from monitor.commands import db, feeds, rules
 from monitor.commands._common import add_config_option, table, when
-from monitor.config import Settings, load_settings
+from monitor.config import Settings, listen_address, load_settings
 from monitor.errors import ConfigError, MonitorError
 from monitor.log import configure, install_redactor, redact_text
 from monitor.models import Alert, FeedStatus, Snippet
@@ -111,17 +111,27 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _healthcheck(args: argparse.Namespace) -> int:
-    settings = load(args.config, require_env=False)
-    if not settings.http.listen:
-        print(f"monitor: {args.config}: healthcheck needs http.listen (e.g. 127.0.0.1:8787)", file=sys.stderr)
+    """Asks the running daemon; reads only the listen address (the file may hold an edit
+    the daemon refused). Exits 0 or 1 only: container runtimes reserve 2."""
+    try:
+        listen = listen_address(args.config)
+    except ConfigError as e:
+        print(f"monitor: healthcheck: {e}", file=sys.stderr)
         return EXIT_FAILURE
-    host, _, port = settings.http.listen.rpartition(":")
+    if not listen:
+        print(
+            f"monitor: {args.config}: healthcheck needs http.listen (e.g. 127.0.0.1:8787) "
+            "or MONITOR_HTTP_LISTEN",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    host, _, port = listen.rpartition(":")
     if host.strip("[]") in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     url = f"http://{host}:{port}/healthz"
     try:
         response = httpx.get(url, timeout=5.0, trust_env=False)
-    except httpx.HTTPError as e:
+    except (httpx.HTTPError, httpx.InvalidURL) as e:
         print(f"monitor: healthcheck: {url}: {e or type(e).__name__}", file=sys.stderr)
         return EXIT_FAILURE
     print(response.text)

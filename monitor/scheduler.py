@@ -25,6 +25,7 @@ from monitor.app import App
 from monitor.config import Settings
 from monitor.decide import longest_wait
 from monitor.errors import ConfigError, MonitorError, StorageError
+from monitor.faults import Faults
 from monitor.httpd import StatusServer
 from monitor.models import FeedState
 from monitor.store import Pruned
@@ -53,6 +54,7 @@ class Daemon:
         self._reload_wanted = threading.Event()
         self.reloads = 0
         self.reload_failures = 0
+        self._faults = Faults()  # a bug in a reload: its traceback once, then one line
         self._last_tick: float | None = None
         self.http: StatusServer | None = None
         self._poll_tick = poll_tick
@@ -142,7 +144,13 @@ class Daemon:
         self._reload_wanted.set()
 
     def reload(self) -> bool:
-        """Load and validate the config; switch to it, or keep the running one and say why."""
+        """Load and validate the config; switch to it, or keep the running one and say why.
+
+        Whatever goes wrong, the reload is refused and the daemon goes on: an edit of
+        config.yaml must never stop it. An exception that is not a ConfigError or a
+        MonitorError is a bug: its traceback is logged the first time it is seen
+        (``faults``).
+        """
         if self._load_config is None:
             return False
         try:
@@ -150,16 +158,18 @@ class Daemon:
             pending = self.app.reload(settings)
             self._move_http(settings.http.listen)
         except ConfigError as e:
-            self.reload_failures += 1
-            self.app.metrics.reloads.labels("failed").inc()
+            self._refused()
             log.error("reload status=refused problems=%d (the running configuration stays)", len(e.problems))
             for problem in e.problems:
                 log.error("reload %s", problem)
             return False
         except MonitorError as e:
-            self.reload_failures += 1
-            self.app.metrics.reloads.labels("failed").inc()
+            self._refused()
             log.error('reload status=refused error="%s" (the running configuration stays)', e)
+            return False
+        except Exception as e:  # the daemon outlives any edit; the bug is logged, not lost
+            self._refused()
+            self._faults.log(log, e, "reload status=refused (the running configuration stays)")
             return False
         self.reloads += 1
         self.app.metrics.reloads.labels("ok").inc()
@@ -171,6 +181,10 @@ class Daemon:
             f" needs_restart={','.join(pending)} (these changes apply after a restart)" if pending else "",
         )
         return True
+
+    def _refused(self) -> None:
+        self.reload_failures += 1
+        self.app.metrics.reloads.labels("failed").inc()
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """Healthy when the poll tick ran recently and the database answers."""

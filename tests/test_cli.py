@@ -10,6 +10,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from monitor.cli import main
+from monitor.config import listen_address
+from monitor.errors import ConfigError
 from monitor.samples import voa_feed
 from tests.conftest import Daemon, JsonSink, free_port
 
@@ -141,3 +143,106 @@ def test_a_second_instance_on_the_same_sqlite_file_refuses_to_start(
     )
     assert daemon.stop() == 0
     assert main(["run", "--once", "-c", str(path)]) == 0
+
+
+# -- healthcheck: the daemon's health, not the file's ---------------------------------
+
+BOMB = "l0: &l0 [lol]\n" + "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+LISTEN = [
+    # (config text, the address read)
+    pytest.param('http:\n  listen: "127.0.0.1:8787"\n', "127.0.0.1:8787", id="block"),
+    pytest.param("http: {listen: 127.0.0.1:8787}\n", "127.0.0.1:8787", id="flow"),
+    pytest.param(
+        "feeds: []\nhttp:\n  # status server\n  listen: '[::1]:9'  # ok\n", "[::1]:9", id="comments"
+    ),
+    pytest.param("a: &addr 0.0.0.0:9100\nhttp:\n  listen: *addr\n", "0.0.0.0:9100", id="alias"),
+    pytest.param(
+        "http:\n  listen: 127.0.0.1:1\nfeeds: [\n  unclosed\n", "127.0.0.1:1", id="yaml-breaks-after"
+    ),
+    pytest.param(
+        "rules: [unclosed\nhttp:\n  listen: '127.0.0.1:2'  # c\n", "127.0.0.1:2", id="yaml-breaks-before"
+    ),
+    pytest.param('rules: [\nhttp: {listen: "127.0.0.1:3", x: 1}\n', "127.0.0.1:3", id="flow-line-scan"),
+    pytest.param("fedes: []\nrules: [{name: r}]\nhttp: {listen: 127.0.0.1:4}\n", "127.0.0.1:4", id="invalid"),
+    pytest.param(BOMB + "http: {listen: 127.0.0.1:5}\n", "127.0.0.1:5", id="alias-bomb"),
+    pytest.param(
+        "x: " + "[" * 5000 + "]" * 5000 + "\nhttp:\n  listen: 127.0.0.1:6\n", "127.0.0.1:6", id="deep"
+    ),
+    pytest.param("http: {listen: !!python/object:os.system 127.0.0.1:7}\n", "127.0.0.1:7", id="tag"),
+    pytest.param("feeds: []\n", None, id="none"),
+    pytest.param("http:\n  listen: null\n", None, id="null"),
+    pytest.param("http:\n  listen:\n", None, id="empty"),
+    pytest.param("http:\nfeeds: [\n", None, id="broken-without-listen"),
+    pytest.param("\x00\x01 not yaml at all", None, id="not-yaml"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), LISTEN)
+def test_healthcheck_reads_only_the_listen_address(
+    write_config: WriteConfig, text: str, expected: str | None
+) -> None:
+    assert listen_address(write_config(text), {}) == expected
+
+
+def test_the_environment_wins_and_the_file_is_not_read(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.yaml"
+    assert listen_address(missing, {"MONITOR_HTTP_LISTEN": " 0.0.0.0:9100 "}) == "0.0.0.0:9100"
+    with pytest.raises(ConfigError, match="cannot read config"):
+        listen_address(missing, {})
+    with pytest.raises(ConfigError, match=r"MONITOR_HTTP_LISTEN \(from the environment\): must look like"):
+        listen_address(missing, {"MONITOR_HTTP_LISTEN": "nonsense"})
+
+
+def test_a_malformed_listen_address_is_reported_where_it_is(write_config: WriteConfig) -> None:
+    path = write_config("feeds: []\nhttp:\n  listen: 'port 80'\n")
+    with pytest.raises(ConfigError) as caught:
+        listen_address(path, {})
+    assert str(caught.value) == f"{path}:3:11: http.listen: must look like 127.0.0.1:8787, got 'port 80'"
+
+
+def test_a_file_over_the_size_limit_is_read_only_so_far(write_config: WriteConfig) -> None:
+    path = write_config("http: {listen: 127.0.0.1:8}\n" + "# padding\n" * 300_000)
+    assert listen_address(path, {}) == "127.0.0.1:8"
+
+
+def test_healthcheck_without_an_address_exits_1(
+    write_config: WriteConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config("feeds: [\n")
+    assert main(["healthcheck", "-c", str(path)]) == 1
+    assert capsys.readouterr().err == (
+        f"monitor: {path}: healthcheck needs http.listen (e.g. 127.0.0.1:8787) or MONITOR_HTTP_LISTEN\n"
+    )
+    assert main(["healthcheck", "-c", str(path.parent / "nowhere.yaml")]) == 1
+    assert "healthcheck: " in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_healthcheck_reports_the_daemon_while_the_file_holds_a_broken_edit(
+    httpserver: HTTPServer,
+    json_sink: JsonSink,
+    write_config: WriteConfig,
+    daemon_factory: Callable[[Path], Daemon],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The daemon refused the edit and runs on its last good config: it is healthy, and the
+    container must not be marked unhealthy (``healthcheck`` exited 2 here before)."""
+    httpserver.expect_request("/voa.xml").respond_with_data(voa_feed())
+    port = free_port()
+    good = (
+        _config(httpserver.url_for("/voa.xml"), json_sink.url()) + f'http: {{listen: "127.0.0.1:{port}"}}\n'
+    )
+    path = write_config(good)
+    daemon = daemon_factory(path)
+    daemon.wait_for_line("http listening=127.0.0.1:")
+    json_sink.inbox.wait_for(1)
+
+    path.write_text(good + "  - name: broken\n    notfiy: [hook]\n" + BOMB, encoding="utf-8")
+    daemon.wait_for_line("reload status=refused")
+    assert main(["check", "-c", str(path)]) == 2
+    capsys.readouterr()
+    assert main(["healthcheck", "-c", str(path)]) == 0
+    assert '"status": "ok"' in capsys.readouterr().out
+    assert daemon.stop() == 0
+    assert main(["healthcheck", "-c", str(path)]) == 1
+    assert f"healthcheck: http://127.0.0.1:{port}/healthz:" in capsys.readouterr().err

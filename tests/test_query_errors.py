@@ -4,6 +4,8 @@ file (whatever the YAML quoting), and with a caret on the command line."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +18,17 @@ from monitor.errors import ConfigError
 from monitor.query import QueryError, parse_query
 
 WriteConfig = Callable[[str], Path]
+DEEP = "the query nests deeper than 32 levels of parentheses and NOT; write it flatter"
+BACKREF = "back references such as {} are not supported; write the repeated text itself"
+LOOK = (
+    "{} is not supported (RE2 matches in linear time); to leave out articles that mention something, "
+    'add it with NOT, as in /Kyiv/ NOT "Kyiv Post"'
+)
+POSSESSIVE = "possessive quantifiers (*+, ++, ?+) are not supported; write * or + (RE2 never backtracks)"
+BOUNDARY = (
+    "\\b and \\B know only ASCII letters in RE2, so they cannot mark the edge of a word in other scripts "
+    'or of \\w; find whole words with a query word or phrase instead (Київ, "prisoner exchange")'
+)
 
 ERRORS = [
     # (query, offset of the fault, message)
@@ -35,9 +48,7 @@ ERRORS = [
     pytest.param("=", 0, "'=' has no letters or digits to match", id="lone-equals"),
     pytest.param("/ATACMS", 0, "this /regular expression/ is never closed", id="open-regex"),
     pytest.param("/AT[A-Z/", 3, "bad regular expression: unterminated character set", id="bad-regex-set"),
-    pytest.param(
-        "x /(a/", 3, "bad regular expression: missing ), unterminated subpattern", id="bad-regex-group"
-    ),
+    pytest.param("x /(a/", 3, "bad regular expression: this '(' is never closed", id="bad-regex-group"),
     pytest.param("ATACMS //", 7, "empty regular expression", id="empty-regex"),
     pytest.param(
         "/x*/",
@@ -99,6 +110,77 @@ ERRORS = [
     pytest.param("Zel*nsky", 3, "'*' works only at the end of a word, as in Zelensk*", id="star-inside"),
     pytest.param("*", 0, "'*' works only at the end of a word, as in Zelensk*", id="star-alone"),
     pytest.param("Ze*", 0, "the prefix 'Ze*' is too short (at least 3 letters)", id="short-prefix"),
+    # bounds: the parser, the evaluator and the prefilter are recursive
+    pytest.param("(" * 5000 + "a" + ")" * 5000, 32, DEEP, id="5000-parentheses"),
+    pytest.param("NOT " * 1000 + "a", 128, DEEP, id="1000-nots"),
+    pytest.param("-" * 5000 + "a", 32, DEEP, id="5000-minuses"),
+    pytest.param("a (b " * 40 + ")" * 40, 2 + 5 * 32, DEEP, id="nested-ands"),
+    pytest.param("title:(" * 40 + "a" + ")" * 40, 6 + 7 * 32, DEEP, id="nested-scopes"),
+    pytest.param(
+        "a OR " * 4000 + "b", 20_000, "a query may be at most 20,000 characters long", id="too-long"
+    ),
+    # regular expressions run by RE2: what it lacks is refused with what to write instead
+    pytest.param(r"/(a)\1/", 4, BACKREF.format(r"\1"), id="regex-backreference"),
+    pytest.param("/(?P<w>a)(?P=w)/", 9, BACKREF.format("(?P=name)"), id="regex-named-backreference"),
+    pytest.param("/Kyiv(?= Post)/", 5, LOOK.format("lookahead (?=...)"), id="regex-lookahead"),
+    pytest.param("/Kyiv(?! Post)/", 5, LOOK.format("lookahead (?!...)"), id="regex-negative-lookahead"),
+    pytest.param("/(?<=in )Kyiv/", 1, LOOK.format("lookbehind (?<=...)"), id="regex-lookbehind"),
+    pytest.param("/(?<!in )Kyiv/", 1, LOOK.format("lookbehind (?<!...)"), id="regex-negative-lookbehind"),
+    pytest.param(
+        "/(?>a+)b/",
+        1,
+        "atomic groups (?>...) are not supported (RE2 never backtracks); write (?:...)",
+        id="regex-atomic",
+    ),
+    pytest.param("/a++b/", 2, POSSESSIVE, id="regex-possessive"),
+    pytest.param("/a{2,3}+b/", 2, POSSESSIVE, id="regex-possessive-count"),
+    pytest.param("/(?#note)a/", 1, "comments (?#...) are not supported; remove it", id="regex-comment"),
+    pytest.param(
+        "/(a)?(?(1)b|c)/",
+        5,
+        "conditional groups (?(...)...) are not supported; write two rules or an OR of two regexes",
+        id="regex-conditional",
+    ),
+    pytest.param(
+        "/(?x) a b/", 3, "the flag 'x' is not supported; RE2 takes i, m, s and U", id="regex-verbose"
+    ),
+    pytest.param(r"/\bКиїв\b/", 1, BOUNDARY, id="regex-boundary-cyrillic"),
+    pytest.param(r"/\b\w+ski\b/", 1, BOUNDARY, id="regex-boundary-unicode-word"),
+    pytest.param(
+        r"/[\W]/",
+        2,
+        r"\W inside [...] is not supported; write it outside the brackets, as in (?:[...]|\W)",
+        id="regex-negated-class-inside",
+    ),
+    pytest.param(r"/caf\u0e9/", 4, r"\u needs 4 hexadecimal digits, as in \u00e9", id="regex-short-u"),
+    pytest.param(
+        r"/\N{NO SUCH}/", 1, r"\N needs a Unicode character name, as in \N{EM DASH}", id="regex-bad-name"
+    ),
+    pytest.param(
+        "/" + "(" * 33 + "a" + ")" * 33 + "/", 33, "groups nested deeper than 32 levels", id="regex-deep"
+    ),
+    pytest.param(
+        "/" + "a" * 1001 + "/",
+        1001,
+        "a regular expression may be at most 1,000 characters long",
+        id="regex-long",
+    ),
+    pytest.param("/a)/", 2, "bad regular expression: this ')' has no matching '('", id="regex-close-paren"),
+    pytest.param(
+        "/a**/", 2, "bad regular expression: two repetition operators in a row: **", id="regex-double-star"
+    ),
+    pytest.param(
+        "/*a/", 1, "bad regular expression: nothing to repeat before *", id="regex-nothing-to-repeat"
+    ),
+    pytest.param(
+        "/a{1001}/",
+        2,
+        "bad regular expression: a repetition count is over 1000, or {m,n} has m > n: {1001}",
+        id="regex-count",
+    ),
+    pytest.param("/x[b-a]/", 3, "bad regular expression: bad character class or range b-a", id="regex-range"),
+    pytest.param(r"/x\pQ/", 2, r"bad regular expression: bad character class or range \pQ", id="regex-class"),
+    pytest.param(r"/\q/", 1, r"bad regular expression: unknown escape \q", id="regex-escape"),
 ]
 
 
@@ -225,3 +307,49 @@ def test_position_inside_a_list_item(write_config: WriteConfig) -> None:
     problem = doc.problem_inside(("rules", 0, "any", 1), 10, "here")
     assert (problem.line, problem.column) == (5, 30)
     assert doc.problem_inside(("rules", 0, "notify"), 0, "not text").column == 5  # a list: the key itself
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("(" * 5000 + "ATACMS" + ")" * 5000, id="parentheses"),
+        pytest.param("-" * 5000 + "ATACMS", id="minuses"),
+        pytest.param("NOT " * 4000 + "ATACMS", id="nots"),
+    ],
+)
+def test_check_refuses_a_query_nested_5000_deep(
+    write_config: WriteConfig, capsys: pytest.CaptureFixture[str], query: str
+) -> None:
+    path = write_config(HEAD + f"    query: '{query}'\n    notify: [c]\n")
+    assert main(["check", "-c", str(path)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{path}:5:")
+    assert line.endswith(
+        "query: the query nests deeper than 32 levels of parentheses and NOT; write it flatter"
+    )
+
+
+@pytest.mark.parametrize("query", ["/a\ud800/", "ATACMS\udcff", "AND\ud800"])
+def test_a_lone_surrogate_is_refused(query: str) -> None:
+    """Not a character: a command line that is not UTF-8 gives them (``\\udcff``)."""
+    with pytest.raises(QueryError) as caught:
+        parse_query(query)
+    where = next(i for i, c in enumerate(query) if "\ud800" <= c <= "\udfff")
+    assert caught.value.message == f"{query[where]!a} is a lone surrogate, not a character"
+    assert caught.value.position == where
+
+
+def test_rules_test_refuses_a_query_that_is_not_utf_8() -> None:
+    """The byte 0xff on a command line arrives as ``\\udcff``: exit 2 with a caret, no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "rules", "test", "--query", "ATACMS\udcff", "--text", "x"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.decode("utf-8", "backslashreplace").splitlines() == [
+        "monitor: --query:1:7: '\\udcff' is a lone surrogate, not a character",
+        "  ATACMS\\udcff",
+        "        ^",
+    ]

@@ -1,6 +1,7 @@
 """Configuration: config.yaml -> validated, frozen Settings (see ``loader``)."""
 
 from monitor.config.durations import format_duration, parse_duration
+from monitor.config.listen import listen_address
 from monitor.config.loader import UrlCheck, load_settings
 from monitor.config.schema import (
     ChannelSpec,
@@ -28,6 +29,7 @@ __all__ = [
     "UrlCheck",
     "WatchRule",
     "format_duration",
+    "listen_address",
     "load_settings",
     "parse_duration",
 ]

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from monitor.config.bounded import Refused, bounded_yaml, read_text
 from monitor.errors import ConfigError, ConfigProblem
 
 Loc = Sequence[int | str]
@@ -131,17 +131,21 @@ def _plain(node: object) -> object:
 
 
 def read_document(path: Path) -> Document:
-    """Parse a YAML file; syntax errors become a ConfigError with the position."""
+    """Parse a YAML file within the limits of ``bounded``; syntax errors and broken
+    limits become a ConfigError with the position."""
     shown = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as e:
         raise ConfigError([ConfigProblem(shown, 0, 0, f"cannot read config: {e.strerror}")]) from e
     except UnicodeDecodeError as e:
         raise ConfigError([ConfigProblem(shown, 1, 1, "config is not UTF-8 text")]) from e
-    yaml = YAML(typ="rt")
+    except Refused as e:
+        raise ConfigError([ConfigProblem(shown, 1, 1, e.message)]) from e
     try:
-        tree = yaml.load(text)
+        tree = bounded_yaml().load(text)
+    except Refused as e:
+        raise ConfigError([ConfigProblem(shown, e.line, e.column, f"YAML: {e.message}")]) from e
     except MarkedYAMLError as e:
         raise ConfigError([_syntax_problem(shown, e)]) from e
     except YAMLError as e:

@@ -27,6 +27,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
+from monitor.config.bounded import bounded_yaml
 from monitor.config.loader import UrlCheck, load_settings
 from monitor.config.schema import FeedSpec, Settings
 from monitor.errors import ConfigError
@@ -113,7 +114,7 @@ def unique_name(name: str, taken: set[str]) -> str:
 
 def _load(path: Path) -> tuple[YAML, CommentedMap]:
     """The round-trip tree (already known to be a mapping) and a YAML set up like the file."""
-    yaml = YAML(typ="rt")
+    yaml = bounded_yaml()  # the file was just validated, but it may have changed since
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap long lines
     yaml.representer.add_representer(type(None), _null_as_written)

@@ -7,10 +7,10 @@ and the analysed article.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from monitor.models import MatchField
+from monitor.query.pattern import Pattern
 
 FieldName = MatchField
 TEXT_FIELDS: tuple[FieldName, ...] = ("title", "summary", "content", "page")
@@ -55,10 +55,10 @@ class Term:
 
 @dataclass(frozen=True, slots=True)
 class Regex:
-    """A ``/regular expression/`` searched in the plain text of each field."""
+    """A ``/regular expression/`` searched in the plain text of each field (by RE2)."""
 
     label: str
-    pattern: re.Pattern[str]
+    pattern: Pattern
     fields: tuple[FieldName, ...]
 
 

@@ -8,7 +8,8 @@ term matched (field and character span), for the snippet's highlights.
   name key (``readings``). With ``case_sensitive`` the letters' case must agree too
   (on the part the forms share; name keys cross scripts, so they skip this check).
 - NEAR: all operands in the same field, with at most N other words among them.
-- A regex matches where it finds a non-empty match in a field's plain text.
+- A regex matches where it finds a non-empty match in a field's plain text (RE2:
+  linear in the text, see ``pattern``).
 - ``Hits`` come only from the parts of the tree that made it true: the words of a
   failed OR branch or under NOT are never highlighted.
 """
@@ -177,5 +178,5 @@ def _regex_hits(node: Regex, article: Analysed) -> list[Hit] | None:
     hits = []
     for name in node.fields:
         text = article.field(name).text
-        hits += [Hit(node.label, name, *m.span()) for m in node.pattern.finditer(text) if m.end() > m.start()]
+        hits += [Hit(node.label, name, start, end) for start, end in node.pattern.spans(text)]
     return hits or None

@@ -30,10 +30,15 @@ Tokens:
   between them. ``"a b"~N``: the words in any order with at most N other words
   among them (``a NEAR/N b`` is the same for two words or phrases).
 - ``=`` before a word or phrase: exact word forms for that term (no stemming).
-- ``REGEX``: ``/.../`` (``\/`` for a slash inside), a Python regular expression
-  searched in each field's plain text, case-insensitive unless the rule is
-  ``case_sensitive``. It is compiled when the rule is loaded; one that matches the
-  empty text is refused (it would match every article).
+- ``REGEX``: ``/.../`` (``\/`` for a slash inside), a regular expression in RE2's
+  syntax (``monitor.query.pattern``: Python's, less back references and lookaround),
+  searched in each field's plain text in linear time, case-insensitive unless the
+  rule is ``case_sensitive``. It is compiled when the rule is loaded; one that matches
+  the empty text is refused (it would match every article).
+
+Bounds: a query is at most ``MAX_LENGTH`` characters, and parentheses and ``NOT``
+nest at most ``MAX_DEPTH`` deep, so the parser, the evaluator and the prefilter
+(all recursive) never meet a deeper tree.
 
 Errors are QueryError with the offset in the query of the character at fault.
 """
@@ -49,6 +54,7 @@ from monitor.language import looks_like_name, phrase_languages, phrase_names
 from monitor.query.ast import SCOPES, TEXT_FIELDS, FieldName, Near, Node, Not, Or, Regex, Term
 from monitor.query.ast import And as AndNode
 from monitor.query.normalize import WORD, cased, fold
+from monitor.query.pattern import PatternError, compile_pattern
 
 Kind = Literal["(", ")", "AND", "OR", "NOT", "-", "NEAR", "FIELD", "WORD", "PHRASE", "REGEX", "EOF"]
 _OPERATORS: dict[str, Kind] = {"AND": "AND", "OR": "OR", "NOT": "NOT"}
@@ -57,6 +63,9 @@ _FIELD = re.compile(r"([A-Za-z]+):")
 _NEAR = re.compile(r"NEAR/(\d+)")
 _NUMBER = re.compile(r"\d+")
 _MIN_PREFIX = 3
+_NOT_CHARACTER = re.compile("[\ud800-\udfff]")
+MAX_LENGTH = 20_000
+MAX_DEPTH = 32
 _FIELD_NAMES = ", ".join(f"{name}:" for name in SCOPES)
 
 
@@ -83,6 +92,11 @@ class Token:
 
 def parse_query(text: str, *, exact: bool = False, case_sensitive: bool = False) -> Node:
     """Parse a query; ``exact`` and ``case_sensitive`` are the rule's defaults."""
+    if len(text) > MAX_LENGTH:
+        raise QueryError(f"a query may be at most {MAX_LENGTH:,} characters long", MAX_LENGTH)
+    bad = _NOT_CHARACTER.search(text)  # from a command line that is not UTF-8, say
+    if bad is not None:
+        raise QueryError(f"{bad.group()!a} is a lone surrogate, not a character", bad.start())
     return _Parser(text, _lex(text), exact=exact, case_sensitive=case_sensitive).parse()
 
 
@@ -236,6 +250,7 @@ class _Parser:
         self.exact = exact
         self.case_sensitive = case_sensitive
         self.scope: tuple[FieldName, ...] = TEXT_FIELDS
+        self.depth = 0
 
     def peek(self) -> Token:
         return self.tokens[self.at]
@@ -253,6 +268,14 @@ class _Parser:
         if extra.kind == ")":
             raise QueryError("unbalanced parenthesis: this ')' has no matching '('", extra.start)
         return node
+
+    def _deeper(self, token: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(
+                f"the query nests deeper than {MAX_DEPTH} levels of parentheses and NOT; write it flatter",
+                token.start,
+            )
 
     def _needs_operand(self, operator: Token, what: str) -> None:
         if self.peek().kind not in _STARTS:
@@ -281,7 +304,10 @@ class _Parser:
         if token.kind in ("NOT", "-"):
             self.take()
             self._needs_operand(token, "NOT" if token.kind == "NOT" else "'-'")
-            return Not(self._unary())
+            self._deeper(token)
+            node = Not(self._unary())
+            self.depth -= 1
+            return node
         return self._near()
 
     def _near(self) -> Node:
@@ -338,10 +364,12 @@ class _Parser:
     def _group(self, opening: Token) -> Node:
         if self.peek().kind == ")":
             raise QueryError("empty parentheses", self.peek().start)
+        self._deeper(opening)
         node = self._or()
         if self.peek().kind != ")":
             raise QueryError("unbalanced parenthesis: this '(' is never closed", opening.start)
         self.take()
+        self.depth -= 1
         return node
 
     def _term(self, text: str, start: int, label: str, exact: bool) -> Term:
@@ -385,10 +413,10 @@ class _Parser:
         if not token.text:
             raise QueryError("empty regular expression", token.start)
         try:
-            pattern = re.compile(token.text, 0 if self.case_sensitive else re.IGNORECASE)
-        except re.error as e:
-            raise QueryError(f"bad regular expression: {e.msg}", token.start + 1 + (e.pos or 0)) from None
-        if pattern.search("") is not None:
+            pattern = compile_pattern(token.text, case_sensitive=self.case_sensitive)
+        except PatternError as e:
+            raise QueryError(e.message, token.start + 1 + e.offset) from None
+        if pattern.matches_empty():
             raise QueryError(
                 "this regular expression matches empty text, so it would match every article", token.start
             )
