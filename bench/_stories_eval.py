@@ -193,7 +193,9 @@ def _unit_vector(v: dict[str, float]) -> dict[str, float]:
     return {w: x / length for w, x in v.items()}
 
 
-def _best_centroid(vec: dict[str, float], groups: Sequence[tuple[str, dict[str, float]]]) -> tuple[int | None, float]:
+def _best_centroid(
+    vec: dict[str, float], groups: Sequence[tuple[str, dict[str, float]]]
+) -> tuple[int | None, float]:
     best, best_s = None, 0.0
     for k, (_, centroid) in enumerate(groups):
         length = math.sqrt(sum(x * x for x in centroid.values())) or 1.0

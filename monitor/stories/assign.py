@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.stories.background import TermStats
-from monitor.stories.decide import Evidence, core_names, evidence, main_years
+from monitor.stories.decide import Evidence, core_names, evidence, main_years, overlap
 from monitor.stories.features import Signature, StoryArticle, Vector, extract
 from monitor.stories.index import StoryIndex, query_terms
 from monitor.stories.state import StoryState, add_article, new_story
 
 DEFAULT_WINDOW = timedelta(days=7)
-DEFAULT_THRESHOLD = 0.3
-DEFAULT_CANDIDATES = 24
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_CANDIDATES = 16  # stories the index returns for one article
+SCORED = 4  # of those, the ones with most overlap get the full evidence
 SHOWN = 5  # shared or conflicting terms listed in an explanation
 
 
@@ -87,10 +88,12 @@ class StoryAssigner:
 
     def _best(self, sig: Signature) -> tuple[StoryState | None, Evidence | None, int]:
         """The most probable open, plausible candidate (ties: smaller id), and how many."""
-        scored: list[tuple[float, str, StoryState, Evidence]] = []
+        looks = []
         for story in self.index.candidates(query_terms(sig), self.limit):
-            if not story.is_open(sig.published, self.window_s):
-                continue
+            if story.is_open(sig.published, self.window_s):
+                looks.append((-overlap(sig, story), story.id, story))
+        scored: list[tuple[float, str, StoryState, Evidence]] = []
+        for _, _, story in sorted(looks, key=lambda row: (row[0], row[1]))[:SCORED]:
             proof = evidence(sig, story)
             if proof.plausible():
                 scored.append((-proof.probability(), story.id, story, proof))

@@ -11,6 +11,7 @@ capitalised names, numbers and the bounded signatures keep the method sane.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import cache
 from typing import Protocol
 
@@ -23,11 +24,15 @@ MAX_IDF = 8.0
 
 
 class TermStats(Protocol):
-    """How informative a lower-cased word is in a language: 0 (the, und, и) to MAX_IDF."""
+    """How common lower-cased words are in a language: Zipf values (0 unknown .. 8 'the');
+    a word missing from the table counts as UNSEEN_ZIPF."""
 
-    def idf(self, word: str, lang: str) -> float: ...
+    def zipf_table(self, lang: str) -> Mapping[str, float]: ...
 
-    def zipf(self, word: str, lang: str) -> float: ...
+
+def idf(zipf: float) -> float:
+    """An idf-like weight from a Zipf value: MAX_IDF minus it, never below 0."""
+    return max(0.0, MAX_IDF - zipf)
 
 
 def base_language(code: str) -> str:
@@ -48,22 +53,15 @@ def _zipf_table(lang: str) -> dict[str, float]:
 class WordfreqStats:
     """TermStats from wordfreq's 'small' lists (about 30,000 words a language)."""
 
-    def zipf(self, word: str, lang: str) -> float:
-        """How common the word is (0 unknown .. 8 'the')."""
-        return _zipf_table(base_language(lang)).get(word, UNSEEN_ZIPF)
-
-    def idf(self, word: str, lang: str) -> float:
-        """An idf-like weight: MAX_IDF minus the word's Zipf value, never below 0."""
-        return max(0.0, MAX_IDF - self.zipf(word, lang))
+    def zipf_table(self, lang: str) -> Mapping[str, float]:
+        """The language's table (empty for a language wordfreq lacks)."""
+        return _zipf_table(base_language(lang))
 
 
 class UniformStats:
-    """Every word equally informative: for tests and for languages without a table."""
+    """Every word equally informative (an empty table): for tests, and what a language
+    without a table gets."""
 
-    def zipf(self, word: str, lang: str) -> float:
-        """All words look rare."""
-        return UNSEEN_ZIPF
-
-    def idf(self, word: str, lang: str) -> float:
-        """All words weigh the same."""
-        return MAX_IDF - UNSEEN_ZIPF
+    def zipf_table(self, lang: str) -> Mapping[str, float]:
+        """No word is known to be common."""
+        return {}

@@ -20,10 +20,11 @@ the ECB+ story set (odd topics; ADR 0014), never on the test half.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from monitor.stories.features import YEAR, Signature, Vector
-from monitor.stories.state import StoryState, norm
+from monitor.stories.state import StoryState
 
 WEIGHTS = (-0.73, 2.83, 3.58, 3.30, -1.25, -2.20, 0.30, -0.68, -0.10, -0.96)
 """Intercept, then one weight per Evidence field in order (logistic regression)."""
@@ -67,13 +68,17 @@ class Evidence:
         return self.words + self.names >= MIN_OVERLAP
 
 
-def cosine(vector: Vector, centroid: Vector) -> float:
-    """Cosine of a unit vector and a centroid (sum of unit vectors)."""
-    length = norm(centroid)
-    if not vector or not length:
+def cosine(article: Mapping[str, float], centroid: Mapping[str, float], length: float) -> float:
+    """Cosine of an article's unit vector and a story centroid of ``length`` (as maps)."""
+    if not article or not length:
         return 0.0
-    lookup = dict(centroid)
-    return sum(w * lookup.get(t, 0.0) for t, w in vector) / length
+    return sum(article[t] * centroid[t] for t in article.keys() & centroid.keys()) / length
+
+
+def overlap(sig: Signature, story: StoryState) -> float:
+    """Words plus names cosine: the cheap first look at a candidate."""
+    (words, names, _), (s_words, s_names, _) = sig.lookup, story.lookup
+    return cosine(words, s_words, story.norms[0]) + cosine(names, s_names, story.norms[1])
 
 
 def core_names(story: StoryState, limit: int = 3) -> list[str]:
@@ -105,10 +110,11 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
     story_names = {n for n, _ in story.name_counts}
     article_years, story_years = main_years(sig.numbers, 1), main_years(story.numbers, 2)
     conflict = bool(article_years and story_years and not set(article_years) & set(story_years))
+    (words, names, numbers), (s_words, s_names, s_numbers) = sig.lookup, story.lookup
     return Evidence(
-        words=cosine(sig.words, story.words),
-        names=cosine(sig.names, story.names),
-        numbers=cosine(sig.numbers, story.numbers),
+        words=cosine(words, s_words, story.norms[0]),
+        names=cosine(names, s_names, story.norms[1]),
+        numbers=cosine(numbers, s_numbers, story.norms[2]),
         lead_missing=_missing(sig.lead, story_names),
         core_missing=_missing(core_names(story), sig.name_words),
         story_lead_missing=_missing(story_leads(story), sig.name_words),

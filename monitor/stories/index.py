@@ -18,7 +18,7 @@ from typing import Protocol
 from monitor.stories.features import Signature
 from monitor.stories.state import StoryState
 
-MAX_POSTINGS = 64
+MAX_POSTINGS = 32
 POSTED_NAMES, POSTED_WORDS, POSTED_NUMBERS = 12, 12, 4
 QUERY_NAMES, QUERY_WORDS, QUERY_NUMBERS = 8, 8, 4
 Query = Sequence[tuple[str, float]]

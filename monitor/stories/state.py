@@ -10,8 +10,8 @@ articles beyond these caps, so a story is a fixed-size row.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from monitor.stories.features import Signature, Vector
@@ -36,6 +36,14 @@ class StoryState:
     numbers: Vector
     name_counts: Counts  # name word -> articles that named it
     lead_counts: Counts  # name word -> articles that led with it
+    norms: tuple[float, float, float] = field(default=(0.0, 0.0, 0.0), compare=False, repr=False)
+    lookup: tuple[Mapping[str, float], ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Derived once, never stored: the centroids' lengths and term -> weight maps."""
+        vectors = (self.words, self.names, self.numbers)
+        object.__setattr__(self, "norms", tuple(norm(v) for v in vectors))
+        object.__setattr__(self, "lookup", tuple(dict(v) for v in vectors))
 
     def is_open(self, at: datetime | None, window_s: float) -> bool:
         """Does the story still take reports at ``at``? Unknown times never close it."""
