@@ -223,7 +223,7 @@ def test_a_different_year_is_a_conflict():
 
 def test_candidates_are_bounded_and_ranked_by_shared_weight():
     index = MemoryIndex()
-    for i in range(40):
+    for i in range(MAX_POSTINGS - 2):
         index.put(new_story(sig_of("x", f"Officials in Qeshm met Governor {'Zab' + 'o' * i}.", key=f"k{i}")))
     query = [("n:qeshm", 1.0), ("n:zabooo", 0.5)]
     found = index.candidates(query, 5)
