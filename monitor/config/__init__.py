@@ -12,6 +12,7 @@ from monitor.config.schema import (
     PollSettings,
     RetentionSettings,
     Settings,
+    StoriesSettings,
     TemplateSpec,
     WatchRule,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "PollSettings",
     "RetentionSettings",
     "Settings",
+    "StoriesSettings",
     "TemplateSpec",
     "UrlCheck",
     "WatchRule",

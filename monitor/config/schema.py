@@ -182,17 +182,43 @@ def _cron(value: str | None) -> str | None:
     return value
 
 
+StoryMode = Literal["fold", "each"]
+StoryUpdates = Literal["none", "digest", "thread"]
+
+
 class ChannelSpec(_Strict):
-    """Where alerts go: Apprise URLs, a time zone, and optional digest, limit, template."""
+    """Where alerts go: Apprise URLs, a time zone, and optional digest, limit, template.
+
+    ``story_updates``: what the channel hears of later reports of a story it was
+    alerted about: nothing (``none``), an "also reported by" line in its digest
+    (``digest``), or at most one message per story per hour, threaded under the first
+    where the service allows it (``thread``).
+    """
 
     urls: tuple[Annotated[str, Field(min_length=1)], ...] = Field(min_length=1)
     timezone: str | None = None
     digest: str | None = None
     max_per_hour: int | None = Field(default=None, ge=1)
     template: TemplateSpec | None = None
+    story_updates: StoryUpdates = "none"
 
     _check_timezone = field_validator("timezone")(_timezone)
     _check_digest = field_validator("digest")(_cron)
+
+    @model_validator(mode="after")
+    def _digest_for_updates(self) -> ChannelSpec:
+        if self.story_updates == "digest" and not self.digest:
+            raise ValueError("story_updates: digest needs a digest schedule on the channel (digest: '0 8 * * *')")
+        return self
+
+
+class StoriesSettings(_Strict):
+    """Stories: reports of one event from many outlets, folded into one alert per rule.
+
+    A story takes new reports until ``window`` after its latest one.
+    """
+
+    window: Duration = timedelta(days=7)
 
 
 class FeedSpec(_Strict):
@@ -264,6 +290,7 @@ class WatchRule(_Strict):
     case_sensitive: bool = False
     feeds: tuple[Phrase, ...] = ()
     notify: tuple[Phrase, ...] = Field(min_length=1)
+    stories: StoryMode = "fold"
 
     @field_validator("any", "all", "exclude", "feeds", "notify", mode="before")
     @classmethod
@@ -296,6 +323,7 @@ class Settings(_Strict):
     feeds: tuple[FeedSpec, ...] = ()
     rules: tuple[WatchRule, ...] = ()
     aliases: dict[str, tuple[str, ...]] = {}
+    stories: StoriesSettings = StoriesSettings()
     shutdown_grace: Duration = timedelta(seconds=30)
     source: Path | None = Field(default=None, exclude=True)
     secrets: frozenset[str] = Field(default=frozenset(), exclude=True, repr=False)
@@ -308,7 +336,7 @@ class Settings(_Strict):
         """A section whose every line is commented out (``rules:`` alone) takes its default."""
         if isinstance(data, dict):
             sections: tuple[str, ...] = ("poll", "fetch", "delivery", "health", "http", "retention")
-            sections += ("channels", "feeds", "rules", "aliases")
+            sections += ("channels", "feeds", "rules", "aliases", "stories")
             return {k: v for k, v in data.items() if not (k in sections and v is None)}
         return data
 

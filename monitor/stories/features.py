@@ -1,0 +1,181 @@
+"""What an article says, as three small weighted term vectors: words, names, numbers.
+
+Pure and language-agnostic where it can be: tokens are Unicode words (``\\w``, any
+script) and digit groups; a *name* is a capitalised word that is not the first of its
+sentence and not a common word of the article's language (Kyiv, Зеленський, Qeshm),
+and a run of such words is also kept whole (``tara reid``). Numbers (``5.6``, ``2008``,
+``10``) are their own channel: they tell two quakes or two matches apart. Scripts
+without letter case (Chinese, Arabic, Hebrew) yield no names, and German capitalises
+every noun (the common-word filter removes only the frequent ones): see ADR 0014.
+
+Every vector is cut to its strongest terms and scaled to unit length, so the cost and
+the size of a signature are bounded whatever the article's length.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitor.stories.background import MAX_IDF, UNSEEN_ZIPF, TermStats
+
+Vector = tuple[tuple[str, float], ...]
+"""Terms with weights, strongest first (ties by term), unit length."""
+
+_TOKEN = re.compile(r"([.!?…:;\"“”«»„()\[\]|\n]\s*)?(\d+(?:[.,:]\d+)*|[^\W\d_]+(?:['\u2019][^\W\d_]+)*)")
+_POSSESSIVE = re.compile(r"['\u2019][sS]$")
+YEAR = re.compile(r"(?:19[5-9]\d|20[0-4]\d)")
+
+MAX_TOKENS = 400  # body tokens read: the lead and the first paragraphs state the event
+LEAD_TOKENS = 40  # names this early (or in the title) are what the article is about
+TITLE_BOOST = 2.0
+MAX_WORD_ZIPF = MAX_IDF - 2.0  # words commoner than this (the, said, would) are not features
+NAME_MAX_ZIPF = 5.0  # a capitalised word this common (The, But, Monday) is not a name
+NAME_BASE = 2.0
+MAX_WORDS, MAX_NAMES, MAX_NUMBERS, MAX_LEAD = 64, 32, 16, 3
+
+
+@dataclass(frozen=True, slots=True)
+class StoryArticle:
+    """The parts of an article that story assignment reads."""
+
+    key: str
+    title: str
+    text: str
+    published: datetime | None = None  # None: unknown (the window does not apply)
+    outlet: str | None = None
+    lang: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """An article reduced to bounded weighted vectors (see the module docstring)."""
+
+    key: str
+    lang: str
+    published: datetime | None
+    words: Vector
+    names: Vector
+    numbers: Vector
+    lead: tuple[str, ...]  # the article's main single-word names, most informative first
+    name_words: frozenset[str] = field(default_factory=frozenset)  # every word of every name
+    lookup: tuple[Mapping[str, float], ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Term -> weight maps of words, names, numbers, for scoring many stories fast."""
+        if not self.lookup:
+            maps = (dict(self.words), dict(self.names), dict(self.numbers))
+            object.__setattr__(self, "lookup", maps)
+
+
+@dataclass
+class _Counts:
+    """Mutable tallies while one article is read."""
+
+    words: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    names: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    numbers: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    lead: set[str] = field(default_factory=set)
+    initial: list[str] = field(default_factory=list)  # capitalised sentence-initial words
+
+
+def extract(article: StoryArticle, stats: TermStats) -> Signature:
+    """The signature of one article (pure; any text, any language, never raises)."""
+    lang = article.lang or "und"
+    table = stats.zipf_table(lang)
+    counts = _Counts()
+    _read_body(article.text, table, counts)
+    for word in counts.initial:  # "Reid said ..." once "Reid" is known to be a name
+        if word in counts.names:
+            counts.names[word] += 1
+    _read_title(article.title, table, counts)
+
+    def name_idf(name: str) -> float:  # a run of names (``tara reid``) weighs the most
+        return NAME_BASE + (MAX_IDF if " " in name else MAX_IDF - table.get(name, UNSEEN_ZIPF))
+
+    return Signature(
+        key=article.key,
+        lang=lang,
+        published=article.published,
+        words=_vector(counts.words, lambda w: max(0.0, MAX_IDF - table.get(w, UNSEEN_ZIPF)), MAX_WORDS),
+        names=_vector(counts.names, name_idf, MAX_NAMES),
+        numbers=_vector(counts.numbers, lambda _: 1.0, MAX_NUMBERS),
+        lead=tuple(sorted(counts.lead, key=lambda n: (-name_idf(n), n))[:MAX_LEAD]),
+        name_words=frozenset(w for n in counts.names for w in n.split(" ")),
+    )
+
+
+def _token(raw: str) -> tuple[str, str]:
+    """The token without a possessive ending, and lower-cased."""
+    if "'" in raw or "\u2019" in raw:
+        raw = _POSSESSIVE.sub("", raw) or raw
+    return raw, raw.lower()
+
+
+def _read_body(text: str, table: Mapping[str, float], counts: _Counts) -> None:
+    """Tally words, names (single and runs) and numbers of the first MAX_TOKENS tokens."""
+    run: list[str] = []
+    tentative = False  # run[0] began a sentence: a name only if a name follows it
+    for position, (stop, raw) in enumerate(_TOKEN.findall(text[: MAX_TOKENS * 20])):
+        if position >= MAX_TOKENS:
+            break
+        token, low = _token(raw)
+        if low[0].isdigit():
+            counts.numbers[low] += 1
+            _close_run(run, counts)
+            run, tentative = [], False
+            continue
+        zipf = table.get(low, UNSEEN_ZIPF)
+        if zipf <= MAX_WORD_ZIPF:
+            counts.words[low] += 1
+        starts = position == 0 or bool(stop)
+        capital = token[0].isupper() and zipf < NAME_MAX_ZIPF
+        if capital and not starts:
+            if tentative:
+                counts.names[run[0]] += 1
+                tentative = False
+            counts.names[low] += 1
+            run.append(low)
+            if position < LEAD_TOKENS:
+                counts.lead.add(low)
+            continue
+        _close_run(run, counts)
+        run, tentative = ([low], True) if capital else ([], False)
+        if capital:
+            counts.initial.append(low)
+    _close_run(run, counts)
+
+
+def _close_run(run: list[str], counts: _Counts) -> None:
+    """A run of two or more names is also one name of its own."""
+    if len(run) > 1:
+        counts.names[" ".join(run)] += 1
+
+
+def _read_title(title: str, table: Mapping[str, float], counts: _Counts) -> None:
+    """Title words count TITLE_BOOST times; a title word is a name when the body says so
+    (headlines capitalise every word, so their capitals prove nothing)."""
+    for _, raw in _TOKEN.findall(title[:1000]):
+        _, low = _token(raw)
+        if low[0].isdigit():
+            counts.numbers[low] += TITLE_BOOST
+        elif low in counts.names:
+            counts.names[low] += TITLE_BOOST
+            counts.lead.add(low)
+            counts.words[low] += TITLE_BOOST
+        elif table.get(low, UNSEEN_ZIPF) <= MAX_WORD_ZIPF:
+            counts.words[low] += TITLE_BOOST
+
+
+def _vector(tally: Mapping[str, float], weight: Callable[[str], float], limit: int) -> Vector:
+    """Sublinear tf times the term's weight; the strongest ``limit``; unit length."""
+    scored = [(term, (1.0 + math.log(n)) * weight(term)) for term, n in tally.items() if n > 0]
+    scored = [(t, w) for t, w in scored if w > 0]
+    scored.sort(key=lambda tw: (-tw[1], tw[0]))
+    top = scored[:limit]
+    norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
+    return tuple((t, w / norm) for t, w in top)

@@ -1,0 +1,28 @@
+"""The story benchmark's replay order and scores (bench/_stories_eval.py)."""
+
+from __future__ import annotations
+
+from bench import _stories_eval as ev
+from tests.corpora import corpus
+
+
+def test_replay_is_deterministic_and_dated_articles_keep_their_order():
+    corp = ev.load(corpus("stories"))
+    stream = ev.replay(corp, "dev")
+    assert stream == ev.replay(corp, "dev")
+    assert len(stream) == sum(a["split"] == "dev" for a in corp.articles)
+    times = [t for t, _ in stream if t is not None]
+    assert times == sorted(times)
+
+
+def test_scores_of_the_gold_grouping_and_of_every_article_alone():
+    corp = ev.load(corpus("stories"))
+    stream = ev.replay(corp, "dev")
+    gold = ev.score({a["id"]: a["story"] for _, a in stream}, stream, corp)
+    assert gold["pw_f1"] == gold["b3_f1"] == 1.0 and gold["sibling_merged"] == 0
+    alone = ev.score(ev.alone(stream), stream, corp)
+    assert alone["pw_f1"] == 0.0 and alone["b3_p"] == 1.0
+    topic = ev.score({a["id"]: a["topic"] for _, a in stream}, stream, corp)
+    assert topic["sibling_merged_share"] > 0.9 and topic["pw_r"] == 1.0
+    alerts = ev.rule_alerts({a["id"]: a["story"] for _, a in stream}, stream, corp)
+    assert alerts["alerts"] == alerts["ideal"] and alerts["own_alert_share"] == 1.0
