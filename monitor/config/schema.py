@@ -208,7 +208,7 @@ class ChannelSpec(_Strict):
     @model_validator(mode="after")
     def _digest_for_updates(self) -> ChannelSpec:
         if self.story_updates == "digest" and not self.digest:
-            raise ValueError("story_updates: digest needs a digest schedule on the channel (digest: '0 8 * * *')")
+            raise ValueError("story_updates: digest needs a digest schedule (digest: '0 8 * * *')")
         return self
 
 
