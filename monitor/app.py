@@ -24,6 +24,7 @@ from monitor.models import FeedState, Fetched, ParsedFeed, PollOutcome
 from monitor.notify import AppriseNotifier, Notifier
 from monitor.parse_pool import ParsePool
 from monitor.pipeline import PollDeps, poll_feed
+from monitor.stories import WordfreqStats
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,10 @@ class App:
         self._retired: list[Fetcher] = []
         self.metrics = Metrics()
         self.faults = Faults()
+        # Word frequencies for story assignment, read once per language; English now,
+        # so the first matched article's poll does not pay for it.
+        self.story_stats = WordfreqStats()
+        self.story_stats.zipf_table("en")
         self.dispatch = Dispatch()  # lanes per channel: kept across reloads
         self.metrics.watch_database(store.feed_statuses, store.channel_statuses)
         self._assemble(settings, fetcher, notifier)
@@ -109,6 +114,7 @@ class App:
             extractor=self.extract_pool.extract,
             faults=self.faults,
             strict=self.strict,
+            story_stats=self.story_stats,
         )
         with self._lock:
             self.settings, self.fetcher, self.notifier = settings, fetcher, notifier

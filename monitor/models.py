@@ -136,12 +136,30 @@ class FeedState:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryRef:
+    """The story an alert belongs to, as a message shows it (read when it is sent)."""
+
+    id: int
+    first_title: str
+    first_link: str | None
+    first_feed: str
+    outlets: int  # distinct feeds that have reported it so far
+    articles: int
+    also: tuple[str, ...] = ()  # the feeds of its latest reports, newest first (for updates)
+
+
+AlertKind = Literal["alert", "update"]
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     """One message to send: an article, the rules it matched, for one channel.
 
     ``message_key`` is stable for (article, channel) so receivers can drop the rare
     duplicate; ``done_targets`` are the channel's URLs (by index) that already have it;
-    ``batched`` alerts go out together as one digest or rate-limit summary.
+    ``batched`` alerts go out together as one digest or rate-limit summary. ``story``:
+    the story the article reports on; ``kind`` ``update``: a later report of a story
+    the channel was already alerted about (``story_updates``).
     """
 
     delivery_id: int
@@ -156,6 +174,8 @@ class Alert:
     message_key: str = ""
     done_targets: frozenset[int] = frozenset()
     batched: bool = False
+    story: StoryRef | None = None
+    kind: AlertKind = "alert"
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,12 +29,14 @@ from monitor.deliver import Courier, DeliveryReport
 from monitor.errors import FeedError, GoneError, LeaseLost, StorageError
 from monitor.faults import Faults, describe
 from monitor.fetch import Fetcher
+from monitor.folding import story_plan
 from monitor.health import assess, typical_gap
 from monitor.match import Matcher
 from monitor.models import Entry, FeedState, Fetched, Match, NotModified, ParsedFeed, PollOutcome
 from monitor.pages import Extractor, extract_here, with_pages
 from monitor.parse import parse
 from monitor.store import PollResult, Store
+from monitor.stories import TermStats, WordfreqStats
 
 log = logging.getLogger(__name__)
 WARNING_LIMIT = 500
@@ -53,6 +55,7 @@ class PollDeps:
     clock: Callable[[], datetime]
     parser: Callable[[Fetched], ParsedFeed] = parse
     faults: Faults = field(default_factory=Faults)
+    story_stats: TermStats = field(default_factory=WordfreqStats)
     strict: bool = False  # tests: a bug propagates instead of becoming the feed's error
     extractor: Extractor = extract_here
 
@@ -126,6 +129,7 @@ def _poll(poll: Poll, deps: PollDeps) -> PollOutcome:
         next_poll,
         deps.settings.digest_holds(poll.now),
         lease=feed.lease,
+        stories=story_plan(deps.settings, stored, matches, feed.name, deps.story_stats, _language(poll)),
     )
     report = _deliver_now(deps, saved.delivery_ids, feed.name)
     return PollOutcome(
@@ -140,6 +144,11 @@ def _poll(poll: Poll, deps: PollDeps) -> PollOutcome:
         fetch_ms=fetch_ms,
         dropped=len(dropped),
     )
+
+
+def _language(poll: Poll) -> str | None:
+    """The feed's declared language, if its config says one."""
+    return poll.spec.language if poll.spec else None
 
 
 def _fetch(poll: Poll, deps: PollDeps) -> tuple[Fetched | NotModified, float]:

@@ -229,7 +229,8 @@ channels:
   pager: {{urls: ["{pager.url}"], max_per_hour: {LIMIT}}}
 feeds:
 {feeds.yaml(count)}
-rules: [{{name: ATACMS, all: [ATACMS], notify: [hook, pager]}}]
+# one alert per article: the generated items look alike and would fold into one story
+rules: [{{name: ATACMS, all: [ATACMS], notify: [hook, pager], stories: each}}]
 """
 
 

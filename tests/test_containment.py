@@ -116,7 +116,7 @@ def test_an_entry_the_matcher_fails_on_is_left_out_with_a_reason_and_the_rest_is
     httpserver.expect_request("/f").respond_with_data(rss_feed("F", "https://news.example/", items))
     settings = settings_factory(
         feeds=[{"name": "F", "url": httpserver.url_for("/f")}],
-        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
+        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"], "stories": "each"}],
     )
     with App.from_settings(settings, clock=clock, notifier=notifier) as app:
         deps = replace(app.deps, matcher=_FailsOn(settings.rules))

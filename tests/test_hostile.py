@@ -43,6 +43,7 @@ from monitor.app import App
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
 from monitor.fetch import Fetcher
+from monitor.language import LANGUAGES
 from monitor.models import Alert, FeedStatus, Fetched
 from monitor.samples import rss_feed, rss_item
 from monitor.store import Store
@@ -61,6 +62,10 @@ WHEN = datetime(2024, 5, 31, 17, 0, tzinfo=UTC)
 # --- servers --------------------------------------------------------------------------
 
 Route = Callable[[BaseHTTPRequestHandler], None]
+
+
+WATCH = {"name": "watch", "any": ["prisoner exchange", "Kharkiv"], "notify": ["hook"], "stories": "each"}
+"""One alert per article: these feeds' entries look alike and would fold into one story."""
 
 
 class FeedServer:
@@ -224,19 +229,27 @@ def make_app(
                 {"name": GOOD, "url": feeds.url("/good.xml"), "full_text": "never"},
                 {"name": HOSTILE, "url": hostile_url, "full_text": "never"},
             ],
-            rules=[{"name": "watch", "any": ["prisoner exchange", "Kharkiv"], "notify": ["hook"]}],
+            rules=[WATCH],
         )
         if net is None:
             app = App.from_settings(settings, clock=clock, notifier=notifier, strict=True)
         else:
             fetcher = Fetcher(settings.fetch, resolver=net, policy=pretend_public)
             app = App(settings, Store.open(settings.database), fetcher, notifier, clock=clock, strict=True)
+        _fill_word_tables(app)
         apps.append(app)
         return app
 
     yield make
     for app in apps:
         app.close()
+
+
+def _fill_word_tables(app: App) -> None:
+    """Story assignment reads a word-frequency table once per language per process (a few
+    MB): fill them before a cycle is measured, so the memory bound sees the cycle's own use."""
+    for language in LANGUAGES:
+        app.story_stats.zipf_table(language)
 
 
 def run_cycle(app: App, notifier: RecordingNotifier, *, trace: bool = True) -> Cycle:

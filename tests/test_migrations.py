@@ -79,6 +79,7 @@ SERVER_DEFAULTS = {
     ("articles", "page_text"),
     ("deliveries", "batched"),
     ("deliveries", "done_targets"),
+    ("deliveries", "kind"),
 }
 
 

@@ -53,7 +53,8 @@ def _serve(httpserver: HTTPServer, items: list[str]) -> str:
 
 
 def _rule(*channels: str) -> list[dict[str, Any]]:
-    return [{"name": "ATACMS", "all": ["ATACMS"], "notify": list(channels)}]
+    """One alert per article: these tests count messages, and their articles look alike."""
+    return [{"name": "ATACMS", "all": ["ATACMS"], "notify": list(channels), "stories": "each"}]
 
 
 def test_smtp_down_then_up_delivers_exactly_once(
@@ -225,7 +226,7 @@ database: sqlite:///monitor.db
 delivery: {{backoff: [1h]}}
 channels: {{hook: "{json_sink.url()}"}}
 feeds: [{{name: News, url: "{_serve(httpserver, items)}"}}]
-rules: [{{name: ATACMS, all: [ATACMS], notify: [hook]}}]
+rules: [{{name: ATACMS, all: [ATACMS], notify: [hook], stories: each}}]
 """
     )
     assert main(["run", "--once", "-c", str(path)]) == 0
@@ -307,7 +308,7 @@ def test_kill_9_mid_delivery_loses_nothing_and_duplicates_at_most_the_one_in_fli
 database: sqlite:///monitor.db
 channels: {{hook: "{sink.url}"}}
 feeds: [{{name: News, url: "{_serve(httpserver, items)}"}}]
-rules: [{{name: ATACMS, all: [ATACMS], notify: [hook]}}]
+rules: [{{name: ATACMS, all: [ATACMS], notify: [hook], stories: each}}]
 """
         )
         first = daemon_factory(path)

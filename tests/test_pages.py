@@ -37,7 +37,7 @@ from tests.test_extract_pool import MARKER, segfault_on_marker
 
 WHEN = datetime(2024, 5, 31, 17, 0, tzinfo=UTC)
 Route = Callable[[BaseHTTPRequestHandler], None]
-RULES = [{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}]
+RULES = [{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"], "stories": "each"}]  # per article
 
 
 class Site:

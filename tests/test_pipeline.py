@@ -251,7 +251,8 @@ def test_first_poll_policy(
     settings = settings_factory(
         poll={"first_poll": first_poll, "recent_window": "24h"},
         feeds=[{"name": "F", "url": httpserver.url_for("/f.xml")}],
-        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
+        # one alert per article: the three look alike and would fold into one story
+        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"], "stories": "each"}],
     )
     with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
         report = app.run_once()

@@ -77,7 +77,8 @@ shutdown_grace: 1s
 channels: {{hook: "{sink.url()}?rto=30"}}
 feeds:
 {feeds}
-rules: [{{name: ATACMS, all: [ATACMS], notify: [hook]}}]
+# one alert per article: the generated items look alike and would fold into one story
+rules: [{{name: ATACMS, all: [ATACMS], notify: [hook], stories: each}}]
 """
 
 

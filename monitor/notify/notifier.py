@@ -32,6 +32,9 @@ _FORMATS: Mapping[str, Format] = {
 }
 IDENTITY_HEADER = "X-Monitor-Delivery-Id"
 IDENTITY_FIELD = "monitor_id"
+STORY_HEADER = "X-Monitor-Story"
+STORY_FIELD = "monitor_story"
+THREAD_HEADERS = (STORY_HEADER, "References", "In-Reply-To")
 
 
 class Notifier(Protocol):
@@ -107,6 +110,7 @@ class AppriseNotifier:
             alert.done_targets,
             lambda fmt: render(alert, fmt, zone, self._templates[alert.channel]),
             alert.message_key,
+            thread_headers(alert),
         )
 
     def send_batch(self, channel: str, alerts: Sequence[Alert], reason: str) -> None:
@@ -122,7 +126,12 @@ class AppriseNotifier:
         return self._zones[channel]
 
     def _send_all(
-        self, channel: str, done: frozenset[int], make: Callable[[Format], Rendered], key: str
+        self,
+        channel: str,
+        done: frozenset[int],
+        make: Callable[[Format], Rendered],
+        key: str,
+        thread: Mapping[str, str] | None = None,
     ) -> None:
         """Try each pending target; raise with the set that succeeded if any failed.
 
@@ -147,7 +156,7 @@ class AppriseNotifier:
                 bug = bug or e
                 continue
             try:
-                self._send_one(channel, plugin, message, key)
+                self._send_one(channel, plugin, message, key, thread or {})
             except NotifyError as e:
                 errors.append(str(e))
                 cause = e.__cause__
@@ -157,10 +166,12 @@ class AppriseNotifier:
         if errors:
             raise NotifyError(self._redact("; ".join(errors)), delivered=frozenset(delivered)) from bug
 
-    def _send_one(self, channel: str, plugin: Any, message: Rendered, key: str) -> None:
+    def _send_one(
+        self, channel: str, plugin: Any, message: Rendered, key: str, thread: Mapping[str, str]
+    ) -> None:
         where = str(plugin.url(privacy=True)).split("?", 1)[0]
         with self._sending[id(plugin)], _capture.capture() as lines:
-            _stamp(plugin, key)
+            _stamp(plugin, key, thread)
             try:
                 ok = plugin.notify(
                     body=message.body,
@@ -185,14 +196,34 @@ def _bounded(plugin: Any, timeout: float) -> Any:
     return plugin
 
 
-def _stamp(plugin: Any, key: str) -> None:
-    """Put the stable message key where a receiver can see it: a header, a JSON field."""
+def thread_headers(alert: Alert) -> dict[str, str]:
+    """Mail threading for a story: every message of one story references the same id, and
+    an update replies to it, so mail clients file the updates under the first alert
+    (``References`` and ``In-Reply-To``; Gmail threads on the ``Re:`` subject too)."""
+    if alert.story is None:
+        return {}
+    reference = f"<monitor-story-{alert.story.id}@monitor.invalid>"
+    headers = {STORY_HEADER: str(alert.story.id), "References": reference}
+    if alert.kind == "update":
+        headers["In-Reply-To"] = reference
+    return headers
+
+
+def _stamp(plugin: Any, key: str, thread: Mapping[str, str]) -> None:
+    """Put the stable message key where a receiver can see it: a header, a JSON field;
+    and the story's threading headers (or remove the previous message's)."""
     headers = getattr(plugin, "headers", None)
     if isinstance(headers, dict):
         headers[IDENTITY_HEADER] = key
+        for name in THREAD_HEADERS:
+            headers.pop(name, None)
+        headers.update(thread)
     extras = getattr(plugin, "payload_extras", None)
     if isinstance(extras, dict):
         extras[IDENTITY_FIELD] = key
+        extras.pop(STORY_FIELD, None)
+        if STORY_HEADER in thread:
+            extras[STORY_FIELD] = thread[STORY_HEADER]
 
 
 def plugin_format(plugin: Any) -> Format:

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from monitor.config import TemplateSpec
 from monitor.models import Alert, Snippet
+from monitor.notify.story_text import batch_note, story_lines, tame_story, update_subject
 from monitor.text import clean, one_line
 
 Format = Literal["text", "html", "markdown"]
@@ -84,8 +85,12 @@ def _templated(alert: Alert, fmt: Format, tz: tzinfo, template: TemplateSpec) ->
 
 
 def subject(alert: Alert) -> str:
-    """One line: the rules that matched and the article title (no CR/LF, bounded)."""
+    """One line: the rules that matched and the article title (no CR/LF, bounded); an
+    update is ``Re:`` its story's first report."""
     rules = ", ".join(alert.rules[:50])
+    update = update_subject(alert, rules)
+    if update is not None:
+        return one_line(update, TITLE_LIMIT)
     return one_line(f"[{rules}] {(alert.title or '(untitled)')[: TITLE_LIMIT * 4]}", TITLE_LIMIT)
 
 
@@ -165,6 +170,7 @@ def _tame(alert: Alert) -> Alert:
         link=safe_link(alert.link),
         rules=tuple(one_line(rule[:1000], 200) for rule in alert.rules[:50]),
         snippet=Snippet(text, tuple(_spans(snippet.highlights, len(text)))),
+        story=tame_story(alert.story),
     )
 
 
@@ -178,6 +184,7 @@ def _text(alert: Alert, tz: tzinfo) -> str:
         f"Feed: {one_line(alert.feed)}",
         f"Published: {format_time(alert.published, tz)}",
         f"Rules: {_rules(alert)}",
+        *story_lines(alert),
     ]
     if alert.snippet.text:
         lines += ["", mark(alert.snippet, _verbatim, "«", "»")]
@@ -201,7 +208,9 @@ def _html(alert: Alert, tz: tzinfo) -> str:
         f'<h2 style="font-family:sans-serif;font-size:18px;margin:0 0 8px">{heading}</h2>',
         '<p style="font-family:sans-serif;color:#555;margin:0 0 12px">'
         f"{esc(one_line(alert.feed))} · {esc(format_time(alert.published, tz))}<br>"
-        f"Matched: <b>{esc(_rules(alert))}</b></p>",
+        f"Matched: <b>{esc(_rules(alert))}</b>"
+        + "".join(f"<br>{esc(line)}" for line in story_lines(alert))
+        + "</p>",
     ]
     if alert.snippet.text:
         marked = mark(alert.snippet, esc, '<mark style="background:#ffe066">', "</mark>")
@@ -226,6 +235,7 @@ def _markdown(alert: Alert, tz: tzinfo) -> str:
         heading,
         f"{md_escape(one_line(alert.feed))} · {md_escape(format_time(alert.published, tz))}",
         f"Matched: {md_escape(_rules(alert))}",
+        *(md_escape(line) for line in story_lines(alert)),
     ]
     if alert.snippet.text:
         lines += ["", "> " + mark(alert.snippet, md_escape, "**", "**")]
@@ -261,7 +271,7 @@ def _sort_key(when: datetime) -> timedelta:
 def _line_parts(alert: Alert, tz: tzinfo) -> tuple[str, str, str | None]:
     return (
         one_line(alert.title or "(untitled)", 300),
-        f"{one_line(alert.feed)}, {format_time(alert.published, tz)}",
+        f"{one_line(alert.feed)}, {format_time(alert.published, tz)}{batch_note(alert)}",
         safe_link(alert.link),
     )
 

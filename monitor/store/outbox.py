@@ -33,7 +33,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from monitor.models import Alert, ChannelStatus, Snippet
+from monitor.models import Alert, ChannelStatus, Snippet, StoryRef
+from monitor.store.story_refs import story_refs
 from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES, QUOTA
 
 _ALERT_QUERY = (
@@ -49,6 +50,8 @@ _ALERT_QUERY = (
         DELIVERIES.c.notice_title,
         DELIVERIES.c.notice_body,
         DELIVERIES.c.created_at,
+        DELIVERIES.c.story_id,
+        DELIVERIES.c.kind,
         ARTICLES.c.title,
         ARTICLES.c.link,
         ARTICLES.c.published_at,
@@ -179,7 +182,10 @@ class Outbox(ABC):
                 )
             rows = conn.execute(_ALERT_QUERY.where(DELIVERIES.c.id.in_(claimed))).all()
             snippets = _snippets(conn, [r.article_id for r in rows])
-        alerts = sorted((_alert(row, snippets) for row in rows), key=lambda a: claimed.index(a.delivery_id))
+            refs = story_refs(conn, [r.story_id for r in rows if r.story_id is not None])
+        alerts = sorted(
+            (_alert(row, snippets, refs) for row in rows), key=lambda a: claimed.index(a.delivery_id)
+        )
         return Claim(
             token,
             until,
@@ -378,7 +384,7 @@ def _snippets(conn: Connection, article_ids: Sequence[int | None]) -> dict[tuple
     }
 
 
-def _alert(row: Any, snippets: dict[tuple[int, str], Snippet]) -> Alert:
+def _alert(row: Any, snippets: dict[tuple[int, str], Snippet], refs: dict[int, StoryRef]) -> Alert:
     """An outbox row as an Alert; a feed-health notice has no article behind it."""
     rules = tuple(json.loads(row.rules))
     if row.article_id is None:
@@ -403,4 +409,6 @@ def _alert(row: Any, snippets: dict[tuple[int, str], Snippet]) -> Alert:
         message_key=row.message_key,
         done_targets=frozenset(int(i) for i in json.loads(row.done_targets)),
         batched=bool(row.batched),
+        story=refs.get(row.story_id) if row.story_id is not None else None,
+        kind="update" if row.kind == "update" else "alert",
     )

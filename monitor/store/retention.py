@@ -21,11 +21,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, Engine, delete, exists, or_, select, text
+from sqlalchemy import ColumnElement, Connection, Engine, Select, delete, exists, or_, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from monitor.errors import StorageError
-from monitor.store.tables import ARTICLES, DELIVERIES, MATCHES
+from monitor.store.tables import ARTICLES, DELIVERIES, MATCHES, STORIES, STORY_ALERTS, STORY_ARTICLES
 
 BATCH = 500
 _DONE = ("sent", "dead")
@@ -169,7 +169,17 @@ def _delete_articles(conn: Connection, ids: list[int]) -> Pruned:
     matches = conn.execute(
         delete(MATCHES).where(MATCHES.c.article_id.in_(ids), MATCHES.c.article_id.not_in(held))
     ).rowcount
+    _forget_in_stories(conn, ids, held)
     articles = conn.execute(
         delete(ARTICLES).where(ARTICLES.c.id.in_(ids), ARTICLES.c.id.not_in(held))
     ).rowcount
     return Pruned(articles, matches, deliveries)
+
+
+def _forget_in_stories(conn: Connection, ids: list[int], held: Select[tuple[int | None]]) -> None:
+    """Stories outlive their pruned reports: the story keeps its counts and signature."""
+    gone = [ARTICLES.c.id.in_(ids), ARTICLES.c.id.not_in(held)]
+    pruned = select(ARTICLES.c.id).where(*gone)
+    conn.execute(delete(STORY_ARTICLES).where(STORY_ARTICLES.c.article_id.in_(pruned)))
+    conn.execute(update(STORIES).where(STORIES.c.first_article_id.in_(pruned)).values(first_article_id=None))
+    conn.execute(update(STORY_ALERTS).where(STORY_ALERTS.c.article_id.in_(pruned)).values(article_id=None))

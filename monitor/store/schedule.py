@@ -49,8 +49,8 @@ class FeedSchedule(ABC):
     def reading(self) -> AbstractContextManager[Connection]:
         """One read-only transaction that never waits for writers."""
 
-    def _ignore_conflicts(self, table: Table, unique: list[str]) -> sqlite.Insert | postgresql.Insert:
-        """``INSERT ... ON CONFLICT (unique) DO NOTHING`` for this backend."""
+    def _ignore_conflicts(self, table: Table, unique: list[str] | None) -> sqlite.Insert | postgresql.Insert:
+        """``INSERT ... ON CONFLICT (unique) DO NOTHING`` for this backend (any conflict: None)."""
         if self.dialect == "postgresql":
             return postgresql.insert(table).on_conflict_do_nothing(index_elements=unique)
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=unique)

@@ -7,7 +7,6 @@ alert without its outbox row (or the reverse).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,13 +18,15 @@ from sqlalchemy import Connection, Engine, Table, func, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.errors import StorageError
-from monitor.identity import alias_key, digest
+from monitor.identity import alias_key
 from monitor.models import Entry, Match, SavedPoll, StoredArticle
+from monitor.store.alerts import Routing, alert_rows, match_row, update_rows
 from monitor.store.engine import create_schema, make_engine
 from monitor.store.migrate import READ_ONLY
 from monitor.store.outbox import Outbox
 from monitor.store.retention import Retention
 from monitor.store.schedule import FeedSchedule, claim_held, success_values
+from monitor.store.stories import StoryPlan, assign, new_alerts
 from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES
 
 _BATCH = 500
@@ -143,43 +144,66 @@ class Store(FeedSchedule, Outbox, Retention):
         hold: Mapping[str, datetime] | None = None,
         *,
         lease: str | None = None,
+        stories: StoryPlan | None = None,
     ) -> SavedPoll:
-        """In ONE transaction: new articles, their matches, their deliveries, feed state.
+        """In ONE transaction: new articles, their stories, matches and deliveries, feed state.
 
         ``matches`` maps entry key -> matches; ``routes`` maps rule -> channels;
         ``hold`` maps digest channels to the time their next digest goes out.
         Entries already stored (another poll won the race) are skipped entirely.
         ``lease``: the poll's claim; LeaseLost (and nothing written) if it passed on.
+        ``stories``: the matched entries to fold into stories, and the rules that fold
+        (``monitor.store.alerts``); without it every match alerts per article.
         """
+        routing = Routing(routes, hold or {}, stories.updates if stories else {})
         with self.transaction() as conn:
             claim_held(conn, feed_id, lease)
             ids = self._insert_articles(conn, feed_id, entries, now)
-            matched = 0
-            match_rows, delivery_rows = [], []
+            story_of = assign(conn, stories, ids, now) if stories is not None else {}
+            matched, match_rows, alert_rows_, updates = 0, [], [], []
             for key, article_id in ids.items():
                 found = matches.get(key, ())
                 if not found:
                     continue
                 matched += 1
-                match_rows += [_match_row(article_id, m, now) for m in found]
-                delivery_rows += _delivery_rows(feed_id, key, article_id, found, routes, now, hold or {})
-            delivery_ids = self._insert_ignore(conn, DELIVERIES, delivery_rows, ["article_id", "channel"])
+                match_rows += [match_row(article_id, m, now) for m in found]
+                alerting, later = self._alerting(conn, stories, story_of.get(key), article_id, found, now)
+                rows = alert_rows(feed_id, key, article_id, alerting, routing, now, story_of.get(key))
+                alert_rows_ += rows
+                if later:
+                    alerted = {r["channel"] for r in rows}
+                    story = story_of[key]
+                    updates += update_rows(feed_id, key, article_id, later, routing, now, story, alerted)
+            delivery_ids = self._insert_ignore(conn, DELIVERIES, alert_rows_, ["article_id", "channel"])
+            delivery_ids += self._insert_ignore(conn, DELIVERIES, updates, None)
             self._insert_ignore(conn, MATCHES, match_rows, ["article_id", "rule"])
-            values: dict[str, Any] = {
-                "etag": result.etag,
-                "last_modified": result.last_modified,
-                "title": result.title,
-                "body_hash": result.body_hash,
-                **success_values(now, next_poll_at),
-            }
-            if ids:
-                values["last_new_at"] = now
-            if result.warning:
-                values.update(last_warning=_clean(result.warning), last_warning_at=now)
-            conn.execute(update(FEEDS).where(FEEDS.c.id == feed_id).values(**values))
+            conn.execute(
+                update(FEEDS)
+                .where(FEEDS.c.id == feed_id)
+                .values(**_feed_values(result, ids, now, next_poll_at))
+            )
         return SavedPoll(
             new=len(ids), matched=matched, queued=len(delivery_ids), delivery_ids=tuple(delivery_ids)
         )
+
+    @staticmethod
+    def _alerting(
+        conn: Connection,
+        stories: StoryPlan | None,
+        story_id: int | None,
+        article_id: int,
+        found: Sequence[Match],
+        now: datetime,
+    ) -> tuple[list[str], list[str]]:
+        """The rules this article alerts for, and those it only reports for (already alerted)."""
+        rules = list(dict.fromkeys(m.rule for m in found))
+        if stories is None or story_id is None:
+            return rules, []
+        folding = [r for r in rules if r in stories.folds]
+        fresh = new_alerts(conn, story_id, article_id, folding, now)
+        return [r for r in rules if r not in stories.folds or r in fresh], [
+            r for r in folding if r not in fresh
+        ]
 
     def _insert_articles(
         self, conn: Connection, feed_id: int, entries: Sequence[Entry], now: datetime
@@ -194,9 +218,10 @@ class Store(FeedSchedule, Outbox, Retention):
         return {key: article_id for key, article_id in conn.execute(stmt, rows)}
 
     def _insert_ignore(
-        self, conn: Connection, table: Table, rows: list[dict[str, Any]], unique: list[str]
+        self, conn: Connection, table: Table, rows: list[dict[str, Any]], unique: list[str] | None
     ) -> list[int]:
-        """INSERT ... ON CONFLICT DO NOTHING in batches; returns the ids inserted."""
+        """INSERT ... ON CONFLICT DO NOTHING (on ``unique``, or any constraint when None);
+        returns the ids inserted."""
         if not rows:
             return []
         return list(conn.execute(self._ignore_conflicts(table, unique).returning(table.c.id), rows).scalars())
@@ -283,44 +308,19 @@ def _article_row(feed_id: int, entry: Entry, now: datetime) -> dict[str, Any]:
     }
 
 
-def _match_row(article_id: int, match: Match, now: datetime) -> dict[str, Any]:
-    return {
-        "article_id": article_id,
-        "rule": match.rule,
-        "field": match.field,
-        "terms": json.dumps(list(match.terms)),
-        "snippet": match.snippet.text,
-        "highlights": json.dumps([list(h) for h in match.snippet.highlights]),
-        "created_at": now,
+def _feed_values(
+    result: PollResult, inserted: Mapping[str, int], now: datetime, next_poll_at: datetime
+) -> dict[str, Any]:
+    """The feed row after a successful poll: validators, title, schedule, warning."""
+    values: dict[str, Any] = {
+        "etag": result.etag,
+        "last_modified": result.last_modified,
+        "title": result.title,
+        "body_hash": result.body_hash,
+        **success_values(now, next_poll_at),
     }
-
-
-def _delivery_rows(
-    feed_id: int,
-    key: str,
-    article_id: int,
-    matches: Sequence[Match],
-    routes: Mapping[str, Sequence[str]],
-    now: datetime,
-    hold: Mapping[str, datetime],
-) -> list[dict[str, Any]]:
-    """One outbox row per channel, listing the matched rules that notify it."""
-    by_channel: dict[str, list[str]] = {}
-    for match in matches:
-        for channel in routes.get(match.rule, ()):
-            by_channel.setdefault(channel, []).append(match.rule)
-    return [
-        {
-            "article_id": article_id,
-            "channel": channel,
-            "message_key": digest(str(feed_id), key, channel),
-            "rules": json.dumps(rules),
-            "batched": channel in hold,
-            "done_targets": "[]",
-            "state": "pending",
-            "attempts": 0,
-            "next_attempt_at": hold.get(channel, now),
-            "created_at": now,
-        }
-        for channel, rules in by_channel.items()
-    ]
+    if inserted:
+        values["last_new_at"] = now
+    if result.warning:
+        values.update(last_warning=_clean(result.warning), last_warning_at=now)
+    return values

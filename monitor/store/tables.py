@@ -125,6 +125,7 @@ class DeliveryRow(SQLModel, table=True):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("article_id", "channel", name="uq_deliveries_article_channel"),
+        UniqueConstraint("channel", "update_slot", name="uq_deliveries_channel_update_slot"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -141,6 +142,9 @@ class DeliveryRow(SQLModel, table=True):
     next_attempt_at: datetime | None = _when()
     claimed_until: datetime | None = _when()  # the claim's deadline
     claim_token: str | None = Field(default=None, sa_type=Text)  # who holds the claim (one per claim)
+    story_id: int | None = Field(default=None, foreign_key="stories.id", index=True)
+    kind: str = Field(default="alert", sa_type=Text)  # alert | update (a later report of an alerted story)
+    update_slot: str | None = Field(default=None, sa_type=Text)  # thread updates: one per story an hour
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime | None = _when()
     sent_at: datetime | None = _when()
@@ -159,8 +163,60 @@ class DeliveryQuotaRow(SQLModel, table=True):
     used: int = 0
 
 
+class StoryRow(SQLModel, table=True):
+    """A story: the reports of one event, from any feed, folded together (``monitor.stories``)."""
+
+    __tablename__ = "stories"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_type=Text, unique=True)  # the assigner's id: "a" + its first article's id
+    first_article_id: int | None = Field(default=None, foreign_key="articles.id")
+    first_seen: datetime | None = _when()  # publication time of its earliest report
+    last_seen: datetime | None = _when(index=True)  # ... and of its latest: open until + window
+    articles: int = 1
+    lang: str = Field(default="", sa_type=Text)
+    state: str = Field(sa_type=Text)  # JSON: the bounded signature (monitor.stories.codec)
+    created_at: datetime | None = _when()
+
+
+class StoryTermRow(SQLModel, table=True):
+    """The story index: a story is found by the terms it posted (newest postings first)."""
+
+    __tablename__ = "story_terms"
+    __table_args__ = (Index("ix_story_terms_term_posted", "term", "posted_at"),)
+    term: str = Field(sa_type=Text, primary_key=True)
+    story_id: int = Field(foreign_key="stories.id", primary_key=True, index=True)
+    posted_at: datetime | None = _when()
+
+
+class StoryArticleRow(SQLModel, table=True):
+    """Which story an article reports on (once: an article is assigned at most once)."""
+
+    __tablename__ = "story_articles"
+    article_id: int = Field(foreign_key="articles.id", primary_key=True)
+    story_id: int = Field(foreign_key="stories.id", index=True)
+    score: float = 0.0
+    explanation: str = Field(default="{}", sa_type=Text)  # JSON: why it joined or started the story
+    created_at: datetime | None = _when()
+
+
+class StoryAlertRow(SQLModel, table=True):
+    """An alert is the pair (story, rule), recorded at most once (rules that fold by story)."""
+
+    __tablename__ = "story_alerts"
+    __table_args__ = (UniqueConstraint("story_id", "rule", name="uq_story_alerts_story_rule"),)
+    id: int | None = Field(default=None, primary_key=True)
+    story_id: int = Field(foreign_key="stories.id", index=True)
+    rule: str = Field(sa_type=Text)
+    article_id: int | None = Field(default=None, foreign_key="articles.id")  # the report that alerted
+    created_at: datetime | None = _when()
+
+
 FEEDS: Table = FeedRow.__table__  # type: ignore[attr-defined]
 ARTICLES: Table = ArticleRow.__table__  # type: ignore[attr-defined]
 MATCHES: Table = MatchRow.__table__  # type: ignore[attr-defined]
 DELIVERIES: Table = DeliveryRow.__table__  # type: ignore[attr-defined]
 QUOTA: Table = DeliveryQuotaRow.__table__  # type: ignore[attr-defined]
+STORIES: Table = StoryRow.__table__  # type: ignore[attr-defined]
+STORY_TERMS: Table = StoryTermRow.__table__  # type: ignore[attr-defined]
+STORY_ARTICLES: Table = StoryArticleRow.__table__  # type: ignore[attr-defined]
+STORY_ALERTS: Table = StoryAlertRow.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,230 @@
+"""Stories in the database: the story index on SQL tables, and the assignment step of
+the poll's transaction.
+
+``assign`` runs inside ``save_poll``'s transaction, after the articles are inserted: it
+puts each newly matched article into a story (``monitor.stories.StoryAssigner`` over
+``SqlStoryIndex``) and records the pair. On PostgreSQL it first takes a transaction
+advisory lock, so two daemons that ingest two reports of one event at the same moment
+assign one after the other and the second finds the first's story: one story, never
+two. SQLite's BEGIN IMMEDIATE already serialises the writers.
+
+``alerts`` then says, for each (story, rule), whether it alerts: a rule that folds by
+story alerts for the first report of a story it matches, once (``story_alerts`` is
+unique on the pair); later reports are recorded on the story.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from monitor.store.tables import STORIES, STORY_ALERTS, STORY_ARTICLES, STORY_TERMS
+from monitor.stories import Explanation, StoryArticle, StoryAssigner, StoryState, TermStats, WordfreqStats
+from monitor.stories.codec import dump, load
+from monitor.stories.index import MAX_POSTINGS, Query, story_terms
+
+_PG_LOCK = 0x73746F72696573  # "stories": one assignment step at a time per database
+
+
+@dataclass(frozen=True)
+class StoryPlan:
+    """What the poll asks of the story step: the matched entries to assign (entry key ->
+    what assignment reads) and which rules fold by story (the others alert per article)."""
+
+    articles: Mapping[str, StoryArticle]
+    folds: frozenset[str]
+    updates: Mapping[str, str] = field(default_factory=dict)  # channel -> none | digest | thread
+    window: timedelta = timedelta(days=7)
+    stats: TermStats = field(default_factory=WordfreqStats)
+
+
+class SqlStoryIndex:
+    """``monitor.stories.StoryIndex`` over the story tables, on one connection.
+
+    Stories read in this transaction are kept by key, so the assigner sees its own
+    writes; ``ids`` maps a story's key to its row id.
+    """
+
+    def __init__(self, conn: Connection, now: datetime) -> None:
+        self._conn = conn
+        self._now = now
+        self._cache: dict[str, StoryState] = {}
+        self.ids: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return int(self._conn.execute(select(func.count()).select_from(STORIES)).scalar_one())
+
+    def candidates(self, query: Query, limit: int) -> list[StoryState]:
+        """The stories sharing most query weight; each term's newest MAX_POSTINGS postings."""
+        weights = dict(query)
+        if not weights:
+            return []
+        rank = func.row_number().over(
+            partition_by=STORY_TERMS.c.term, order_by=STORY_TERMS.c.posted_at.desc()
+        )
+        ranked = (
+            select(STORY_TERMS.c.term, STORY_TERMS.c.story_id, rank.label("n"))
+            .where(STORY_TERMS.c.term.in_(list(weights)))
+            .subquery()
+        )
+        found: dict[int, float] = {}
+        for term, story_id in self._conn.execute(
+            select(ranked.c.term, ranked.c.story_id).where(ranked.c.n <= MAX_POSTINGS)
+        ):
+            found[story_id] = found.get(story_id, 0.0) + weights[term]
+        best = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        return [story for story in self._load([sid for sid, _ in best]) if story is not None]
+
+    def get(self, story_id: str) -> StoryState | None:
+        if story_id in self._cache:
+            return self._cache[story_id]
+        row = self._conn.execute(
+            select(STORIES.c.id, STORIES.c.state).where(STORIES.c.key == story_id)
+        ).first()
+        return None if row is None else self._remember(row.id, row.state)
+
+    def put(self, story: StoryState) -> None:
+        """Insert or update the story's row; post the terms it has not posted yet."""
+        values = {
+            "first_seen": story.first_seen,
+            "last_seen": story.last_seen,
+            "articles": story.articles,
+            "lang": story.lang,
+            "state": json.dumps(dump(story), ensure_ascii=False),
+        }
+        row_id = self.ids.get(story.id)
+        if row_id is None:
+            row_id = self._conn.execute(
+                insert(STORIES).values(key=story.id, created_at=self._now, **values).returning(STORIES.c.id)
+            ).scalar_one()
+            self.ids[story.id] = row_id
+        else:
+            self._conn.execute(update(STORIES).where(STORIES.c.id == row_id).values(**values))
+        self._cache[story.id] = story
+        self._post(row_id, story)
+
+    def expire(self, before: datetime) -> int:
+        """Take closed stories (latest report before ``before``) out of the index."""
+        closed = select(STORIES.c.id).where(STORIES.c.last_seen < before)
+        return int(self._conn.execute(delete(STORY_TERMS).where(STORY_TERMS.c.story_id.in_(closed))).rowcount)
+
+    def _post(self, row_id: int, story: StoryState) -> None:
+        terms = story_terms(story)
+        have = set(
+            self._conn.execute(
+                select(STORY_TERMS.c.term).where(
+                    STORY_TERMS.c.story_id == row_id, STORY_TERMS.c.term.in_(terms)
+                )
+            ).scalars()
+        )
+        fresh = [{"term": t, "story_id": row_id, "posted_at": self._now} for t in sorted(terms - have)]
+        if fresh:
+            self._conn.execute(insert(STORY_TERMS), fresh)
+
+    def _load(self, row_ids: Sequence[int]) -> list[StoryState | None]:
+        known = {v: k for k, v in self.ids.items()}
+        wanted = [i for i in row_ids if i not in known]
+        if wanted:
+            for row in self._conn.execute(
+                select(STORIES.c.id, STORIES.c.state).where(STORIES.c.id.in_(wanted))
+            ):
+                self._remember(row.id, row.state)
+            known = {v: k for k, v in self.ids.items()}
+        return [self._cache.get(known[i]) if i in known else None for i in row_ids]
+
+    def _remember(self, row_id: int, state: str) -> StoryState | None:
+        story = load(json.loads(state))
+        if story is None:  # another layout: closed for new reports
+            return None
+        self.ids[story.id] = row_id
+        self._cache[story.id] = story
+        return story
+
+
+def assign(conn: Connection, plan: StoryPlan, inserted: Mapping[str, int], now: datetime) -> dict[str, int]:
+    """Put every newly inserted, matched article into a story; entry key -> story row id."""
+    wanted = [(key, inserted[key]) for key in plan.articles if key in inserted]
+    if not wanted:
+        return {}
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+    index = SqlStoryIndex(conn, now)
+    assigner = StoryAssigner(index, plan.stats, window=plan.window)
+    ordered = sorted(wanted, key=lambda kv: (*_published(plan.articles[kv[0]]), kv[1]))
+    stories: dict[str, int] = {}
+    for key, article_id in ordered:
+        article = plan.articles[key]
+        done = assigner.assign(_keyed(article, article_id))
+        story_id = index.ids[done.story.id]
+        conn.execute(
+            insert(STORY_ARTICLES).values(
+                article_id=article_id,
+                story_id=story_id,
+                score=done.explanation.score,
+                explanation=json.dumps(_explained(done.explanation, done.created), ensure_ascii=False),
+                created_at=now,
+            )
+        )
+        if done.created:
+            conn.execute(update(STORIES).where(STORIES.c.id == story_id).values(first_article_id=article_id))
+        stories[key] = story_id
+    return stories
+
+
+def new_alerts(
+    conn: Connection, story_id: int, article_id: int, rules: Iterable[str], now: datetime
+) -> set[str]:
+    """Of these folding rules, the ones for which (story, rule) is new: they alert now."""
+    fresh = set()
+    for rule in rules:
+        row = {"story_id": story_id, "rule": rule, "article_id": article_id, "created_at": now}
+        inserted = conn.execute(
+            _insert_ignore(conn, STORY_ALERTS, ["story_id", "rule"]).returning(STORY_ALERTS.c.id), [row]
+        )
+        if inserted.first() is not None:
+            fresh.add(rule)
+    return fresh
+
+
+def _insert_ignore(conn: Connection, table: Table, unique: list[str]) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=unique)
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=unique)
+
+
+def _keyed(article: StoryArticle, article_id: int) -> StoryArticle:
+    """The article under a key unique in the database (entry keys are unique per feed only)."""
+    return StoryArticle(
+        key=f"a{article_id}",
+        title=article.title,
+        text=article.text,
+        published=article.published,
+        outlet=article.outlet,
+        lang=article.lang,
+    )
+
+
+def _published(article: StoryArticle) -> tuple[bool, datetime | None]:
+    """Publication order, undated last (then by article id)."""
+    return (article.published is None, article.published)
+
+
+def _explained(why: Explanation, created: bool) -> dict[str, Any]:
+    """The assigner's explanation as JSON: why the article joined, or started, its story."""
+    return {
+        "created": created,
+        "score": why.score,
+        "candidate": why.candidate,
+        "shared_names": list(why.shared_names),
+        "shared_words": list(why.shared_words),
+        "shared_numbers": list(why.shared_numbers),
+        "conflicting_names": list(why.conflicting_names),
+        "missing_names": list(why.missing_names),
+        "conflicting_years": list(why.conflicting_years),
+    }
