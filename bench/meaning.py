@@ -91,6 +91,7 @@ __all__ = [
     "rates",
     "run",
     "steps",
+    "shipped_summary",
     "table",
     "tier",
     "tune",

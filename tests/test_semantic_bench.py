@@ -206,3 +206,50 @@ def test_every_step_evaluates_and_the_table_prints_them() -> None:
     text = table(report)
     assert all(row["step"] in text for row in rows)
     assert "ms/article" in text and "keyword relief" in text and "bootstrap interval" in text
+
+
+def test_the_reservoir_is_bounded_per_language_and_its_state_is_plain_data() -> None:
+    from bench._meaning_stream import Reservoir
+
+    reservoir = Reservoir(size=3)
+    for i in range(5):
+        reservoir.add("uk", [float(i), 10.0 + i])
+    reservoir.add("en", [1.0, 1.0])
+    assert reservoir.state() == {"uk": [[2.0, 12.0], [3.0, 13.0], [4.0, 14.0]], "en": [[1.0, 1.0]]}
+    assert list(reservoir.reference("uk", "mean", 2)) == [3.0, 13.0]
+    assert list(reservoir.reference("uk", "median", 2)) == [3.0, 13.0]
+    assert list(reservoir.reference("pl", "q90", 2)) == [0.0, 0.0]  # nothing seen yet
+
+
+def test_stream_offsets_are_deterministic_and_score_each_article_before_it_joins() -> None:
+    from bench._meaning_stream import stream_offsets
+
+    space, labels = full_synthetic()
+    first = stream_offsets(space, labels, filler=2)
+    assert np.array_equal(first, stream_offsets(space, labels, filler=2))
+    assert not np.array_equal(first, stream_offsets(space, labels, filler=2, seed=99))
+    # with no generic seed and no filler, the first article of a language meets an empty reservoir
+    bare = Space(
+        **{
+            **space.__dict__,
+            "background_p": space.background_p[:0],
+            "background_language": space.background_language[:0],
+        }
+    )
+    offsets = stream_offsets(bare, labels, filler=0)
+    order = np.random.default_rng(12).permutation(len(labels.dev))
+    firsts = {str(labels.language[i]): int(i) for i in order[::-1]}
+    cosine = space.whole_p @ space.rule_q.T
+    for i in firsts.values():
+        assert np.allclose(offsets[i], cosine[i])
+
+
+def test_the_bootstrap_interval_brackets_the_rates() -> None:
+    from bench._meaning_steps import interval
+
+    space, labels = full_synthetic()
+    scores = space.whole_p @ space.rule_q.T
+    found = interval(scores, labels, ~labels.dev, 0.5, draws=200)
+    recall, precision = rates(*counts(scores, labels, ~labels.dev, 0.5))
+    assert found["recall"][0] <= recall <= found["recall"][1]
+    assert found["precision"][0] <= precision <= found["precision"][1]
