@@ -126,3 +126,19 @@ def own_description(space: Space, labels: Labels) -> Matrix:
 
 def same_language(labels: Labels) -> Mask:
     return np.asarray(labels.language[:, None] == labels.rule_language[None, :])
+
+
+def keyword_odds(space: Space, labels: Labels, weight: float, bias: float, same: float) -> Matrix:
+    """The calibrated similarity with a keyword hit as a fitted log-odds term: the term's size
+    maximises the dev likelihood with the calibration held fixed (a second reading of "a hit
+    lowers the bar", next to the shipped relief that maximises the dev balance)."""
+    base = weight * (space.whole_p @ space.rule_q.T) + bias + same * same_language(labels)
+    hits = labels.keyword.astype(np.float64)
+    truth, dev = labels.truth, labels.dev
+
+    def likelihood(k: float) -> float:
+        p = 1.0 / (1.0 + np.exp(-np.clip(base + k * hits, -60, 60)))
+        return float(np.where(truth, np.log(p + 1e-12), np.log(1 - p + 1e-12))[dev].sum())
+
+    best = max(np.arange(0.0, 4.01, 0.05), key=likelihood)
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(base + best * hits, -60, 60))), dtype=np.float64)

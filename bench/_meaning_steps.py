@@ -13,6 +13,7 @@ import numpy.typing as npt
 from bench._meaning_scores import (
     centred,
     fit_logistic,
+    keyword_odds,
     language_offsets,
     learned_segments,
     max_over_sentences,
@@ -214,6 +215,7 @@ def _normalising_steps() -> list[Step]:
 
 def _calibrated_steps(bundle: Bundle, model_id: str) -> list[Step]:
     """The shipped calibration through ``AboutMatcher``, at the default ``min_similarity``."""
+    c = bundle.calibration
     return [
         Step(
             "calibrated: same-language correction",
@@ -228,6 +230,11 @@ def _calibrated_steps(bundle: Bundle, model_id: str) -> list[Step]:
         Step(
             "calibrated + keyword hit lowers the bar",
             lambda s, lab: through_matcher(s, lab, bundle, model_id, languages=True, lexical=True),
+            tuned=False,
+        ),
+        Step(
+            "calibrated + keyword hit as fitted log-odds",
+            lambda s, lab: keyword_odds(s, lab, c.weight, c.bias, c.same_language),
             tuned=False,
         ),
     ]
@@ -263,6 +270,22 @@ def interval(
     }
 
 
+def oracle_errors(scores: Matrix, labels: Labels) -> dict[str, int]:
+    """Errors left with the best threshold per (rule, article language), chosen on ALL articles.
+
+    Not a result (it sees the test labels): the model's own limit, what perfect per-pair
+    offsets would reach at best, against which every offset step can be read."""
+    misses = wrong = 0
+    for lang in LANGUAGES:
+        rows = labels.language == lang
+        for r in range(scores.shape[1]):
+            s, t = scores[rows, r], labels.truth[rows, r]
+            cut = min(np.unique(s), key=lambda c: int(((s >= c) & ~t).sum() + ((s < c) & t).sum()))
+            misses += int(((s < cut) & t).sum())
+            wrong += int(((s >= cut) & ~t).sum())
+    return {"positives": int(labels.truth.sum()), "missed": misses, "false": wrong}
+
+
 def best_relief(scores: Matrix, labels: Labels) -> float:
     """The keyword relief (0 to 0.4) that does best on dev at the default threshold."""
     best = (-1.0, 0.0)
@@ -275,22 +298,27 @@ def best_relief(scores: Matrix, labels: Labels) -> float:
 
 
 def evaluate(step: Step, space: Space, labels: Labels) -> dict[str, Any]:
-    """One step's threshold, dev and test rates, and per-language test counts."""
+    """One step's threshold, dev and test rates, and per-language counts on each half."""
     scores = step.score(space, labels)
     threshold = tune(scores, labels) if step.tuned else DEFAULT_MIN_SIMILARITY
     dev = rates(*counts(scores, labels, labels.dev, threshold))
-    test_rows = ~labels.dev
-    test = rates(*counts(scores, labels, test_rows, threshold))
-    per_language = {}
-    for lang in LANGUAGES:
-        tp, fp, fn = counts(scores, labels, test_rows & (labels.language == lang), threshold)
-        recall, precision = rates(tp, fp, fn)
-        per_language[lang] = {"tp": tp, "fp": fp, "fn": fn, "recall": recall, "precision": precision}
+    test = rates(*counts(scores, labels, ~labels.dev, threshold))
     return {
         "step": step.name,
         "threshold": threshold,
         "tuned_on_dev": step.tuned,
         "dev": {"recall": dev[0], "precision": dev[1]},
         "test": {"recall": test[0], "precision": test[1]},
-        "per_language": per_language,
+        "per_language": per_language(scores, labels, ~labels.dev, threshold),
+        "per_language_dev": per_language(scores, labels, labels.dev, threshold),
     }
+
+
+def per_language(scores: Matrix, labels: Labels, rows: Mask, threshold: float) -> dict[str, dict[str, Any]]:
+    """Counts and rates in each language over ``rows``."""
+    out = {}
+    for lang in LANGUAGES:
+        tp, fp, fn = counts(scores, labels, rows & (labels.language == lang), threshold)
+        recall, precision = rates(tp, fp, fn)
+        out[lang] = {"tp": tp, "fp": fp, "fn": fn, "recall": recall, "precision": precision}
+    return out

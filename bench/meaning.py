@@ -38,6 +38,7 @@ from typing import Any, NamedTuple, TextIO
 import numpy as np
 
 from bench._meaning_cost import cost_line, measure_cost
+from bench._meaning_scores import own_description
 from bench._meaning_set import (
     RESULTS,
     TOPICS,
@@ -57,6 +58,7 @@ from bench._meaning_steps import (
     evaluate,
     fit_calibration,
     interval,
+    oracle_errors,
     rates,
     steps,
     through_matcher,
@@ -90,8 +92,8 @@ __all__ = [
     "main",
     "rates",
     "run",
-    "steps",
     "shipped_summary",
+    "steps",
     "table",
     "tier",
     "tune",
@@ -187,6 +189,11 @@ def table(report: dict[str, Any]) -> str:
             for r in report["min_similarity_sweep"]
         )
     )
+    for name, found in report.get("ceiling", {}).items():
+        lines.append(
+            f"ceiling ({name}; a threshold per rule and language chosen on all articles):"
+            f" {found['missed']} missed, {found['false']} false of {found['positives']} positive pairs"
+        )
     lines.append(cost_line(report["cost"]))
     return "\n".join(lines)
 
@@ -232,6 +239,10 @@ def run(
             },
         },
         "steps": [evaluate(step, space, labels) for step in steps(matcher.bundle, embedder.model_id)],
+        "ceiling": {
+            "description as written": oracle_errors(space.whole_p @ space.rule_q.T, labels),
+            "description in the article's language": oracle_errors(own_description(space, labels), labels),
+        },
         "min_similarity_sweep": sweep(space, labels, matcher.bundle, embedder.model_id),
         "cost": measure_cost(embedder, [segments(a.title, a.lead).whole for a in articles], load_s),
         "embed_seconds": space.seconds,
