@@ -12,12 +12,14 @@ from monitor.semantic.embedder import unit_rows
 
 
 def max_over_sentences(space: Space, rules: Matrix, n: int) -> Matrix:
+    """Each article's best sentence cosine (the title counts as a sentence)."""
     out = np.full((n, rules.shape[0]), -1.0)
     np.maximum.at(out, space.owner, space.sentences @ rules.T)
     return out
 
 
 def row_z(scores: Matrix, others: Matrix) -> Matrix:
+    """Each article's scores as z-scores against its scores on ``others``."""
     z: Matrix = (scores - others.mean(1, keepdims=True)) / others.std(1, keepdims=True)
     return z
 
