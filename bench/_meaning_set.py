@@ -38,12 +38,20 @@ class Article:
     lead: str
 
     @property
+    def first_pass(self) -> bool:
+        """Written with the set (396 articles); the later ones add uk, pl, ar and tr cases."""
+        return self.index < (2 if self.kind == "dis" else 3)
+
+    @property
     def dev(self) -> bool:
+        """One of the first three (positives, unrelated) or two (distractors) articles is dev, then
+        one of each later pair; which one rotates with the language (and topic)."""
         li = LANGUAGES.index(self.language)
-        if self.topic is None:
-            return self.index == li % 3
-        ti = TOPICS.index(self.topic)
-        return self.index == ((li + ti) % 3 if self.kind == "pos" else (li + ti) % 2)
+        rotation = li if self.topic is None else li + TOPICS.index(self.topic)
+        first = 2 if self.kind == "dis" else 3
+        if self.index < first:
+            return self.index == rotation % first
+        return (self.index - first) % 2 == rotation % 2
 
 
 TOPICS = ("energy", "prisoners", "children", "floods", "oil", "rates")

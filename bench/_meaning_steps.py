@@ -10,7 +10,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from bench._meaning_scores import (
+    centred,
+    fit_logistic,
+    keyword_odds,
+    language_offsets,
+    learned_segments,
+    max_over_sentences,
+    own_description,
+    per_language_background,
+    row_z,
+    same_language,
+    several_descriptions,
+    title_vectors,
+)
 from bench._meaning_set import TOPICS, Labels, Mask, Matrix, Space, load_topics
+from bench._meaning_stream import stream_offsets
 from monitor.semantic import AboutMatcher, AboutRule
 from monitor.semantic.calibrate import (
     DEFAULT_MIN_SIMILARITY,
@@ -19,7 +34,6 @@ from monitor.semantic.calibrate import (
     Calibration,
 )
 from monitor.semantic.codec import ArticleEmbedding
-from monitor.semantic.embedder import unit_rows
 
 
 def counts(scores: Matrix, labels: Labels, rows: Mask, threshold: float) -> tuple[int, int, int]:
@@ -44,57 +58,6 @@ def tune(scores: Matrix, labels: Labels) -> float:
             best = (key, float(threshold))
     assert best is not None
     return best[1]
-
-
-def _max_over_sentences(space: Space, rules: Matrix, n: int) -> Matrix:
-    out = np.full((n, rules.shape[0]), -1.0)
-    np.maximum.at(out, space.owner, space.sentences @ rules.T)
-    return out
-
-
-def _row_z(scores: Matrix, others: Matrix) -> Matrix:
-    z: Matrix = (scores - others.mean(1, keepdims=True)) / others.std(1, keepdims=True)
-    return z
-
-
-def _per_language_background(space: Space, labels: Labels) -> Matrix:
-    """Score minus the rule's mean over background articles in the article's language."""
-    rule_vs_bg = space.background_p @ space.rule_q.T
-    means = {lang: rule_vs_bg[space.background_language == lang].mean(0) for lang in LANGUAGES}
-    shifted: Matrix = space.whole_p @ space.rule_q.T - np.array([means[lang] for lang in labels.language])
-    return shifted
-
-
-def _centred(space: Space, labels: Labels, alpha: float = 0.5) -> Matrix:
-    """Cosine after moving both sides away from their language's background centroid."""
-    passage = {lang: space.background_p[space.background_language == lang].mean(0) for lang in LANGUAGES}
-    query = {lang: space.background_q[space.background_language == lang].mean(0) for lang in LANGUAGES}
-    articles = unit_rows(space.whole_p - alpha * np.array([passage[lang] for lang in labels.language]))
-    rules = unit_rows(space.rule_q - alpha * np.array([query[lang] for lang in labels.rule_language]))
-    return np.asarray(articles @ rules.T, dtype=np.float64)
-
-
-def _several_descriptions(space: Space, languages: Sequence[str]) -> Matrix:
-    """Max over the rule's description written in each of ``languages``."""
-    picked = space.translations_q[:, [LANGUAGES.index(lang) for lang in languages], :]
-    return np.asarray(np.einsum("nd,rld->nrl", space.whole_p, picked).max(axis=2), dtype=np.float64)
-
-
-def fit_logistic(features: Matrix, target: Mask, l2: float = 1e-4, steps: int = 60) -> Matrix:
-    """Weights (the last one is the bias) of a logistic regression, by Newton steps."""
-    x = np.hstack([features, np.ones((len(features), 1))])
-    y = target.astype(np.float64)
-    beta = np.zeros(x.shape[1])
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -60, 60)))
-        gradient = x.T @ (p - y) / len(y) + l2 * beta
-        hessian = (x * (p * (1 - p))[:, None]).T @ x / len(y) + l2 * np.eye(x.shape[1])
-        beta = beta - np.linalg.solve(hessian, gradient)
-    return beta
-
-
-def same_language(labels: Labels) -> Mask:
-    return np.asarray(labels.language[:, None] == labels.rule_language[None, :])
 
 
 def fit_calibration(space: Space, labels: Labels, model_id: str) -> Calibration:
@@ -185,46 +148,142 @@ class Step:
 
 
 def steps(bundle: Bundle, model_id: str) -> list[Step]:
-    """The steps in the order ADR 0016 discusses them; the last calibrated one ships."""
-    n = len
-
-    def cosine(s: Space, _: Labels) -> Matrix:
-        return s.whole_p @ s.rule_q.T
-
-    def shipped(s: Space, lab: Labels) -> Matrix:
-        return through_matcher(s, lab, bundle, model_id, languages=True)
-
-    def relief(s: Space, lab: Labels) -> Matrix:
-        return through_matcher(s, lab, bundle, model_id, languages=True, lexical=True)
-
+    """The steps in the order ADR 0016 discusses them; the first calibrated one ships."""
     return [
-        Step("cosine, one threshold (query:/passage:)", cosine),
+        *_text_steps(),
+        *_normalising_steps(),
+        *_calibrated_steps(bundle, model_id),
+        *_description_steps(),
+    ]
+
+
+def _cosine(s: Space, _: Labels) -> Matrix:
+    return s.whole_p @ s.rule_q.T
+
+
+def _text_steps() -> list[Step]:
+    """What text is embedded, and how (prefixes, title, sentences)."""
+    return [
+        Step("cosine, one threshold (query:/passage:)", _cosine),
         Step("prefixes passage:/passage:", lambda s, lab: s.whole_p @ s.rule_p.T),
         Step("prefixes query:/query:", lambda s, lab: s.whole_q @ s.rule_q.T),
+        Step("title only", lambda s, lab: title_vectors(s, len(lab.dev)) @ s.rule_q.T),
         Step(
             "best sentence (max over title, sentences)",
-            lambda s, lab: _max_over_sentences(s, s.rule_q, n(lab.dev)),
+            lambda s, lab: max_over_sentences(s, s.rule_q, len(lab.dev)),
         ),
         Step(
             "max(whole, best sentence)",
-            lambda s, lab: np.maximum(cosine(s, lab), _max_over_sentences(s, s.rule_q, n(lab.dev))),
+            lambda s, lab: np.maximum(_cosine(s, lab), max_over_sentences(s, s.rule_q, len(lab.dev))),
         ),
+        Step("whole + title + best sentence, fitted on dev", learned_segments),
+    ]
+
+
+def _normalising_steps() -> list[Step]:
+    """Offsets from unlabelled text (background, the stream) or fitted per language on dev."""
+    return [
         Step(
             "background z (vs 144 generic texts)",
-            lambda s, lab: _row_z(cosine(s, lab), s.whole_p @ s.background_q.T),
+            lambda s, lab: row_z(_cosine(s, lab), s.whole_p @ s.background_q.T),
         ),
-        Step("per-language background (rule - its mean there)", _per_language_background),
-        Step("language centring (0.5 x centroid)", _centred),
-        Step("calibrated: same-language correction", shipped, tuned=False),
+        Step("per-language background (rule - its mean there)", per_language_background),
+        Step("language centring (0.5 x centroid)", centred),
+        Step("stream: minus reservoir mean, no filler", lambda s, lab: stream_offsets(s, lab, filler=0)),
+        Step(
+            "stream: minus reservoir mean, 3 generic/article", lambda s, lab: stream_offsets(s, lab, filler=3)
+        ),
+        Step(
+            "stream: minus reservoir mean, 10 generic/article",
+            lambda s, lab: stream_offsets(s, lab, filler=10),
+        ),
+        Step(
+            "stream: minus reservoir median, 3 generic/article",
+            lambda s, lab: stream_offsets(s, lab, filler=3, statistic="median"),
+        ),
+        Step(
+            "stream: minus reservoir 90th pct, 3 generic/article",
+            lambda s, lab: stream_offsets(s, lab, filler=3, statistic="q90"),
+        ),
+        Step("same language + article-language offsets (dev)", language_offsets),
+        Step(
+            "same language + language-pair offsets (dev)",
+            lambda s, lab: language_offsets(s, lab, pairs=True),
+        ),
+    ]
+
+
+def _calibrated_steps(bundle: Bundle, model_id: str) -> list[Step]:
+    """The shipped calibration through ``AboutMatcher``, at the default ``min_similarity``."""
+    c = bundle.calibration
+    return [
+        Step(
+            "calibrated: same-language correction",
+            lambda s, lab: through_matcher(s, lab, bundle, model_id, languages=True),
+            tuned=False,
+        ),
         Step(
             "calibrated, languages guessed from vectors",
             lambda s, lab: through_matcher(s, lab, bundle, model_id, languages=False),
             tuned=False,
         ),
-        Step("calibrated + keyword hit lowers the bar", relief, tuned=False),
-        Step("descriptions in en+uk+ru (max)", lambda s, lab: _several_descriptions(s, ("en", "uk", "ru"))),
-        Step("descriptions in all 12 languages (max)", lambda s, lab: _several_descriptions(s, LANGUAGES)),
+        Step(
+            "calibrated + keyword hit lowers the bar",
+            lambda s, lab: through_matcher(s, lab, bundle, model_id, languages=True, lexical=True),
+            tuned=False,
+        ),
+        Step(
+            "calibrated + keyword hit as fitted log-odds",
+            lambda s, lab: keyword_odds(s, lab, c.weight, c.bias, c.same_language),
+            tuned=False,
+        ),
     ]
+
+
+def _description_steps() -> list[Step]:
+    """A desk that writes its description in several languages."""
+    return [
+        Step("descriptions in en+uk+ru (max)", lambda s, lab: several_descriptions(s, ("en", "uk", "ru"))),
+        Step("descriptions in all 12 languages (max)", lambda s, lab: several_descriptions(s, LANGUAGES)),
+        Step("description in the article's language", own_description),
+    ]
+
+
+def interval(
+    scores: Matrix, labels: Labels, rows: Mask, threshold: float, draws: int = 1000, seed: int = 16
+) -> dict[str, tuple[float, float]]:
+    """5th and 95th percentiles of recall and precision over ``rows`` with articles resampled."""
+    rng = np.random.default_rng(seed)
+    index = np.flatnonzero(rows)
+    predicted = scores[index] >= threshold
+    truth = labels.truth[index]
+    recalls, precisions = [], []
+    for _ in range(draws):
+        pick = rng.integers(0, len(index), len(index))
+        p, t = predicted[pick], truth[pick]
+        recall, precision = rates(int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum()))
+        recalls.append(recall)
+        precisions.append(precision)
+    return {
+        "recall": (float(np.percentile(recalls, 5)), float(np.percentile(recalls, 95))),
+        "precision": (float(np.percentile(precisions, 5)), float(np.percentile(precisions, 95))),
+    }
+
+
+def oracle_errors(scores: Matrix, labels: Labels) -> dict[str, int]:
+    """Errors left with the best threshold per (rule, article language), chosen on ALL articles.
+
+    Not a result (it sees the test labels): the model's own limit, what perfect per-pair
+    offsets would reach at best, against which every offset step can be read."""
+    misses = wrong = 0
+    for lang in LANGUAGES:
+        rows = labels.language == lang
+        for r in range(scores.shape[1]):
+            s, t = scores[rows, r], labels.truth[rows, r]
+            cut = min(np.unique(s), key=lambda c: int(((s >= c) & ~t).sum() + ((s < c) & t).sum()))
+            misses += int(((s < cut) & t).sum())
+            wrong += int(((s >= cut) & ~t).sum())
+    return {"positives": int(labels.truth.sum()), "missed": misses, "false": wrong}
 
 
 def best_relief(scores: Matrix, labels: Labels) -> float:
@@ -239,22 +298,27 @@ def best_relief(scores: Matrix, labels: Labels) -> float:
 
 
 def evaluate(step: Step, space: Space, labels: Labels) -> dict[str, Any]:
-    """One step's threshold, dev and test rates, and per-language test counts."""
+    """One step's threshold, dev and test rates, and per-language counts on each half."""
     scores = step.score(space, labels)
     threshold = tune(scores, labels) if step.tuned else DEFAULT_MIN_SIMILARITY
     dev = rates(*counts(scores, labels, labels.dev, threshold))
-    test_rows = ~labels.dev
-    test = rates(*counts(scores, labels, test_rows, threshold))
-    per_language = {}
-    for lang in LANGUAGES:
-        tp, fp, fn = counts(scores, labels, test_rows & (labels.language == lang), threshold)
-        recall, precision = rates(tp, fp, fn)
-        per_language[lang] = {"tp": tp, "fp": fp, "fn": fn, "recall": recall, "precision": precision}
+    test = rates(*counts(scores, labels, ~labels.dev, threshold))
     return {
         "step": step.name,
         "threshold": threshold,
         "tuned_on_dev": step.tuned,
         "dev": {"recall": dev[0], "precision": dev[1]},
         "test": {"recall": test[0], "precision": test[1]},
-        "per_language": per_language,
+        "per_language": per_language(scores, labels, ~labels.dev, threshold),
+        "per_language_dev": per_language(scores, labels, labels.dev, threshold),
     }
+
+
+def per_language(scores: Matrix, labels: Labels, rows: Mask, threshold: float) -> dict[str, dict[str, Any]]:
+    """Counts and rates in each language over ``rows``."""
+    out = {}
+    for lang in LANGUAGES:
+        tp, fp, fn = counts(scores, labels, rows & (labels.language == lang), threshold)
+        recall, precision = rates(tp, fp, fn)
+        out[lang] = {"tp": tp, "fp": fp, "fn": fn, "recall": recall, "precision": precision}
+    return out

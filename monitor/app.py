@@ -24,8 +24,8 @@ from monitor.models import FeedState, Fetched, ParsedFeed, PollOutcome
 from monitor.notify import AppriseNotifier, Notifier
 from monitor.parse_pool import ParsePool
 from monitor.pipeline import PollDeps, poll_feed
-from monitor.stories import WordfreqStats
 from monitor.store import Store
+from monitor.stories import WordfreqStats
 
 log = logging.getLogger(__name__)
 

