@@ -24,7 +24,7 @@ import httpx
 
 from monitor import __version__
 from monitor.app import App, utc_now
-from monitor.commands import db, feeds, rules
+from monitor.commands import db, feeds, rules, stories
 from monitor.commands._common import add_config_option, table, when
 from monitor.config import Settings, listen_address, load_settings
 from monitor.errors import ConfigError, MonitorError
@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     feeds.register(commands)
     db.register(commands)
     rules.register(commands)
+    stories.register(commands)
     return parser
 
 

@@ -240,3 +240,38 @@ class ChannelStatus:
     sent: int
     dead: int
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StorySummary:
+    """A story for ``monitor stories``: its first report, span, size, and the rules that alerted."""
+
+    id: int
+    title: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+    articles: int
+    outlets: int
+    rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoryReport:
+    """One article of a story (``monitor stories show``), and how sure its assignment was."""
+
+    article_id: int
+    feed: str
+    title: str
+    link: str | None
+    published: datetime | None
+    score: float
+    started: bool  # it started the story
+
+
+@dataclass(frozen=True, slots=True)
+class StoryDetail:
+    """A story with its reports, oldest first, and its alerts (rule, when)."""
+
+    summary: StorySummary
+    reports: tuple[StoryReport, ...]
+    alerts: tuple[tuple[str, datetime | None], ...]

@@ -316,10 +316,11 @@ class Daemon:
         """Delete the articles and alerts that ``retention`` lets go (the daily job); a
         shutdown stops it between two batches."""
         retention = self.app.settings.retention
+        now = self.app.clock()
         with self._jobs.running():
-            pruned = self.app.store.prune(
-                self.app.clock(), retention.articles, retention.alerts, stop=lambda: self._stopping
-            )
+            stop = lambda: self._stopping  # noqa: E731
+            pruned = self.app.store.prune(now, retention.articles, retention.alerts, stop=stop)
+            self.app.store.expire_stories(now - self.app.settings.stories.window)
         log.info(
             "prune articles=%d alerts=%d deliveries=%d",
             pruned.articles,

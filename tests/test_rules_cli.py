@@ -97,11 +97,8 @@ def test_one_rule_over_the_database(config: Path, capsys: Capsys) -> None:
     out, err = capsys.readouterr()
     assert err == ""  # not a terminal: no progress bar
     blocks = out.split("\n\n")
-    assert (
-        blocks[0]
-        .splitlines()[0]
-        .endswith("VOA News  NATO leader supports alliance’s right to defend Ukraine")
-    )
+    first_line = blocks[0].splitlines()[0]
+    assert first_line.endswith("VOA News  NATO leader supports alliance’s right to defend Ukraine  [story S2]")
     assert "  rule: prisoner exchange  matched: prisoner exchange (content)" in blocks[0]
     assert "announced a «prisoner exchange» with Russia" in blocks[0]
     assert (
@@ -112,6 +109,7 @@ def test_one_rule_over_the_database(config: Path, capsys: Capsys) -> None:
     assert "«prisoners exchanged»" in blocks[1]
     assert blocks[2].splitlines() == [
         "prisoner exchange: 2 matches in 3 articles over the last 7 days: about 0.3 alerts/day",
+        "  folded by story: 2 alerts (about 0.3/day) instead of 2",
         f"  {_day(timedelta(days=2))}     1  {'█' * 40}",
         f"  {_day(timedelta(days=1))}     1  {'█' * 40}",
     ]
@@ -159,7 +157,7 @@ def test_whole_history_window_starts_at_the_oldest_article(config: Path, capsys:
         "prisoner* OR ATACMS: 4 matches in 4 articles over 10 days of stored articles: "
     )
     assert summary[0].endswith("about 0.4 alerts/day")
-    assert len(summary) == 4  # three days with matches
+    assert len(summary) == 5  # the folded count, then three days with matches
 
 
 def test_no_stored_articles(write_config: WriteConfig, db_url: str, capsys: Capsys) -> None:

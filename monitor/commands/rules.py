@@ -34,6 +34,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from monitor.commands._common import EXIT_CONFIG, EXIT_OK, CommandExit, add_config_option
+from monitor.commands.rule_stories import Grouping, folded_line, group
 from monitor.config import Settings, WatchRule, load_settings, parse_duration
 from monitor.match import Explanation, Matcher
 from monitor.models import Entry, Snippet, StoredArticle
@@ -89,6 +90,7 @@ class _Report:
     oldest: datetime | None = None
     per_day: dict[str, Counter[str]] = field(default_factory=dict)
     alerting: set[int] = field(default_factory=set)
+    stories: Grouping | None = None  # which story each stored match reports on
 
     def add(self, article: StoredArticle | None, found: list[Explanation]) -> None:
         self.articles += 1
@@ -122,6 +124,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     assert settings is not None  # only --query with --text/--file goes without a config
     report = _scan(settings, Matcher.for_settings(settings, rules), args)
+    report.stories = group(report.found, settings.stories.window)
     window = args.since or (datetime.now(UTC) - report.oldest if report.oldest else None)
     _print(report, args, window=window, rules=[r.name for r in rules])
     return EXIT_OK
@@ -227,7 +230,7 @@ def _print(
             out.write(json.dumps(match_json(article, explained), ensure_ascii=False) + "\n")
         return
     for article, explained in report.found:
-        out.write(_match_text(article, explained, report.zone) + "\n\n")
+        out.write(_match_text(article, explained, report.zone, report.stories) + "\n\n")
     if args.text is not None or args.file is not None:
         if not report.found:
             out.write("No match.\n")
@@ -270,13 +273,18 @@ def marked(snippet: Snippet, before: str = "«", after: str = "»") -> str:
     return "".join(out)
 
 
-def _match_text(article: StoredArticle | None, explained: Explanation, zone: ZoneInfo) -> str:
+def _match_text(
+    article: StoredArticle | None, explained: Explanation, zone: ZoneInfo, stories: Grouping | None = None
+) -> str:
     match = explained.match
     where = ", ".join(f"{term} ({', '.join(fields)})" for term, fields in explained.where().items())
     lines = []
     if article is not None:
         when = article.entry.published.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-        lines.append(f"{when}  {article.feed}  {article.entry.title}")
+        story = (
+            f"  [story {stories.story_of[article.id]}]" if stories and article.id in stories.story_of else ""
+        )
+        lines.append(f"{when}  {article.feed}  {article.entry.title}{story}")
     lines.append(f"  rule: {match.rule}  matched: {where or 'nothing to mark (NOT only)'}")
     lines.append(f"  {marked(match.snippet)}")
     if article is not None and article.entry.link:
@@ -298,6 +306,8 @@ def _summary(report: _Report, rules: Sequence[str], window: timedelta | None, si
             f"{rule}: {total} match{'es' if total != 1 else ''} in {report.articles} articles "
             f"over {span}: about {total / days:.1f} alerts/day"
         )
+        if report.stories is not None and total:
+            lines.append(folded_line(report.stories, rule, total, days))
         widest = max(counts.values(), default=0)
         for day in sorted(counts):
             bar = "█" * max(1, round(40 * counts[day] / widest))

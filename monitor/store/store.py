@@ -26,7 +26,8 @@ from monitor.store.migrate import READ_ONLY
 from monitor.store.outbox import Outbox
 from monitor.store.retention import Retention
 from monitor.store.schedule import FeedSchedule, claim_held, success_values
-from monitor.store.stories import StoryPlan, assign, new_alerts
+from monitor.store.stories import SqlStoryIndex, StoryPlan, assign, new_alerts
+from monitor.store.story_reads import StoryReads
 from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES
 
 _BATCH = 500
@@ -44,7 +45,7 @@ class PollResult:
     warning: str | None = None  # what the poll had to leave out, and why
 
 
-class Store(FeedSchedule, Outbox, Retention):
+class Store(FeedSchedule, Outbox, Retention, StoryReads):
     """Owns the SQLAlchemy engine; nothing outside sees rows or sessions."""
 
     def __init__(self, engine: Engine) -> None:
@@ -97,6 +98,11 @@ class Store(FeedSchedule, Outbox, Retention):
             raise StorageError(f"store: database does not answer: {str(e).splitlines()[0]}") from e
 
     # -- articles, matches, outbox -----------------------------------------
+
+    def expire_stories(self, before: datetime) -> int:
+        """Take the stories with no report since ``before`` out of the story index."""
+        with self.transaction() as conn:
+            return SqlStoryIndex(conn, before).expire(before)
 
     def known_keys(self, feed_id: int, keys: Sequence[str]) -> set[str]:
         """Which of these entry keys the feed already has (one query per batch)."""
