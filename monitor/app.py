@@ -43,8 +43,14 @@ class CycleReport:
     delivery: DeliveryReport
 
 
-RESTART_ONLY = ("database_upgrade", "fetch.parse_timeout", "fetch.parse_workers")
-"""Settings read once when the daemon starts (the parse pool is built then)."""
+RESTART_ONLY = (
+    "database_upgrade",
+    "fetch.parse_timeout",
+    "fetch.parse_workers",
+    "fetch.page_timeout",
+    "fetch.page_workers",
+)
+"""Settings read once when the daemon starts (the parse and extraction pools are built then)."""
 
 
 def restart_needed(old: Settings, new: Settings) -> list[str]:
