@@ -64,6 +64,16 @@ def shared_embedder(name: str) -> Embedder:
         return found
 
 
+def provide(name: str, embedder: Embedder | None) -> None:
+    """Make ``embedder`` the process's model called ``name`` (``None``: load it again on
+    next use): a seam for programs that bring their own model, and for tests."""
+    with _models_lock:
+        if embedder is None:
+            _models.pop(name, None)
+        else:
+            _models[name] = embedder
+
+
 Cached = Callable[[Collection[str]], Mapping[str, bytes]]
 """Reads stored vectors by content key (``Store.embeddings``)."""
 
@@ -202,8 +212,9 @@ class Meaning:
 
     def closest(
         self, candidate: Candidate, score: AboutScore, cached: Cached | None = None
-    ) -> tuple[str, float]:
-        """The closest sentence of a scored entry and its similarity (for near misses)."""
+    ) -> tuple[str, float, dict[str, bytes]]:
+        """The closest sentence of a scored entry, its similarity, and the vectors to
+        cache (the sentences, embedded once): for near misses in ``rules test``."""
         matcher = self.matcher()
         variant = self._variant(score.rule, candidate.language)
         pieces = entry_segments(candidate.entry)
@@ -212,9 +223,11 @@ class Meaning:
         embedding = decode(blob, matcher.tag) if blob is not None else None
         if embedding is None:
             (embedding,) = matcher.embed([pieces])
+        grown = embedding.sentences is None
         inner = AboutScore(variant.name if variant else score.rule, *_fields(score))
         explained = matcher.explain(inner, pieces, embedding)
-        return explained.sentence, explained.sentence_similarity
+        vectors = {content_key: encode(explained.embedding)} if grown else {}
+        return explained.sentence, explained.sentence_similarity, vectors
 
     def _variant(self, rule: str, language: str | None) -> _Variant | None:
         """The description the article is scored with: its language's, else the first."""
