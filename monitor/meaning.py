@@ -322,7 +322,8 @@ def _embed(
 def about_match(gate: Gate, entry: Entry, sentence: str, similarity: float) -> Match:
     """An ``about`` hit as a Match: its closest sentence marked, in context, and its similarity.
 
-    The gate's words (``all`` and the like) are marked too when they stand near it.
+    A title that came closest is marked and followed by the lead (the message shows the
+    title anyway, but not which sentence decided).
     """
     suffix = f" [meaning: similarity {similarity:.2f}]"
     wanted = " ".join(sentence.split())
@@ -339,8 +340,11 @@ def about_match(gate: Gate, entry: Entry, sentence: str, similarity: float) -> M
             snippet = snippet_around(flat, start, start + len(wanted), [(start, start + len(wanted))])
             return Match(gate.rule, name, terms, Snippet(snippet.text + suffix, snippet.highlights))
     title = " ".join(entry.title.split())
+    lead = " ".join((entry.summary_text or entry.content_text or entry.page_text).split())
     marked = ((0, len(title)),) if title and wanted == title else ()
-    return Match(gate.rule, "title", terms, Snippet(title + suffix, marked))
+    after = snippet_around(lead, 0, 0, ()).text if lead else ""
+    text = f"{title}. {after}" if title and after and title[-1:] not in ".!?:" else f"{title} {after}".strip()
+    return Match(gate.rule, "title", terms, Snippet(text + suffix, marked))
 
 
 def _threshold(rule: WatchRule) -> float:

@@ -413,8 +413,8 @@ def _match_text(
     where = ", ".join(f"{term} ({', '.join(fields)})" for term, fields in explained.where().items())
     if hit is not None:
         where = (
-            f"by meaning, similarity {hit.score.similarity:.2f} (min_similarity {hit.score.threshold:.2f}); "
-            f"closest sentence ({hit.sentence_similarity:.2f}): {hit.sentence}"
+            f"by meaning, similarity {hit.score.similarity:.2f} (min_similarity {hit.score.threshold:.2f}), "
+            f"closest sentence {hit.sentence_similarity:.2f} (marked)"
         )
     lines = []
     if article is not None:
