@@ -10,6 +10,9 @@ The model is loaded once for the module; every test embeds a few short articles.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -579,3 +582,29 @@ def test_the_shared_model_runs_on_one_thread_whoever_calls_it(counting: Counting
         rows = list(pool.map(lambda n: one.embed([f"text {n}"], "passage"), range(8)))
     assert len(seen) == 1 and threading.get_ident() not in seen
     assert all(r.shape == (1, one.dim) for r in rows)
+
+
+def test_the_cycle_benchmark_runs_the_cold_cycle_again_with_about_rules(tmp_path: Path) -> None:
+    """Five feeds of five items, two about rules without words (every recent entry is
+    embedded): the extra cycle, its count of embedded passages and its ratio appear."""
+    out = tmp_path / "results.json"
+    args = ["--feeds", "5", "--items", "5", "--rules", "10", "--latency", "0", "--concurrency", "4"]
+    args += ["--about", "2", "--about-gate", "none", "--no-reader", "--no-postgres", "--no-daemon"]
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "cycle", "--", *args, "--out", str(out)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "monitor cold cycle with about rules" in done.stdout
+    report = json.loads(out.read_text(encoding="utf-8"))
+    about = report["details"]["monitor_cold_about"]
+    assert about["statuses"] == {"ok": 5} and about["about_rules"] == 2
+    recent = report["details"]["monitor_cold"]["new"]
+    assert 0 < about["embedded_passages"] <= recent
+    assert report["ratios"]["cold_about_vs_cold"] > 0
+    assert report["targets"]["cold_about_vs_cold"]["target"].startswith("< 1.5")
