@@ -608,3 +608,10 @@ def test_the_cycle_benchmark_runs_the_cold_cycle_again_with_about_rules(tmp_path
     assert 0 < about["embedded_passages"] <= recent
     assert report["ratios"]["cold_about_vs_cold"] > 0
     assert report["targets"]["cold_about_vs_cold"]["target"].startswith("< 1.5")
+
+
+def test_the_daemon_and_the_command_line_import_no_model_code_by_themselves() -> None:
+    code = "import sys, monitor.cli, monitor.app\n"
+    code += "print('numpy' in sys.modules, 'monitor.meaning' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "False"], done.stderr
