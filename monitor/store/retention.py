@@ -82,7 +82,7 @@ class Retention(ABC):
         if articles_older_than is not None:
             alerts_cutoff = None if alerts_older_than is None else now - alerts_older_than
             prunable = _prunable(now - articles_older_than, alerts_cutoff)
-            after = 0
+            after, finished = 0, True
             while True:
                 with self.transaction() as conn:
                     query = (
@@ -93,10 +93,13 @@ class Retention(ABC):
                     )
                     ids = list(conn.execute(query).scalars())
                     total += _delete_articles(conn, ids)
-                if len(ids) < batch or stop():
+                if len(ids) < batch:
+                    break
+                if stop():
+                    finished = False
                     break
                 after = ids[-1]
-            if not stop():
+            if finished:
                 self._prune_embeddings(now - articles_older_than, batch, stop)
         if alerts_older_than is not None and not stop():
             total += self._prune_notices(now - alerts_older_than, batch, stop)
