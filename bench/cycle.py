@@ -74,6 +74,7 @@ TARGETS: dict[str, tuple[str, float]] = {  # name -> (comparison, threshold)
     "cold_vs_parse_only": (">=", 1 / 1.2),
     "two_vs_one_instance": (">=", 1.5),
 }
+ABOUT_TARGET = 1.5  # a cold cycle with 20 about rules within 1.5x of one without (issue 12)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -139,12 +140,53 @@ def _parser() -> argparse.ArgumentParser:
         help="one-pass: a single trafilatura precision pass in the extraction workers (what the "
         "poll threads did before ADR 0011), to measure the cost of isolation alone",
     )
+    parser.add_argument(
+        "--about",
+        type=int,
+        default=_env_int("BENCH_ABOUT", 0),
+        help="also run the cold cycle with this many `about` rules added (and give them to the daemon)",
+    )
+    parser.add_argument(
+        "--about-gate",
+        choices=("words", "none"),
+        default="words",
+        help="words: each about rule also needs a country and its topic (all:), as a desk scopes one; "
+        "none: no words, every recent entry is embedded",
+    )
     parser.add_argument("--no-reader", action="store_true", help="skip reader (no venv is made)")
     parser.add_argument("--no-postgres", action="store_true", help="skip one vs two instances")
     parser.add_argument("--no-daemon", action="store_true", help="skip daemon memory and alert latency")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (databases, daemon logs)")
     return parser
+
+
+def about_rules(count: int, gate: str, channel: str = "hook") -> list[dict[str, Any]]:
+    """``count`` rules by meaning: a topic of the news world described in prose; with
+    ``gate == "words"`` each also needs a country and the topic's word (``all:``)."""
+    made = []
+    for i in range(count):
+        topic = news.TOPICS[i % len(news.TOPICS)]
+        country = news.COUNTRIES[(7 * i) % len(news.COUNTRIES)]
+        rule: dict[str, Any] = {
+            "name": f"about {i}",
+            "about": f"news reports about {topic} and how governments and people respond",
+            "notify": [channel],
+        }
+        if gate == "words":
+            rule["all"] = [country, topic]
+        made.append(rule)
+    return made
+
+
+def embedded_passages(app: App) -> int:
+    """Vectors in the cache: the passages the cycle embedded (each once)."""
+    from sqlalchemy import func, select
+
+    from monitor.store.tables import EMBEDDINGS
+
+    with app.store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(EMBEDDINGS)).scalar_one())
 
 
 def monitor_settings(
@@ -409,6 +451,30 @@ class Run:
             changed = server.change(args.changed)
             warm_changed = timed_cycle(app, server.proc.pid)
             self.record("monitor_warm_changed", warm_changed, f"{len(changed)} feeds changed")
+        if args.about:
+            self.cold_with_about(work, server, sink, rules)
+
+    def cold_with_about(
+        self, work: Path, server: FeedServer, sink: Sink, rules: list[dict[str, Any]]
+    ) -> None:
+        """The cold cycle again on a fresh database (every feed new again), with
+        ``--about`` rules by meaning added; loading the model is part of it."""
+        args = self.args
+        server.reset()
+        extra = about_rules(args.about, args.about_gate)
+        database = f"sqlite:///{work / 'monitor-about.db'}"
+        settings = monitor_settings(
+            database, server.urls, rules + extra, sink, args.concurrency, args.full_text
+        )
+        with App.from_settings(settings) as app:
+            cold = timed_cycle(app, server.proc.pid)
+            cold["about_rules"] = args.about
+            cold["about_gate"] = args.about_gate
+            cold["embedded_passages"] = embedded_passages(app)
+            cold["peak_rss_mb_bench_process"] = round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            )
+        self.record("monitor_cold_about", cold, f"{cold['embedded_passages']:,} passages embedded")
 
     def record(self, name: str, cycle: dict[str, Any], note: str = "") -> None:
         self.timings[name] = cycle["seconds"]
@@ -492,8 +558,11 @@ class Run:
         if self.args.no_daemon:
             self.notes["peak_rss_mb"] = self.notes["latency_p95_s"] = "skipped (--no-daemon)"
             return
-        rules = news.rules(world, self.args.daemon_rules)
-        self.say(f"  daemon on SQLite: {self.args.daemon_rules:,} rules, interval {self.args.interval:g}s")
+        rules = news.rules(world, self.args.daemon_rules) + about_rules(self.args.about, self.args.about_gate)
+        about = f" + {self.args.about} about rules" if self.args.about else ""
+        self.say(
+            f"  daemon on SQLite: {self.args.daemon_rules:,} rules{about}, interval {self.args.interval:g}s"
+        )
         run = daemons.latency_and_memory(
             work,
             server,
@@ -521,6 +590,7 @@ class Run:
             "warm_vs_raw_http": ratio(t.get("raw_http_warm"), t.get("monitor_warm")),
             "cold_vs_reader": ratio(t.get("reader_cold"), t.get("monitor_cold")),
             "cold_vs_parse_only": ratio(t.get("parse_only"), t.get("monitor_cold")),
+            "cold_about_vs_cold": ratio(t.get("monitor_cold_about"), t.get("monitor_cold")),
             "two_vs_one_instance": ratio(t.get("pg_one_instance"), t.get("pg_two_instances")),
         }
         daemon = self.details.get("daemon")
@@ -536,6 +606,13 @@ class Run:
         }
         sized = f"{self.args.feeds:,} feeds, {self.args.daemon_rules:,} rules; asked: 1,000 and 10,000"
         targets["peak_rss_mb"] = _target(peak, f"< 300 ({sized})", 300, below=True)
+        if t.get("monitor_cold_about") is not None:
+            targets["cold_about_vs_cold"] = _target(
+                ratios["cold_about_vs_cold"],
+                f"< {ABOUT_TARGET} ({self.args.about} about rules)",
+                ABOUT_TARGET,
+                below=True,
+            )
         limit = self.args.interval + 5
         targets["latency_p95_s"] = _target(p95, f"< {limit:g} (interval + 5 s)", limit, below=True)
         return {
@@ -585,6 +662,7 @@ def table(report: dict[str, Any]) -> str:
         ("monitor_cold", "monitor cold cycle (all new)"),
         ("monitor_warm", "monitor warm cycle (all 304)"),
         ("monitor_warm_changed", f"monitor warm, {report['changed_share']:.0%} changed"),
+        ("monitor_cold_about", "monitor cold cycle with about rules"),
         ("raw_http_cold", "raw httpx GET"),
         ("raw_http_warm", "raw httpx conditional GET"),
         ("naive", "naive loop (feedparser.parse(url) + in)"),

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -26,6 +27,9 @@ from monitor.parse_pool import ParsePool
 from monitor.pipeline import PollDeps, poll_feed
 from monitor.store import Store
 from monitor.stories import WordfreqStats
+
+if TYPE_CHECKING:
+    from monitor.meaning import Meaning, ModelLoader
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +82,10 @@ class App:
         clock: Callable[[], datetime] = utc_now,
         strict: bool = False,
         parser: Callable[[Fetched], ParsedFeed] | None = None,
+        embedder: ModelLoader | None = None,
     ) -> None:
         self.store = store
+        self.embedder = embedder  # loads the about rules' model (None: the shared one)
         self.clock = clock
         self.strict = strict
         self.parse_pool = ParsePool.for_settings(settings)
@@ -121,10 +127,19 @@ class App:
             faults=self.faults,
             strict=self.strict,
             story_stats=self.story_stats,
+            meaning=self._meaning(settings),
         )
         with self._lock:
             self.settings, self.fetcher, self.notifier = settings, fetcher, notifier
             self.courier, self.deps = courier, deps
+
+    def _meaning(self, settings: Settings) -> Meaning | None:
+        """The about rules, prepared on first use; None (no model, no numpy) without them."""
+        if not settings.about_rules():
+            return None
+        from monitor.meaning import Meaning, shared_embedder  # only configs with about rules
+
+        return Meaning.for_settings(settings, load=self.embedder or shared_embedder)
 
     def reload(self, settings: Settings, notifier: Notifier | None = None) -> list[str]:
         """Switch to a new configuration; polls in flight finish with the old one.
@@ -155,12 +170,14 @@ class App:
         strict: bool = False,
         upgrade: bool | None = None,
         parser: Callable[[Fetched], ParsedFeed] | None = None,
+        embedder: ModelLoader | None = None,
     ) -> App:
         """Open the database and build every part; the caller closes the App.
 
         ``upgrade=False`` never migrates an existing database (commands that only look
         or send must not change the schema under a running daemon of another version).
-        ``parser`` replaces the parse pool (a seam for tests).
+        ``parser`` replaces the parse pool, ``embedder`` loads the about rules' model
+        (seams for tests).
         """
         auto = settings.database_upgrade == "auto"
         store = Store.open(settings.database, upgrade=auto if upgrade is None else upgrade and auto)
@@ -173,6 +190,7 @@ class App:
             clock=clock,
             strict=strict,
             parser=parser,
+            embedder=embedder,
         )
 
     def close(self) -> None:

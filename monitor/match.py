@@ -25,6 +25,11 @@ The rule spec, as users write it in config.yaml:
 - ``feeds``: optional globs on the feed name (``BBC*``), case-insensitive; a rule
   with no globs applies to every feed.
 
+A rule with ``about`` (a description matched by meaning) is decided in two steps: here,
+whether its feed scope and its words (``any``, ``all``, ``query``, ``exclude``) let the
+article through (a :class:`Gate`); then ``monitor.meaning`` scores the articles that
+passed, in one batch. ``Matcher.explain`` never returns such a rule on its own.
+
 Every rule compiles to one query tree (``any`` -> OR, ``all`` -> AND, ``exclude`` ->
 NOT) and one engine runs them all: an Aho-Corasick prefilter picks the rules that can
 match, and only those are evaluated.
@@ -126,19 +131,26 @@ def _expand(term: Term, aliases: Mapping[str, tuple[str, ...]]) -> Node:
     return Or((named(term.label, term.languages), *(named(v) for v in variants)))
 
 
+def has_words(rule: WatchRule) -> bool:
+    """Whether the rule has any lexical part (an ``about`` rule may have none)."""
+    return bool(rule.any or rule.all or rule.exclude or rule.query is not None)
+
+
 @dataclass(frozen=True)
 class CompiledRule:
-    """A WatchRule compiled once to its query tree."""
+    """A WatchRule compiled once to its query tree (``None``: an ``about`` rule without words)."""
 
     name: str
-    tree: Node
+    tree: Node | None
     feeds: tuple[str, ...]
+    about: bool = False
 
     @classmethod
     def compile(cls, rule: WatchRule, aliases: Mapping[str, tuple[str, ...]] | None = None) -> CompiledRule:
         """Parse and compile a (validated) rule (``aliases`` as ``compile_rule`` takes them)."""
-        tree = compile_rule(rule, aliases)
-        return cls(name=rule.name, tree=tree, feeds=tuple(g.lower() for g in rule.feeds))
+        tree = compile_rule(rule, aliases) if has_words(rule) else None
+        feeds = tuple(g.lower() for g in rule.feeds)
+        return cls(name=rule.name, tree=tree, feeds=feeds, about=bool(rule.about))
 
     def applies_to(self, feed_name: str) -> bool:
         """Whether the rule's feed globs admit this feed."""
@@ -148,7 +160,7 @@ class CompiledRule:
     def evaluate(self, entry: Entry, feed_name: str = "", language: str | None = None) -> Match | None:
         """A Match when the entry satisfies the rule (feed globs aside), else None."""
         texts = article_texts(entry, feed_name)
-        hits = evaluate(self.tree, Analysed(texts, language))
+        hits = [] if self.tree is None else evaluate(self.tree, Analysed(texts, language))
         return None if hits is None else build_match(self.name, hits, texts)
 
 
@@ -167,6 +179,25 @@ class Explanation:
             if hit.field not in fields:
                 fields.append(hit.field)
         return {term: sorted(fields, key=_ORDER.__getitem__) for term, fields in found.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """An ``about`` rule whose feed scope and words let an article through (its meaning
+    decides next), with the places its words matched."""
+
+    rule: str
+    hits: tuple[Hit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """One article through every rule: the matches, the ``about`` rules still open, and
+    the language it was read in (its feed's, else detected)."""
+
+    explained: list[Explanation]
+    gates: list[Gate]
+    language: str | None
 
 
 class Matcher:
@@ -189,7 +220,10 @@ class Matcher:
         table = expand(aliases or {})
         self.rules = tuple(CompiledRule.compile(r, table) for r in rules)
         self._languages = dict(languages or {})
-        self._prefilter = Prefilter([r.tree for r in self.rules]) if prefilter else None
+        self._worded = [i for i, rule in enumerate(self.rules) if rule.tree is not None]
+        self._open = [i for i, rule in enumerate(self.rules) if rule.tree is None]
+        trees = [tree for rule in self.rules if (tree := rule.tree) is not None]
+        self._prefilter = Prefilter(trees) if prefilter else None
 
     @classmethod
     def for_settings(cls, settings: Settings | None, rules: Iterable[WatchRule] | None = None) -> Matcher:
@@ -204,23 +238,37 @@ class Matcher:
         """Every rule the entry satisfies, in config order."""
         return [found.match for found in self.explain(entry, feed_name)]
 
+    @property
+    def about(self) -> bool:
+        """Whether any rule is matched by meaning (then ``screen`` gives gates)."""
+        return any(rule.about for rule in self.rules)
+
     def explain(self, entry: Entry, feed_name: str) -> list[Explanation]:
-        """Every rule the entry satisfies with where each term matched, in config order."""
+        """Every rule the entry satisfies with where each term matched, in config order
+        (``about`` rules are not decided here: see ``screen``)."""
+        return self.screen(entry, feed_name).explained
+
+    def screen(self, entry: Entry, feed_name: str) -> Screened:
+        """The word rules the entry satisfies, and the ``about`` rules it may still match."""
         texts = article_texts(entry, feed_name)
         article = Analysed(texts, self._languages.get(feed_name))
         if self._prefilter is None:
-            candidates: Iterable[int] = range(len(self.rules))
+            candidates: Iterable[int] = self._worded
         else:
-            candidates = self._prefilter.candidates(article)
-        found = []
-        for index in candidates:
+            candidates = [self._worded[i] for i in self._prefilter.candidates(article)]
+        found, gates = [], []
+        for index in sorted([*candidates, *self._open]):
             rule = self.rules[index]
             if not rule.applies_to(feed_name):
                 continue
-            hits = evaluate(rule.tree, article)
-            if hits is not None:
+            hits = [] if rule.tree is None else evaluate(rule.tree, article)
+            if hits is None:
+                continue
+            if rule.about:
+                gates.append(Gate(rule.name, tuple(hits)))
+            else:
                 found.append(Explanation(build_match(rule.name, hits, texts), tuple(hits)))
-        return found
+        return Screened(found, gates, article.language)
 
 
 def article_texts(entry: Entry, feed_name: str) -> dict[MatchField, str]:

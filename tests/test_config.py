@@ -250,7 +250,7 @@ BROKEN = [
     ),
     pytest.param(
         _yaml(*CHANNEL, "rules:", "  - name: r", "    exclude: [opinion]", "    notify: [c]"),
-        "config.yaml:4:5: rule 'r' is empty: give it 'any' or 'all' phrases, or a 'query'",
+        "config.yaml:4:5: rule 'r' is empty: give it 'any' or 'all' phrases, a 'query' or an 'about'",
         id="empty-rule",
     ),
     pytest.param(
@@ -279,7 +279,7 @@ BROKEN = [
     ),
     pytest.param(
         _yaml(*CHANNEL, "rules:", "  - name: r", "    notify: [d]"),
-        "config.yaml:4:5: rule 'r' is empty: give it 'any' or 'all' phrases, or a 'query'\n"
+        "config.yaml:4:5: rule 'r' is empty: give it 'any' or 'all' phrases, a 'query' or an 'about'\n"
         "config.yaml:5:14: rule 'r' notifies unknown channel 'd' (channels: c)",
         id="every-problem-reported-at-once",
     ),

@@ -17,8 +17,8 @@ from werkzeug import Request, Response
 
 from monitor.app import App
 from monitor.errors import LeaseLost
-from monitor.match import Matcher
-from monitor.models import Entry, Fetched, Match, ParsedFeed
+from monitor.match import Matcher, Screened
+from monitor.models import Entry, Fetched, ParsedFeed
 from monitor.parse import parse
 from monitor.pipeline import poll_feed
 from monitor.samples import rss_feed, rss_item, voa_feed
@@ -98,10 +98,10 @@ def test_strict_mode_lets_the_bug_propagate(
 class _FailsOn(Matcher):
     """The real matcher, with a bug on entries whose title holds a marker."""
 
-    def match(self, entry: Entry, feed_name: str) -> list[Match]:
+    def screen(self, entry: Entry, feed_name: str) -> Screened:
         if "POISON" in entry.title:
             raise ValueError("matcher bug")
-        return super().match(entry, feed_name)
+        return super().screen(entry, feed_name)
 
 
 def test_an_entry_the_matcher_fails_on_is_left_out_with_a_reason_and_the_rest_is_stored(

@@ -26,7 +26,7 @@ BROKEN = [
     ),
     pytest.param(
         _yaml(*CHANNEL, *RULE, "    exclude: {ua: обмін досвідом}"),
-        "config.yaml:4:5: rule 'r' is empty: give it 'any' or 'all' phrases, or a 'query'\n"
+        "config.yaml:4:5: rule 'r' is empty: give it 'any' or 'all' phrases, a 'query' or an 'about'\n"
         "config.yaml:6:15: exclude: unknown language 'ua' " + CODES,
         id="unknown-language-alone",
     ),

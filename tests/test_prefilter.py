@@ -143,7 +143,7 @@ def test_property_candidates_include_every_rule_that_holds(
     entry, feed = article
     reference = Matcher(ruleset, prefilter=False, aliases=ALIASES, languages=LANGUAGES)
     holding = {m.rule for m in reference.match(entry, feed)}
-    prefilter = Prefilter([r.tree for r in reference.rules])
+    prefilter = Prefilter([r.tree for r in reference.rules if r.tree is not None])
     analysed = Analysed(article_texts(entry, feed), LANGUAGES.get(feed))
     candidates = {ruleset[i].name for i in prefilter.candidates(analysed)}
     assert holding <= candidates
@@ -206,6 +206,6 @@ def test_only_candidates_are_evaluated_and_order_is_config_order() -> None:
     ]
     matcher = Matcher(ruleset)
     entry = Entry("k", "", None, None, NOW, "", "", "ATACMS over Kyiv", "ATACMS over Kyiv")
-    prefilter = Prefilter([r.tree for r in matcher.rules])
+    prefilter = Prefilter([r.tree for r in matcher.rules if r.tree is not None])
     assert prefilter.candidates(Analysed(article_texts(entry, ""))) == [0, 1, 3]
     assert [m.rule for m in matcher.match(entry, "")] == ["kyiv", "not opinion", "atacms"]

@@ -12,7 +12,13 @@
   ``--feed-name`` fill the other fields); with ``--query`` no config is needed.
 - ``--json``: one JSON object per line and match: ``rule``, ``article``
   (id, feed, title, link, published; null for ``--text``), ``field``, ``terms``,
-  ``where`` (term -> fields) and ``snippet`` (text, highlights, marked).
+  ``where`` (term -> fields) and ``snippet`` (text, highlights, marked); a match by
+  meaning adds ``about`` (similarity, min_similarity, sentence, sentence_similarity),
+  and each near miss is an object with ``near_miss`` instead of ``snippet``.
+- Rules with ``about`` (by meaning) also print, over the database, the articles that
+  came closest without reaching ``min_similarity`` and how many would match at other
+  thresholds: set ``min_similarity`` from your own history. Vectors come from the
+  cache the daemon fills, and what is embedded here is cached too.
 
 A long run over the database shows a progress bar on standard error when it is a
 terminal. Exit status: 0 (whether or not anything matched), 2 for a bad query, rule
@@ -30,17 +36,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
 from monitor.commands._common import EXIT_CONFIG, EXIT_OK, CommandExit, add_config_option
 from monitor.commands.rule_stories import Grouping, folded_line, group
 from monitor.config import Settings, WatchRule, load_settings, parse_duration
-from monitor.match import Explanation, Matcher
+from monitor.match import Explanation, Matcher, Screened
 from monitor.models import Entry, Snippet, StoredArticle
 from monitor.query import QueryError, parse_query
 from monitor.store import Store
 from monitor.text import html_to_text
+
+if TYPE_CHECKING:  # loaded only when a rule tried has ``about`` (numpy, the model)
+    from monitor.meaning import AboutHit, Candidate, Meaning
+    from monitor.semantic import AboutScore
+
+NEAR_MISSES = 5
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,9 +104,16 @@ class _Report:
     per_day: dict[str, Counter[str]] = field(default_factory=dict)
     alerting: set[int] = field(default_factory=set)
     stories: Grouping | None = None  # which story each stored match reports on
+    about: dict[tuple[int | None, str], AboutHit] = field(default_factory=dict)  # (article, rule)
+    scored: dict[str, Scored] = field(default_factory=dict)  # about rule -> its scores
 
-    def add(self, article: StoredArticle | None, found: list[Explanation]) -> None:
-        self.articles += 1
+    def add_about(self, article: StoredArticle | None, hit: AboutHit) -> None:
+        """A match by meaning, shown with its similarity and closest sentence."""
+        self.about[(article.id if article else None, hit.match.rule)] = hit
+        self.add(article, [Explanation(hit.match, ())], count=False)
+
+    def add(self, article: StoredArticle | None, found: list[Explanation], *, count: bool = True) -> None:
+        self.articles += count
         if article is not None:
             when = article.entry.published
             self.oldest = when if self.oldest is None or when < self.oldest else self.oldest
@@ -103,6 +123,27 @@ class _Report:
             for explained in found:
                 self.per_day.setdefault(explained.match.rule, Counter())[day] += 1
         self.found += [(article, explained) for explained in found]
+
+
+@dataclass
+class Scored:
+    """One ``about`` rule's scores over the run: how many reach each threshold, and the
+    closest misses (bounded: the best ``NEAR_MISSES`` only)."""
+
+    threshold: float
+    count: int = 0
+    at: Counter[float] = field(default_factory=Counter)
+    misses: list[tuple[float, int, StoredArticle, Candidate, AboutScore]] = field(default_factory=list)
+    sentences: dict[int, tuple[str, float]] = field(default_factory=dict)  # article id -> closest
+
+    def add(self, article: StoredArticle, candidate: Candidate, score: AboutScore) -> None:
+        self.count += 1
+        for threshold in THRESHOLDS:
+            self.at[threshold] += score.similarity >= threshold
+        if not score.matched:
+            self.misses.append((score.similarity, -article.id, article, candidate, score))
+            self.misses.sort(key=lambda miss: miss[:2], reverse=True)
+            del self.misses[NEAR_MISSES:]
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -119,11 +160,20 @@ def _run(args: argparse.Namespace) -> int:
         if not args.feed_name:  # a rule's feed globs need a feed name to say yes to
             rules = [r.model_copy(update={"feeds": ()}) for r in rules]
         report = _Report(ZoneInfo("UTC"))
-        report.add(None, Matcher.for_settings(settings, rules).explain(_text_entry(args), args.feed_name))
+        entry, matcher = _text_entry(args), Matcher.for_settings(settings, rules)
+        screened = matcher.screen(entry, args.feed_name)
+        report.add(None, screened.explained)
+        meaning = _meaning(settings, rules)
+        if meaning is not None and screened.gates:
+            from monitor.meaning import Candidate
+
+            judged = meaning.judge([Candidate(entry, tuple(screened.gates), screened.language)])
+            for hit in judged.hits.get(entry.key, []):
+                report.add_about(None, hit)
         _print(report, args, window=None)
         return EXIT_OK
     assert settings is not None  # only --query with --text/--file goes without a config
-    report = _scan(settings, Matcher.for_settings(settings, rules), args)
+    report = _scan(settings, Matcher.for_settings(settings, rules), args, _meaning(settings, rules))
     report.stories = group(report.found, settings.stories.window)
     window = args.since or (datetime.now(UTC) - report.oldest if report.oldest else None)
     _print(report, args, window=window, rules=[r.name for r in rules])
@@ -197,9 +247,24 @@ def _text_entry(args: argparse.Namespace) -> Entry:
     )
 
 
-def _scan(settings: Settings, matcher: Matcher, args: argparse.Namespace) -> _Report:
-    """Every stored article (within --since and --feed) through the matcher."""
+def _meaning(settings: Settings | None, rules: Sequence[WatchRule]) -> Meaning | None:
+    """The ``about`` rules among those tried (the model loads on first use), or None."""
+    if settings is None or not any(rule.about for rule in rules):
+        return None
+    from monitor.meaning import Meaning
+
+    return Meaning.for_settings(settings, rules)
+
+
+def _scan(
+    settings: Settings, matcher: Matcher, args: argparse.Namespace, meaning: Meaning | None = None
+) -> _Report:
+    """Every stored article (within --since and --feed) through the matcher, and the
+    ``about`` rules' open ones through the model, a batch at a time."""
     report = _Report(ZoneInfo(settings.timezone))
+    if meaning is not None:
+        thresholds = {r.name: r.min_similarity for r in settings.rules if r.about}
+        report.scored = {name: Scored(_bar(thresholds.get(name))) for name in meaning.rules}
     store = Store.open(settings.database, upgrade=False)
     try:
         feeds = None
@@ -210,12 +275,54 @@ def _scan(settings: Settings, matcher: Matcher, args: argparse.Namespace) -> _Re
         total, batches = store.read_articles(since=since, feeds=feeds)
         with Progress.on(sys.stderr, total) as progress:
             for batch in batches:
+                open_: list[tuple[StoredArticle, Candidate]] = []
                 for article in batch:
-                    report.add(article, matcher.explain(article.entry, article.feed))
+                    screened = matcher.screen(article.entry, article.feed)
+                    report.add(article, screened.explained)
+                    if meaning is not None and screened.gates:
+                        open_.append((article, _candidate(article, screened)))
+                if meaning is not None and open_:
+                    _judge(meaning, open_, store, report)
                 progress.advance(len(batch))
+            if meaning is not None:
+                _closest(meaning, store, report)
     finally:
         store.close()
     return report
+
+
+def _bar(min_similarity: float | None) -> float:
+    from monitor.semantic import DEFAULT_MIN_SIMILARITY
+
+    return DEFAULT_MIN_SIMILARITY if min_similarity is None else min_similarity
+
+
+def _candidate(article: StoredArticle, screened: Screened) -> Candidate:
+    from monitor.meaning import Candidate
+
+    return Candidate(article.entry, tuple(screened.gates), screened.language)
+
+
+def _judge(
+    meaning: Meaning, open_: Sequence[tuple[StoredArticle, Candidate]], store: Store, report: _Report
+) -> None:
+    """One batch of open articles through the model (cached vectors first; new ones cached)."""
+    judged = meaning.judge([candidate for _, candidate in open_], store.embeddings)
+    store.save_embeddings(judged.vectors, datetime.now(UTC))
+    for article, candidate in open_:
+        for hit in judged.hits.get(article.entry.key, []):
+            report.add_about(article, hit)
+        for score in judged.scores.get(article.entry.key, []):
+            report.scored[score.rule].add(article, candidate, score)
+
+
+def _closest(meaning: Meaning, store: Store, report: _Report) -> None:
+    """The closest sentence of each near miss shown (embedded once, then cached)."""
+    for scored in report.scored.values():
+        for _, _, article, candidate, score in scored.misses:
+            sentence, similarity, vectors = meaning.closest(candidate, score, store.embeddings)
+            store.save_embeddings(vectors, datetime.now(UTC))
+            scored.sentences[article.id] = (sentence, similarity)
 
 
 # -- output -----------------------------------------------------------------------
@@ -227,10 +334,21 @@ def _print(
     out = sys.stdout
     if args.json:
         for article, explained in report.found:
-            out.write(json.dumps(match_json(article, explained), ensure_ascii=False) + "\n")
+            found = match_json(article, explained)
+            hit = report.about.get((article.id if article else None, explained.match.rule))
+            if hit is not None:
+                found["about"] = _about_json(hit.score, hit.sentence, hit.sentence_similarity)
+            out.write(json.dumps(found, ensure_ascii=False) + "\n")
+        for rule, scored in report.scored.items():
+            for _, _, article, _, score in scored.misses:
+                sentence, similarity = scored.sentences.get(article.id, ("", score.similarity))
+                miss = {"rule": rule, "article": _article_json(article)}
+                miss["near_miss"] = _about_json(score, sentence, similarity)
+                out.write(json.dumps(miss, ensure_ascii=False) + "\n")
         return
     for article, explained in report.found:
-        out.write(_match_text(article, explained, report.zone, report.stories) + "\n\n")
+        hit = report.about.get((article.id if article else None, explained.match.rule))
+        out.write(_match_text(article, explained, report.zone, report.stories, hit) + "\n\n")
     if args.text is not None or args.file is not None:
         if not report.found:
             out.write("No match.\n")
@@ -243,15 +361,7 @@ def match_json(article: StoredArticle | None, explained: Explanation) -> dict[st
     match = explained.match
     return {
         "rule": match.rule,
-        "article": None
-        if article is None
-        else {
-            "id": article.id,
-            "feed": article.feed,
-            "title": article.entry.title,
-            "link": article.entry.link,
-            "published": article.entry.published.isoformat(),
-        },
+        "article": None if article is None else _article_json(article),
         "field": match.field,
         "terms": list(match.terms),
         "where": explained.where(),
@@ -260,6 +370,25 @@ def match_json(article: StoredArticle | None, explained: Explanation) -> dict[st
             "highlights": [list(h) for h in match.snippet.highlights],
             "marked": marked(match.snippet),
         },
+    }
+
+
+def _article_json(article: StoredArticle) -> dict[str, object]:
+    return {
+        "id": article.id,
+        "feed": article.feed,
+        "title": article.entry.title,
+        "link": article.entry.link,
+        "published": article.entry.published.isoformat(),
+    }
+
+
+def _about_json(score: AboutScore, sentence: str, similarity: float) -> dict[str, object]:
+    return {
+        "similarity": round(score.similarity, 4),
+        "min_similarity": round(score.threshold, 4),
+        "sentence": sentence,
+        "sentence_similarity": round(similarity, 4),
     }
 
 
@@ -274,10 +403,19 @@ def marked(snippet: Snippet, before: str = "«", after: str = "»") -> str:
 
 
 def _match_text(
-    article: StoredArticle | None, explained: Explanation, zone: ZoneInfo, stories: Grouping | None = None
+    article: StoredArticle | None,
+    explained: Explanation,
+    zone: ZoneInfo,
+    stories: Grouping | None = None,
+    hit: AboutHit | None = None,
 ) -> str:
     match = explained.match
     where = ", ".join(f"{term} ({', '.join(fields)})" for term, fields in explained.where().items())
+    if hit is not None:
+        where = (
+            f"by meaning, similarity {hit.score.similarity:.2f} (min_similarity {hit.score.threshold:.2f}), "
+            f"closest sentence {hit.sentence_similarity:.2f} (marked)"
+        )
     lines = []
     if article is not None:
         when = article.entry.published.astimezone(zone).strftime("%Y-%m-%d %H:%M")
@@ -312,10 +450,30 @@ def _summary(report: _Report, rules: Sequence[str], window: timedelta | None, si
         for day in sorted(counts):
             bar = "█" * max(1, round(40 * counts[day] / widest))
             lines.append(f"  {day}  {counts[day]:>4}  {bar}")
+        if rule in report.scored:
+            lines += _calibration(report.scored[rule], report.zone)
     if len(rules) > 1:
         n = len(report.alerting)
         lines.append(f"Any rule: {n} of {report.articles} articles would alert: about {n / days:.1f}/day")
     return "\n".join(lines) + "\n"
+
+
+def _calibration(scored: Scored, zone: ZoneInfo) -> list[str]:
+    """An ``about`` rule's matches at other thresholds, and its closest misses."""
+    if not scored.count:
+        return ["  by meaning: no article passed the rule's feeds and words"]
+    at = " · ".join(f"{t:.1f}: {scored.at[t]}" for t in THRESHOLDS)
+    lines = [f"  by meaning: {scored.count} articles scored; matches at min_similarity {at}"]
+    if not scored.misses:
+        return [*lines, "  no near misses: every article scored reached the threshold"]
+    lines.append(f"  closest below min_similarity {scored.threshold:.2f}:")
+    for similarity, _, article, _, _ in scored.misses:
+        when = article.entry.published.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"    {similarity:.2f}  {when}  {article.feed}  {article.entry.title}")
+        sentence, sentence_similarity = scored.sentences.get(article.id, ("", similarity))
+        if sentence:
+            lines.append(f"          closest sentence ({sentence_similarity:.2f}): {sentence}")
+    return lines
 
 
 def _days(days: float) -> str:

@@ -228,10 +228,15 @@ def _cross_references(doc: Document, settings: Settings) -> Iterator[ConfigProbl
     yield from _duplicates(doc, "feeds", [f.url for f in settings.feeds], "feed url", "url")
     yield from _duplicates(doc, "rules", [r.name for r in settings.rules], "rule name")
     for i, rule in enumerate(settings.rules):
-        if not rule.any and not rule.all and rule.query is None:
+        if not rule.any and not rule.all and rule.query is None and not rule.about:
             yield doc.problem(
                 ("rules", i, "name"),
-                f"rule '{rule.name}' is empty: give it 'any' or 'all' phrases, or a 'query'",
+                f"rule '{rule.name}' is empty: give it 'any' or 'all' phrases, a 'query' or an 'about'",
+            )
+        if rule.min_similarity is not None and not rule.about:
+            yield doc.problem(
+                ("rules", i, "min_similarity"),
+                f"rule '{rule.name}': min_similarity goes with 'about' (a description matched by meaning)",
             )
         if rule.query is not None:
             yield from _check_query(doc, i, rule)
@@ -264,6 +269,10 @@ def _languages_and_aliases(doc: Document, settings: Settings) -> Iterator[Config
                 if code is not None and not language.known(code):
                     where = ("rules", i, key, j, code) if len(phrases) > 1 else ("rules", i, key, code)
                     yield doc.problem(where, f"{key}: unknown language '{code}' {codes}")
+        for text in rule.about:
+            code = text.language if isinstance(text, LanguagePhrase) else None
+            if code is not None and not language.known(code):
+                yield doc.problem(("rules", i, "about", code), f"about: unknown language '{code}' {codes}")
     yield from _alias_problems(doc, settings.aliases)
 
 

