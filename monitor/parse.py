@@ -43,10 +43,12 @@ from typing import Any
 import feedparser
 from feedparser.encodings import RE_XML_PI_ENCODING, convert_to_utf8
 
-from monitor.entries import bounded_reasons, collect, make_entry, text_or_none, utc_clamped, web_link
+from monitor.entries import bounded_reasons, collect_noted, make_entry, text_or_none, utc_clamped, web_link
 from monitor.errors import ParseError
 from monitor.jsonfeed import JSON_TYPES, parse_json_feed
+from monitor.items import split_xml
 from monitor.models import Entry, Fetched, ParsedFeed
+from monitor.skipping import Noted, skim
 from monitor.text import ascii_int, html_to_text, one_line, plain_text
 
 _PLAIN_TYPES = frozenset(["text/plain", "text"])
@@ -70,9 +72,16 @@ MAX_TTL_MINUTES = 7 * 24 * 60  # a week: the longest wait any hint may ask for (
 
 
 def parse(fetched: Fetched) -> ParsedFeed:
-    """Parse a fetched body into entries with identity, UTC times and plain text."""
+    """Parse a fetched body into entries with identity, UTC times and plain text; with
+    ``fetched.known``, only the items not stored yet (``skipping``, ADR 0019)."""
     if is_json(fetched):
         return parse_json_feed(fetched)
+    split = split_xml(fetched.body, fetched.content_type, fetched.final_url)
+    return skim(fetched, split, parse_noted)
+
+
+def parse_noted(fetched: Fetched) -> Noted:
+    """The whole body parsed, and what each of its items became (``entries.ItemKeys``)."""
     result = _feedparser(fetched)
     problem = result.get("bozo_exception")
     version = str(result.get("version") or "")
@@ -83,11 +92,11 @@ def parse(fetched: Fetched) -> ParsedFeed:
         raw_entries.pop()
     feed = result.feed
     inherited = _author(feed) if version.startswith("atom") else None
-    entries, unreadable = collect(raw_entries, lambda raw: _entry(raw, fetched, inherited))
+    entries, unreadable, notes = collect_noted(raw_entries, lambda raw: _entry(raw, fetched, inherited))
     serious = problem is not None and not isinstance(problem, feedparser.ThingsNobodyCaresAboutButMe)
     if not entries and (not version or serious or unreadable):
         raise ParseError(fetched.url, f"parse: {_not_a_feed(fetched.body, version, problem, unreadable)}")
-    return ParsedFeed(
+    parsed = ParsedFeed(
         title=_feed_text(lambda: one_line(_text(feed, "title"), 1000)),
         link=_feed_text(lambda: _link(feed, fetched.final_url)),
         entries=tuple(entries),
@@ -95,6 +104,7 @@ def parse(fetched: Fetched) -> ParsedFeed:
         ttl=_ttl(feed),
         dropped=bounded_reasons(unreadable + dropped),
     )
+    return parsed, notes
 
 
 def _feedparser(fetched: Fetched) -> Any:
