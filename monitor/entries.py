@@ -77,7 +77,9 @@ def _item_keys(entry: Entry | None, final: str | None) -> ItemKeys:
     keys = {entry.key, final}
     if entry.key.startswith("guid:"):
         keys.add(_key_without_guid(entry))
-    return ItemKeys(frozenset(key_digest(k) for k in keys), key_digest(entry.key) if final == entry.key else None)
+    return ItemKeys(
+        frozenset(key_digest(k) for k in keys), key_digest(entry.key) if final == entry.key else None
+    )
 
 
 def bounded_reasons(reasons: Sequence[str]) -> tuple[str, ...]:

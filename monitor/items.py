@@ -24,9 +24,10 @@ from __future__ import annotations
 import base64
 import codecs
 import hashlib
+import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 MAX_RECORDED = 1000  # items remembered per feed: about 31 KB of text at most
@@ -118,51 +119,68 @@ def split_xml(body: bytes, content_type: str | None, final_url: str) -> Split | 
     if not spans:
         return None
     head, tail = body[: spans[0][0]], body[spans[-1][1] :]
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         if body[end:start].strip(_WHITESPACE):
             return None
-    context = b"\0".join([b"xml", final_url.encode("utf-8", "replace"), (content_type or "").encode(), skeleton])
+    context = b"\0".join(
+        [b"xml", final_url.encode("utf-8", "replace"), (content_type or "").encode(), skeleton]
+    )
     return Split(head, tuple(body[s:e] for s, e in spans), tail, context)
 
 
 def _scan(body: bytes) -> tuple[list[tuple[int, int]], bytes] | None:
     """Item spans, and every token outside them but comments and text; None if unusual."""
-    stack: list[bytes] = []
-    spans: list[tuple[int, int]] = []
-    skeleton: list[bytes] = []
-    item_depth: int | None = None
-    item_start = -1
+    scanner = _Scanner()
     pos = body.find(b"<")
     while pos != -1:
         token = _TOKEN.match(body, pos)
-        if token is None:
+        if token is None or not scanner.take(token):
             return None
-        kind = token.lastgroup
-        inside = item_start >= 0
-        if kind == "start":
-            name = token["start"]
-            if _local(name) in _ITEM_NAMES:
-                if inside or token["empty"] or (item_depth is not None and item_depth != len(stack)):
-                    return None
-                if item_depth is None:
-                    skeleton.append(b"\0items\0")  # where the items stand among the other tags
-                item_depth, item_start = len(stack), pos
-            if not token["empty"]:
-                stack.append(name)
-        elif kind == "end":
-            if not stack or stack.pop() != token["end"]:
-                return None
-            if inside and len(stack) == item_depth:
-                spans.append((item_start, token.end()))
-                item_start = -1
-                pos = body.find(b"<", token.end())
-                continue
-        if item_start < 0 and kind != "comment":
-            skeleton.append(token[0] if kind != "cdata" else b"<![CDATA[]]>")
         pos = body.find(b"<", token.end())
-    if stack or item_start >= 0:
+    if scanner.stack or scanner.item_start >= 0:
         return None
-    return spans, b"".join(skeleton)
+    return scanner.spans, b"".join(scanner.skeleton)
+
+
+class _Scanner:
+    """The open elements, the items found so far and the skeleton outside them."""
+
+    def __init__(self) -> None:
+        self.stack: list[bytes] = []
+        self.spans: list[tuple[int, int]] = []
+        self.skeleton: list[bytes] = []
+        self.item_depth: int | None = None
+        self.item_start = -1
+
+    def take(self, token: re.Match[bytes]) -> bool:
+        """One token; False when the document is unusual (see the module docstring)."""
+        kind = token.lastgroup
+        if kind == "start":
+            if _local(token["start"]) in _ITEM_NAMES and not self._item(token):
+                return False
+            if not token["empty"]:
+                self.stack.append(token["start"])
+        elif kind == "end":
+            if not self.stack or self.stack.pop() != token["end"]:
+                return False
+            if self.item_start >= 0 and len(self.stack) == self.item_depth:
+                self.spans.append((self.item_start, token.end()))
+                self.item_start = -1
+                return True
+        if self.item_start < 0 and kind != "comment":
+            self.skeleton.append(token[0] if kind != "cdata" else b"<![CDATA[]]>")
+        return True
+
+    def _item(self, token: re.Match[bytes]) -> bool:
+        """An item starts: never inside another, never empty, always at the same depth."""
+        if self.item_start >= 0 or token["empty"]:
+            return False
+        if self.item_depth is None:
+            self.skeleton.append(b"\0items\0")  # where the items stand among the other tags
+        elif self.item_depth != len(self.stack):
+            return False
+        self.item_depth, self.item_start = len(self.stack), token.start()
+        return True
 
 
 def _local(name: bytes) -> bytes:

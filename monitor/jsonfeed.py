@@ -48,11 +48,10 @@ _VERSION_PREFIXES = ("https://jsonfeed.org/version/", "http://jsonfeed.org/versi
 def parse_json_feed(fetched: Fetched) -> ParsedFeed:
     """Parse a JSON Feed body; ParseError when it is not one. With ``fetched.known``,
     only the items not stored yet (``skipping``, ADR 0019)."""
-    split = None
     try:
         split = split_json(_json(fetched.body), fetched.final_url)
-    except (ValueError, RecursionError):  # parse_noted says what is wrong with it
-        pass
+    except (ValueError, RecursionError):  # not strict UTF-8 JSON: parse_noted says what is wrong
+        split = None
     return skim(fetched, split, parse_noted)
 
 

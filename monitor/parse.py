@@ -45,8 +45,8 @@ from feedparser.encodings import RE_XML_PI_ENCODING, convert_to_utf8
 
 from monitor.entries import bounded_reasons, collect_noted, make_entry, text_or_none, utc_clamped, web_link
 from monitor.errors import ParseError
-from monitor.jsonfeed import JSON_TYPES, parse_json_feed
 from monitor.items import split_xml
+from monitor.jsonfeed import JSON_TYPES, parse_json_feed
 from monitor.models import Entry, Fetched, ParsedFeed
 from monitor.skipping import Noted, skim
 from monitor.text import ascii_int, html_to_text, one_line, plain_text
