@@ -122,8 +122,9 @@ def split_xml(body: bytes, content_type: str | None, final_url: str) -> Split | 
     for (_, end), (start, _) in itertools.pairwise(spans):
         if body[end:start].strip(_WHITESPACE):
             return None
+    lead = body[: body.find(b"<")]  # blank lines before ``<?xml`` make feedparser lenient
     context = b"\0".join(
-        [b"xml", final_url.encode("utf-8", "replace"), (content_type or "").encode(), skeleton]
+        [b"xml", final_url.encode("utf-8", "replace"), (content_type or "").encode(), lead, skeleton]
     )
     return Split(head, tuple(body[s:e] for s, e in spans), tail, context)
 

@@ -78,7 +78,7 @@ def parse_noted(fetched: Fetched) -> Noted:
         warning=warning,
         dropped=bounded_reasons(dropped),
     )
-    return parsed, notes
+    return parsed, notes, warning is None
 
 
 def _load(fetched: Fetched) -> tuple[object, str | None]:

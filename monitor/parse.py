@@ -104,7 +104,14 @@ def parse_noted(fetched: Fetched) -> Noted:
         ttl=_ttl(feed),
         dropped=bounded_reasons(unreadable + dropped),
     )
-    return parsed, notes
+    return parsed, notes, problem is None or _misplaced_declaration(problem)
+
+
+def _misplaced_declaration(problem: object) -> bool:
+    """feedparser's complaint about blank lines before ``<?xml``, common in real feeds:
+    the whole document and the shorter one share those bytes (``items.split_xml``), so
+    both are parsed the same (by feedparser's lenient parser)."""
+    return "XML or text declaration not at start of entity" in str(problem)
 
 
 def _feedparser(fetched: Fetched) -> Any:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
@@ -28,6 +29,9 @@ from monitor.models import Entry, Fetched, ParsedFeed
 from monitor.parse import parse
 from monitor.store import PollResult, Store
 from tests.conftest import Clock, RecordingNotifier, SettingsFactory
+from tests.test_parse_corpus import IDS as CORPUS_IDS
+from tests.test_parse_corpus import Feed as CorpusFeed
+from tests.test_parse_corpus import _load as load_corpus_feed
 
 NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
 RSS = "application/rss+xml; charset=utf-8"
@@ -308,3 +312,25 @@ def test_pruning_a_feeds_articles_forgets_its_items(tmp_path: Path) -> None:
         assert store.feeds()[0].items is None
     finally:
         store.close()
+
+
+# -- real feeds ---------------------------------------------------------------
+
+
+def _variants(feed: CorpusFeed) -> list[bytes]:
+    """The feed without its first item, then whole, then without one in the middle."""
+    split = split_xml(feed.body, feed.content_type, feed.fetched().final_url)
+    if split is None or len(split.items) < 2:
+        return [feed.body, feed.body]
+    count = len(split.items)
+    return [
+        split.document(range(1, count)),
+        feed.body,
+        split.document(i for i in range(count) if i != count // 2),
+    ]
+
+
+@pytest.mark.parametrize("feed_id", CORPUS_IDS)
+def test_real_feeds_give_the_same_new_entries_on_both_paths(feed_id: str) -> None:
+    feed = load_corpus_feed(feed_id)
+    both(_variants(feed), feed.content_type)
