@@ -68,6 +68,9 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16be"),
     (codecs.BOM_UTF16_LE, "utf-16le"),
 )
+# feedparser's options (ADR 0019): its sanitizer and its URI resolver each parse every
+# HTML field again. Set once per process; ``python -m bench parse_options`` measures them.
+FEEDPARSER_OPTIONS: dict[str, bool] = {"sanitize_html": True, "resolve_relative_uris": True}
 MAX_TTL_MINUTES = 7 * 24 * 60  # a week: the longest wait any hint may ask for (as fetch's MAX_WAIT)
 
 
@@ -119,7 +122,7 @@ def _feedparser(fetched: Fetched) -> Any:
     when feedparser itself fails (its bug, on input nobody tested it with)."""
     body, headers = _prepared(fetched)
     try:
-        return feedparser.parse(io.BytesIO(body), response_headers=headers)
+        return feedparser.parse(io.BytesIO(body), response_headers=headers, **FEEDPARSER_OPTIONS)
     except (ValueError, LookupError, TypeError, AttributeError, OverflowError, RecursionError) as e:
         raise ParseError(fetched.url, f"parse: feedparser failed: {_exception_text(e)}") from e
 
