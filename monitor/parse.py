@@ -70,7 +70,7 @@ _BOMS = (
 )
 # feedparser's options (ADR 0019): its sanitizer and its URI resolver each parse every
 # HTML field again. Set once per process; ``python -m bench parse_options`` measures them.
-FEEDPARSER_OPTIONS: dict[str, bool] = {"sanitize_html": True, "resolve_relative_uris": True}
+FEEDPARSER_OPTIONS: dict[str, bool] = {"sanitize_html": True, "resolve_relative_uris": False}
 MAX_TTL_MINUTES = 7 * 24 * 60  # a week: the longest wait any hint may ask for (as fetch's MAX_WAIT)
 
 

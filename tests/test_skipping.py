@@ -334,3 +334,18 @@ def _variants(feed: CorpusFeed) -> list[bytes]:
 def test_real_feeds_give_the_same_new_entries_on_both_paths(feed_id: str) -> None:
     feed = load_corpus_feed(feed_id)
     both(_variants(feed), feed.content_type)
+
+
+def test_relative_links_are_resolved_without_feedparsers_uri_resolver() -> None:
+    """feedparser's resolver of URIs inside HTML is off (ADR 0019): the entry's link
+    still resolves (``xml:base``, then the final URL) and the text is the same; only
+    the stored HTML keeps its relative ``href``."""
+    body = (
+        b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+        b'xml:base="https://base.example/news/"><title>Feed</title><entry><id>e1</id><title>One</title>'
+        b'<link href="story-1.html"/><summary type="html">&lt;p&gt;Read &lt;a href="more.html"&gt;more'
+        b"&lt;/a&gt;&lt;/p&gt;</summary></entry></feed>"
+    )
+    [entry] = parse(fetched(body, "application/atom+xml")).entries
+    assert entry.link == "https://base.example/news/story-1.html"
+    assert entry.summary_text == "Read more" and 'href="more.html"' in entry.summary_html
