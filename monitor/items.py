@@ -37,7 +37,7 @@ _TOKEN = re.compile(
     (?P<comment><!--.*?-->)
   | (?P<cdata><!\[CDATA\[.*?\]\]>)
   | (?P<pi><\?.*?\?>)
-  | (?P<doctype><!DOCTYPE(?:[^\[>]|\[.*?\])*>)
+  | (?P<doctype><!DOCTYPE[^\[>]*(?:\[[^\]]*\]\s*)?>)  # one unambiguous way to match: linear
   | </(?P<end>[^\s<>/]+)\s*>
   | <(?P<start>[^\s<>/!?=]+)(?:\s+[^\s<>/=]+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*\s*(?P<empty>/)?>
     """,

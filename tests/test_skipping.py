@@ -349,3 +349,13 @@ def test_relative_links_are_resolved_without_feedparsers_uri_resolver() -> None:
     [entry] = parse(fetched(body, "application/atom+xml")).entries
     assert entry.link == "https://base.example/news/story-1.html"
     assert entry.summary_text == "Read more" and 'href="more.html"' in entry.summary_html
+
+
+def test_a_hostile_doctype_is_scanned_in_linear_time() -> None:
+    """A doctype pattern with two ways to match "] [" backtracks exponentially on an
+    unclosed doctype (3^n); this one has one way, so 5,000 groups return at once."""
+    body = b'<?xml version="1.0"?><!DOCTYPE rss ' + b"[ ] " * 5000 + b"<rss><channel><item/></channel></rss>"
+    assert split_xml(body, RSS, "https://example.org/feed") is None
+    declared = b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY nbsp "&#160;">]>' + rss([A, B])[39:]
+    split = split_xml(declared, RSS, "https://example.org/feed")
+    assert split is not None and len(split.items) == 2
