@@ -13,7 +13,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -299,8 +298,8 @@ def test_a_server_without_validators_whose_body_always_changes(
     assert [a.title for a in notifier.sent] == ["ATACMS delivered"]
 
 
-def test_pruning_a_feeds_articles_forgets_its_items(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+def test_pruning_a_feeds_articles_forgets_its_items(any_db_url: str) -> None:
+    store = Store.open(any_db_url)
     try:
         store.sync_feeds([("F", "https://example.org/feed")], NOW)
         feed = store.feeds()[0]
