@@ -273,12 +273,12 @@ def test_a_server_without_validators_whose_body_always_changes(
     httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, notifier: RecordingNotifier
 ) -> None:
     stories = [Item(f"s{n}", f"https://example.org/{n}", f"Story {n}", "quiet day") for n in range(20)]
-    state = {"items": stories, "serial": 0}
+    current = list(stories)
+    served: list[int] = []
 
     def respond(request: Request) -> Response:
-        state["serial"] = int(str(state["serial"])) + 1
-        body = rss(list(state["items"]), str(state["serial"]))  # type: ignore[arg-type]
-        return Response(body, content_type=RSS)
+        served.append(len(served) + 1)  # every body has a new timestamp, and no validators
+        return Response(rss(current, str(served[-1])), content_type=RSS)
 
     httpserver.expect_request("/f").respond_with_handler(respond)
     settings = settings_factory(
@@ -289,7 +289,7 @@ def test_a_server_without_validators_whose_body_always_changes(
         first = app.run_once().outcomes[0]
         clock.advance(timedelta(hours=1))
         second = app.run_once().outcomes[0]
-        state["items"] = [Item("new", "https://example.org/new", "ATACMS delivered", "x"), *stories]
+        current.insert(0, Item("new", "https://example.org/new", "ATACMS delivered", "x"))
         clock.advance(timedelta(hours=1))
         third = app.run_once().outcomes[0]
     assert (first.new, first.skipped) == (20, 0)
