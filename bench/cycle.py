@@ -388,6 +388,8 @@ class Run:
             try:
                 if not args.no_cycles:
                     self.in_process(work, server, sink, world, rules)
+                else:
+                    self.notes["cold_vs_reader"] = self.notes["dynamic_vs_reader"] = "skipped (--no-cycles)"
                 self.postgres(work, server, sink, rules)
                 self.daemon(work, server, sink, world)
             finally:
