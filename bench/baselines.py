@@ -10,11 +10,13 @@
 - ``reader``: the ``reader`` library (lemon24/reader) updating the same feeds, run in
   its own virtual environment (``bench/.venv-reader``, made on first use with
   ``python -m venv`` and ``pip install reader==3.* sgmllib3k``) by ``bench/_reader_update.py``,
-  which prints its timings as JSON.
+  which stays up and answers ``cold``/``update`` commands with its timings as JSON
+  (``ReaderSession``), so its runs alternate with monitor's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import subprocess
@@ -144,16 +146,57 @@ def _has_reader(python: Path) -> bool:
     return probe.returncode == 0
 
 
-def reader_cycles(python: Path, urls: Sequence[str], workers: int) -> dict[str, Any]:
-    """Run ``_reader_update.py`` in reader's venv: a cold update of every feed, then a
-    warm one; its JSON report."""
-    with tempfile.TemporaryDirectory(prefix="bench-reader-") as tmp:
-        listing = Path(tmp) / "urls.txt"
+class ReaderSession:
+    """``_reader_update.py`` running in reader's venv, answering ``cold`` and ``update``
+    commands, so that its runs alternate with monitor's in one benchmark."""
+
+    def __init__(self, python: Path, urls: Sequence[str], workers: int) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="bench-reader-")
+        listing = Path(self._tmp.name) / "urls.txt"
         listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
-        command = [str(python), str(HERE / "_reader_update.py"), "--db", str(Path(tmp) / "reader.sqlite")]
+        command = [str(python), str(HERE / "_reader_update.py"), "--dir", self._tmp.name]
         command += ["--urls", str(listing), "--workers", str(workers)]
-        done = subprocess.run(command, capture_output=True, text=True, env=clean_env(), timeout=3600)
-    if done.returncode != 0:
-        raise RuntimeError(f"reader run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return report
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=clean_env()
+        )
+        hello = self._answer()
+        self.version: str = hello["version"]
+
+    def cold(self) -> dict[str, Any]:
+        """A new reader database, every feed added and updated once (every entry new)."""
+        return self._command("cold")
+
+    def update(self) -> dict[str, Any]:
+        """Update every feed of the current database again."""
+        return self._command("update")
+
+    def _command(self, name: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(name + "\n")
+        self.proc.stdin.flush()
+        answer = self._answer()
+        if "error" in answer:
+            raise RuntimeError(f"reader: {answer['error']}")
+        return answer
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(30)
+            raise RuntimeError(f"reader run failed (exit code {self.proc.returncode})")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._tmp.cleanup()

@@ -12,29 +12,36 @@ response delayed by ``--latency`` ms, with ETag/Last-Modified (304) and gzip; a 
 of ``--rules`` rules (``bench.news.rules``: a few watch people and topics that are in
 the news, so alerts happen); a ``json://`` webhook sink that notes arrival times.
 
-Measured, in this order (each step alone on the machine):
+Measured, in this order (each step alone on the machine); every measurement that a
+ratio compares repeats ``--runs`` times (default 5), alternating with its baseline, and
+a ratio is the median of the paired runs with its min-max spread (``bench.steady``):
 
-1. monitor cold cycle: ``App.run_once`` on a fresh SQLite file, every entry new
+1. cold rounds: monitor's ``App.run_once`` on a fresh SQLite file, every entry new
    (``poll.first_poll: recent``: entries of the last 24 hours alert, through the sink);
-2. monitor warm cycle: ``run_once`` again, nothing changed (every feed answers 304);
-3. raw HTTP: a bare ``httpx.Client`` in ``--concurrency`` threads, a plain GET of every
-   URL (its bodies feed steps 5 and 6), then a conditional GET of every URL;
-4. the naive loop: ``feedparser.parse(url)`` for each feed, keyword ``in`` checks;
-5. feedparser alone parsing the cold bodies, one after another in this process;
-6. matching throughput: monitor's Matcher on the entries of up to 100 feeds;
-7. monitor warm cycle with ``--changed`` of the feeds changed (3 new items each);
-8. ``reader`` (its own venv, ``bench/.venv-reader``): a cold update of every feed, and a
-   warm one;
-9. PostgreSQL: one ``monitor run`` daemon, then two, on a fresh database
-   (``bench_monitor``, dropped after), until every feed was polled once;
-10. a ``monitor run`` daemon on SQLite with ``--daemon-rules`` rules and a
-    ``--interval`` poll interval: after its cold round, ``--publishes`` matching items
-    appear on random feeds at random moments; alert latency = arrival at the sink minus
-    appearance on the server; the daemon's peak RSS (VmHWM) is read before it stops.
+   then raw HTTP (a bare ``httpx.Client`` in ``--concurrency`` threads, a plain GET of
+   every URL), feedparser alone parsing those bodies one after another in this process,
+   and ``reader`` (its own venv, ``bench/.venv-reader``) updating a fresh database;
+2. warm rounds on the last cold database: monitor's ``run_once`` again, nothing changed
+   (every feed answers 304); raw HTTP's conditional GET of every URL; the naive loop
+   (``feedparser.parse(url)`` for each feed, keyword ``in`` checks); then reader's warm
+   update, once;
+3. matching throughput: monitor's Matcher on the entries of up to 100 feeds;
+4. monitor warm cycle with ``--changed`` of the feeds changed (3 new items each);
+5. dynamic-bodies rounds: the server sends no validators and a new timestamp in every
+   body; each round gives ``--dynamic-share`` of the feeds one new item, then monitor's
+   cycle and reader's update run (item skipping, ADR 0019);
+6. PostgreSQL: one ``monitor run`` daemon, then two, on a fresh database
+   (``bench_monitor``, dropped after), until every feed was polled once (``--pg-runs``
+   pairs, default ``--runs``);
+7. a ``monitor run`` daemon on SQLite with ``--daemon-rules`` rules and a
+   ``--interval`` poll interval: after its cold round, ``--publishes`` matching items
+   appear on random feeds at random moments; alert latency = arrival at the sink minus
+   appearance on the server; the daemon's peak RSS (VmHWM) is read before it stops.
 
 Output: a table, and ``bench/results.json`` (git-ignored; also copied to
 ``bench/results/cycle.json`` beside the other benchmarks' results) with the ratios (above
-1 means monitor is faster), the raw timings and what each target asked.
+1 means monitor is faster), their ``spreads`` ([min, max], same keys), every run's
+timings and what each target asked.
 """
 
 from __future__ import annotations
@@ -50,13 +57,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bench import baselines, daemons, news
+from bench import baselines, daemons, news, steady
 from bench.feeds_server import FeedServer
 from bench.sink import Sink
 from monitor.app import App, CycleReport
@@ -67,14 +74,26 @@ from monitor.parse import parse
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
-TARGETS: dict[str, tuple[str, float]] = {  # name -> (comparison, threshold)
-    "warm_vs_naive": (">=", 10.0),
-    "warm_vs_raw_http": (">=", 0.7),
-    "cold_vs_reader": (">=", 1.5),
+TARGETS: dict[str, tuple[str, float]] = {  # name -> (comparison, threshold): issue 13
+    "warm_vs_naive": (">=", 30.0),
+    "warm_vs_raw_http": (">=", 0.9),
+    "cold_vs_reader": (">=", 2.0),
+    "cold_vs_raw_http": (">=", 1 / 1.5),
     "cold_vs_parse_only": (">=", 1 / 1.2),
-    "two_vs_one_instance": (">=", 1.5),
+    "dynamic_vs_reader": (">=", 3.0),
+    "two_vs_one_instance": (">=", 1.7),
+}
+RATIOS: dict[str, tuple[str, str]] = {  # name -> (baseline's timing, monitor's timing)
+    "warm_vs_naive": ("naive", "monitor_warm"),
+    "warm_vs_raw_http": ("raw_http_warm", "monitor_warm"),
+    "cold_vs_reader": ("reader_cold", "monitor_cold"),
+    "cold_vs_raw_http": ("raw_http_cold", "monitor_cold"),
+    "cold_vs_parse_only": ("parse_only", "monitor_cold"),
+    "dynamic_vs_reader": ("reader_dynamic", "monitor_dynamic"),
+    "two_vs_one_instance": ("pg_one_instance", "pg_two_instances"),
 }
 ABOUT_TARGET = 1.5  # a cold cycle with 20 about rules within 1.5x of one without (issue 12)
+ABOUT_RATIO = ("monitor_cold_about", "monitor_cold")  # slower over faster: how much the about rules cost
 
 
 def _env_int(name: str, default: int) -> int:
@@ -112,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--naive-feeds", type=int, default=0, help="run the naive loop on this many feeds only"
     )
+    _steady_arguments(parser)
     parser.add_argument("--postgres-url", default=os.environ.get("MONITOR_TEST_DATABASE_URL") or None)
     parser.add_argument(
         "--daemon-command",
@@ -159,6 +179,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (databases, daemon logs)")
     return parser
+
+
+def _steady_arguments(parser: argparse.ArgumentParser) -> None:
+    """How often each measurement repeats, and the dynamic-bodies scenario (issue 13)."""
+    parser.add_argument("--runs", type=int, default=5, help="runs of each ratio, alternating (default 5)")
+    parser.add_argument("--pg-runs", type=int, default=0, help="runs of one vs two daemons (default --runs)")
+    parser.add_argument(
+        "--spread-limit",
+        type=float,
+        default=steady.SPREAD_LIMIT,
+        help="a ratio's spread above this share of its median is too wide to trust",
+    )
+    parser.add_argument(
+        "--dynamic-share", type=float, default=0.1, help="share of feeds with a new item per dynamic round"
+    )
 
 
 def about_rules(count: int, gate: str, channel: str = "hook") -> list[dict[str, Any]]:
@@ -269,11 +304,12 @@ def summary(report: CycleReport, seconds: float) -> dict[str, Any]:
         "matched": sum(o.matched for o in report.outcomes),
         "sent": sum(o.sent for o in report.outcomes) + report.delivery.sent,
         "failed_sends": sum(o.failed for o in report.outcomes) + report.delivery.failed,
+        "skipped": sum(o.skipped for o in report.outcomes),
         "first_errors": errors,
     }
 
 
-def timed_cycle(app: App, skip: int | None = None) -> dict[str, Any]:
+def timed_cycle(app: App, skip: Collection[int] = ()) -> dict[str, Any]:
     """``run_once`` timed, with the CPU seconds it took in this process (the poll
     threads, under one GIL) and in the parse workers (descendants but ``skip``)."""
     workers = _parse_cpu(skip)
@@ -289,10 +325,10 @@ def timed_cycle(app: App, skip: int | None = None) -> dict[str, Any]:
     return summary(report, seconds) | cpu
 
 
-def _parse_cpu(skip: int | None) -> float:
+def _parse_cpu(skip: Collection[int]) -> float:
     """CPU seconds used so far by this process's descendants (workers that exited and
     were replaced are not counted)."""
-    return sum(daemons.cpu_seconds(pid) for pid in daemons.descendants(os.getpid()) if pid != skip)
+    return sum(daemons.cpu_seconds(pid) for pid in daemons.descendants(os.getpid()) if pid not in skip)
 
 
 def matching(bodies: Sequence[bytes], rules: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -338,12 +374,6 @@ def matching(bodies: Sequence[bytes], rules: Sequence[dict[str, Any]]) -> dict[s
     return report
 
 
-def ratio(slow: float | None, fast: float | None) -> float | None:
-    if not slow or not fast:
-        return None
-    return slow / fast
-
-
 def percentile(values: Sequence[float], share: float) -> float | None:
     if not values:
         return None
@@ -367,10 +397,11 @@ class Run:
     def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
         self.args = args
         self.out = out
-        self.timings: dict[str, float | None] = {}
+        self.runs = steady.Runs()
         self.notes: dict[str, str] = {}
         self.details: dict[str, Any] = {}
         self.load_start = list(os.getloadavg())  # other work on the machine skews every number
+        self.skip: set[int] = set()  # processes that are not monitor's (CPU accounting)
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -381,7 +412,7 @@ class Run:
         rules = news.rules(world, args.rules)
         self.say(
             f"cycle: {args.feeds:,} feeds x {args.items} items, {args.rules:,} rules, "
-            f"{args.latency:g} ms latency, concurrency {args.concurrency}"
+            f"{args.latency:g} ms latency, concurrency {args.concurrency}, {args.runs} runs each"
         )
         began = time.perf_counter()
         server = FeedServer(
@@ -391,6 +422,7 @@ class Run:
             latency=args.latency / 1000,
             pages=args.full_text != "never",
         )
+        self.skip.add(server.proc.pid)
         sink = Sink()
         self.say(f"  feed server ready in {time.perf_counter() - began:.1f}s")
         with _work_folder(args.keep) as work:
@@ -399,7 +431,8 @@ class Run:
             try:
                 if not args.no_cycles:
                     self.in_process(work, server, sink, world, rules)
-                self.reader(server)
+                else:
+                    self.notes["cold_vs_reader"] = self.notes["dynamic_vs_reader"] = "skipped (--no-cycles)"
                 self.postgres(work, server, sink, rules)
                 self.daemon(work, server, sink, world)
             finally:
@@ -410,49 +443,29 @@ class Run:
     def in_process(
         self, work: Path, server: FeedServer, sink: Sink, world: news.NewsWorld, rules: list[dict[str, Any]]
     ) -> None:
-        args, urls = self.args, server.urls
-        settings = monitor_settings(
-            f"sqlite:///{work / 'monitor.db'}", urls, rules, sink, args.concurrency, args.full_text
-        )
-        with App.from_settings(settings) as app:
-            if args.extraction == "one-pass":
-                _one_pass_extraction(app)
-            cold = timed_cycle(app, server.proc.pid)
-            cold["page_errors"] = page_errors(app)
-            self.record("monitor_cold", cold)
-            warm = timed_cycle(app, server.proc.pid)
-            self.record("monitor_warm", warm)
-            raw = baselines.RawHttp(args.concurrency)
-            try:
-                first = raw.run(urls)
-                self.timings["raw_http_cold"] = first.seconds
-                again = raw.run(urls, first.etags)
-                self.timings["raw_http_warm"] = again.seconds
-                self.details["raw_http"] = {"cold_statuses": first.statuses, "warm_statuses": again.statuses}
-                self.say(f"  raw httpx GET: {first.seconds:.2f}s, conditional: {again.seconds:.2f}s")
-            finally:
-                raw.close()
-            bodies = [first.bodies[u] for u in urls if u in first.bodies]
-            sizes = [len(b) for b in bodies]
-            self.details["corpus"] = {
-                "bodies": len(bodies),
-                "bytes_min": min(sizes, default=0),
-                "bytes_mean": round(statistics.fmean(sizes)) if sizes else 0,
-                "bytes_max": max(sizes, default=0),
-            }
-            self.naive(urls, rules)
-            seconds, entries = baselines.parse_only(bodies)
-            self.timings["parse_only"] = seconds
-            self.details["parse_only"] = {"seconds": seconds, "bodies": len(bodies), "entries": entries}
-            self.say(f"  feedparser alone on {len(bodies)} bodies: {seconds:.2f}s ({entries:,} entries)")
-            self.details["matching"] = matching(bodies, rules)
-            m = self.details["matching"]
-            self.say(f"  matching: {m['articles_per_s']:,.0f} articles/s with {m['rules']:,} rules")
-            changed = server.change(args.changed)
-            warm_changed = timed_cycle(app, server.proc.pid)
-            self.record("monitor_warm_changed", warm_changed, f"{len(changed)} feeds changed")
-        if args.about:
-            self.cold_with_about(work, server, sink, rules)
+        """Steps 1-8: cold rounds, warm rounds, matching, a changed cycle, dynamic rounds."""
+        reader = self.reader_session(server)
+        try:
+            app = self.cold_rounds(work, server, sink, rules, reader)
+            with app:
+                self.warm_rounds(app, server.urls, rules)
+                if reader is not None:
+                    self.timed_reader("reader_warm", reader.update)
+                bodies = self.details.pop("_bodies")
+                self.details["matching"] = matching(bodies, rules)
+                m = self.details["matching"]
+                self.say(f"  matching: {m['articles_per_s']:,.0f} articles/s with {m['rules']:,} rules")
+                changed = server.change(self.args.changed)
+                warm_changed = timed_cycle(app, self.skip)
+                self.record("monitor_warm_changed", warm_changed, f"{len(changed)} feeds changed")
+                if reader is not None:
+                    reader.update()  # it sees that change too before the dynamic rounds
+                self.dynamic_rounds(app, server, reader)
+            if self.args.about:
+                self.cold_with_about(work, server, sink, rules)
+        finally:
+            if reader is not None:
+                reader.close()
 
     def cold_with_about(
         self, work: Path, server: FeedServer, sink: Sink, rules: list[dict[str, Any]]
@@ -467,7 +480,7 @@ class Run:
             database, server.urls, rules + extra, sink, args.concurrency, args.full_text
         )
         with App.from_settings(settings) as app:
-            cold = timed_cycle(app, server.proc.pid)
+            cold = timed_cycle(app, self.skip)
             cold["about_rules"] = args.about
             cold["about_gate"] = args.about_gate
             cold["embedded_passages"] = embedded_passages(app)
@@ -476,12 +489,104 @@ class Run:
             )
         self.record("monitor_cold_about", cold, f"{cold['embedded_passages']:,} passages embedded")
 
+    def fresh_app(
+        self, database: Path, urls: Sequence[str], rules: Sequence[dict[str, Any]], sink: Sink
+    ) -> App:
+        args = self.args
+        settings = monitor_settings(
+            f"sqlite:///{database}", urls, rules, sink, args.concurrency, args.full_text
+        )
+        app = App.from_settings(settings)
+        if args.extraction == "one-pass":
+            _one_pass_extraction(app)
+        return app
+
+    def cold_rounds(
+        self,
+        work: Path,
+        server: FeedServer,
+        sink: Sink,
+        rules: Sequence[dict[str, Any]],
+        reader: baselines.ReaderSession | None,
+    ) -> App:
+        """Each round: monitor cold on a fresh database, raw GET, feedparser alone, reader cold.
+        Returns the last round's app (its database knows every feed)."""
+        urls, raw = server.urls, baselines.RawHttp(self.args.concurrency)
+        app: App | None = None
+        try:
+            for n in range(self.args.runs):
+                if app is not None:
+                    app.close()
+                app = self.fresh_app(work / f"monitor-{n}.db", urls, rules, sink)
+                cold = timed_cycle(app, self.skip)
+                cold["page_errors"] = page_errors(app)
+                self.record("monitor_cold", cold)
+                first = raw.run(urls)
+                self.runs.add("raw_http_cold", first.seconds)
+                bodies = [first.bodies[u] for u in urls if u in first.bodies]
+                seconds, entries = baselines.parse_only(bodies)
+                self.runs.add("parse_only", seconds)
+                self.details["parse_only"] = {"seconds": seconds, "bodies": len(bodies), "entries": entries}
+                self.say(f"    raw httpx GET {first.seconds:.2f}s; feedparser alone {seconds:.2f}s")
+                if reader is not None:
+                    self.timed_reader("reader_cold", reader.cold)
+        except BaseException:
+            if app is not None:
+                app.close()
+            raise
+        finally:
+            raw.close()
+        assert app is not None
+        self.details["_bodies"], self.details["_etags"] = bodies, first.etags
+        self.details["raw_http"] = {"cold_statuses": first.statuses}
+        sizes = [len(b) for b in bodies]
+        self.details["corpus"] = {
+            "bodies": len(bodies),
+            "bytes_min": min(sizes, default=0),
+            "bytes_mean": round(statistics.fmean(sizes)) if sizes else 0,
+            "bytes_max": max(sizes, default=0),
+        }
+        return app
+
+    def warm_rounds(self, app: App, urls: Sequence[str], rules: Sequence[dict[str, Any]]) -> None:
+        """Each round: monitor warm (every feed answers 304), raw conditional GET, the naive loop."""
+        raw, etags = baselines.RawHttp(self.args.concurrency), self.details.pop("_etags")
+        try:
+            raw.run(urls, etags)  # the raw client's connections are as warm as monitor's
+            for _ in range(self.args.runs):
+                self.record("monitor_warm", timed_cycle(app, self.skip))
+                again = raw.run(urls, etags)
+                self.runs.add("raw_http_warm", again.seconds)
+                self.details["raw_http"]["warm_statuses"] = again.statuses
+                self.say(f"    raw httpx conditional GET {again.seconds:.2f}s")
+                self.naive(urls, rules)
+        finally:
+            raw.close()
+
+    def dynamic_rounds(self, app: App, server: FeedServer, reader: baselines.ReaderSession | None) -> None:
+        """Each round: ``--dynamic-share`` of the feeds get one new item, every body a new
+        timestamp and no validators; monitor's cycle, then reader's update."""
+        if reader is None:
+            self.notes["dynamic_vs_reader"] = self.notes.get("cold_vs_reader", "reader unavailable")
+        server.dynamic(True)
+        try:
+            for _ in range(self.args.runs):
+                changed = server.change(self.args.dynamic_share, items=1)
+                cycle = timed_cycle(app, self.skip)
+                self.record("monitor_dynamic", cycle, f"{len(changed)} feeds with a new item")
+                if reader is not None:
+                    self.timed_reader("reader_dynamic", reader.update)
+        finally:
+            server.dynamic(False)
+
     def record(self, name: str, cycle: dict[str, Any], note: str = "") -> None:
-        self.timings[name] = cycle["seconds"]
+        self.runs.add(name, cycle["seconds"])
         self.details[name] = cycle
+        self.details.setdefault(f"{name}_runs", []).append(cycle)
+        skipped = f" skipped={cycle['skipped']:,}" if cycle.get("skipped") else ""
         self.say(
             f"  {name}: {cycle['seconds']:.2f}s {cycle['statuses']} new={cycle['new']:,} "
-            f"matched={cycle['matched']} sent={cycle['sent']}; CPU s: poll threads "
+            f"matched={cycle['matched']} sent={cycle['sent']}{skipped}; CPU s: poll threads "
             f"{cycle['main_process_cpu_s']}, parse workers {cycle['parse_workers_cpu_s']} {note}".rstrip()
         )
 
@@ -489,32 +594,35 @@ class Run:
         sample = urls[: self.args.naive_feeds] if self.args.naive_feeds else urls
         result = baselines.naive_loop(sample, [news.Keywords.of(r) for r in rules])
         scaled = result.seconds * len(urls) / max(1, len(sample))
-        self.timings["naive"] = scaled
+        self.runs.add("naive", scaled)
         self.details["naive"] = asdict(result) | {"scaled_to_all_feeds_s": scaled}
         extra = f" (on {len(sample)} feeds, scaled)" if len(sample) < len(urls) else ""
-        self.say(f"  naive loop: {scaled:.2f}s{extra}, {result.entries:,} entries, {result.hits} hits")
+        self.say(f"    naive loop: {scaled:.2f}s{extra}, {result.entries:,} entries, {result.hits} hits")
 
-    def reader(self, server: FeedServer) -> None:
-        if self.args.no_reader:
-            self.notes["cold_vs_reader"] = "skipped (--no-reader)"
-            return
-        python, why = baselines.reader_python(self.out)
-        if python is None:
-            self.notes["cold_vs_reader"] = why or "reader unavailable"
-            self.say(f"  reader: {why}")
-            return
-        try:
-            report = baselines.reader_cycles(python, server.urls, self.args.concurrency)
-        except (RuntimeError, OSError, ValueError) as e:
-            self.notes["cold_vs_reader"] = str(e)
-            self.say(f"  reader: {e}")
-            return
-        self.timings["reader_cold"] = report["cold_s"]
-        self.timings["reader_warm"] = report["warm_s"]
-        self.details["reader"] = report
+    def reader_session(self, server: FeedServer) -> baselines.ReaderSession | None:
+        """reader in its venv, waiting for commands; None (and a note) when unavailable."""
+        why: str | None = "skipped (--no-reader)"
+        if not self.args.no_reader:
+            python, why = baselines.reader_python(self.out)
+            if python is not None:
+                try:
+                    session = baselines.ReaderSession(python, server.urls, self.args.concurrency)
+                except (RuntimeError, OSError, ValueError) as e:
+                    why = str(e)
+                else:
+                    self.skip.add(session.proc.pid)
+                    self.details["reader"] = {"version": session.version}
+                    return session
+        self.notes["cold_vs_reader"] = self.notes["dynamic_vs_reader"] = why or "reader unavailable"
+        self.say(f"  reader: {why}")
+        return None
+
+    def timed_reader(self, name: str, command: Callable[[], dict[str, Any]]) -> None:
+        report = command()
+        self.runs.add(name, report["seconds"])
+        self.details[name] = report
         self.say(
-            f"  reader {report['version']}: cold {report['cold_s']:.2f}s, warm {report['warm_s']:.2f}s, "
-            f"{report['entries']:,} entries, {report['broken']} broken"
+            f"  {name}: {report['seconds']:.2f}s, {report['entries']:,} entries, {report['broken']} broken"
         )
 
     def postgres(self, work: Path, server: FeedServer, sink: Sink, rules: Sequence[dict[str, Any]]) -> None:
@@ -528,9 +636,9 @@ class Run:
             self.say(f"  {why}")
             return
         runs = []
-        for count in (1, 2):
-            runs.append(
-                daemons.instances_cold(
+        for _ in range(self.args.pg_runs or self.args.runs):
+            for count, name in ((1, "pg_one_instance"), (2, "pg_two_instances")):
+                result = daemons.instances_cold(
                     work,
                     server,
                     sink,
@@ -542,9 +650,8 @@ class Run:
                     command=self.args.daemon_command,
                     pin=self.args.pin_instances,
                 )
-            )
-        self.timings["pg_one_instance"] = runs[0]["seconds"]
-        self.timings["pg_two_instances"] = runs[1]["seconds"]
+                self.runs.add(name, result["seconds"])
+                runs.append(result)
         self.details["postgres"] = runs
         failed = [
             f"{r['instances']} instance(s): {r['failed']:,} of {self.args.feeds:,} polls failed"
@@ -576,7 +683,7 @@ class Run:
             command=self.args.daemon_command,
         )
         self.details["daemon"] = asdict(run)
-        self.timings["daemon_cold_round"] = run.cold_round_s
+        self.runs.add("daemon_cold_round", run.cold_round_s)
         self.say(
             f"  alerts: {run.arrived}/{run.published} arrived; latency p50 "
             f"{_num(percentile(run.latencies_s, 0.5))}s p95 {_num(percentile(run.latencies_s, 0.95))}s; "
@@ -584,15 +691,11 @@ class Run:
         )
 
     def report(self, rules: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        t = self.timings
-        ratios = {
-            "warm_vs_naive": ratio(t.get("naive"), t.get("monitor_warm")),
-            "warm_vs_raw_http": ratio(t.get("raw_http_warm"), t.get("monitor_warm")),
-            "cold_vs_reader": ratio(t.get("reader_cold"), t.get("monitor_cold")),
-            "cold_vs_parse_only": ratio(t.get("parse_only"), t.get("monitor_cold")),
-            "cold_about_vs_cold": ratio(t.get("monitor_cold_about"), t.get("monitor_cold")),
-            "two_vs_one_instance": ratio(t.get("pg_one_instance"), t.get("pg_two_instances")),
-        }
+        measured = steady.ratios(self.runs, RATIOS)
+        ratios = {name: r.value for name, r in measured.items()}
+        spreads = {name: list(r.spread) if r.spread else None for name, r in measured.items()}
+        limit = self.args.spread_limit
+        wide = sorted(name for name, r in measured.items() if r.too_wide(limit))
         daemon = self.details.get("daemon")
         latencies = daemon["latencies_s"] if daemon else []
         p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
@@ -602,19 +705,25 @@ class Run:
         memory = daemon["memory"] if daemon else None
         total = round(memory["daemon_pss_mb"] + memory["children_pss_mb_sum"], 1) if memory else None
         targets = {
-            name: _target(ratios[name], f"{op} {limit:.2f}", limit) for name, (op, limit) in TARGETS.items()
+            name: _target(ratios[name], f"{op} {limit_:.2f}", limit_)
+            for name, (op, limit_) in TARGETS.items()
         }
         sized = f"{self.args.feeds:,} feeds, {self.args.daemon_rules:,} rules; asked: 1,000 and 10,000"
-        targets["peak_rss_mb"] = _target(peak, f"< 300 ({sized})", 300, below=True)
-        if t.get("monitor_cold_about") is not None:
+        targets["peak_rss_mb"] = _target(peak, f"< 400 ({sized})", 400, below=True)
+        interval_limit = self.args.interval + 5
+        targets["latency_p95_s"] = _target(
+            p95, f"< {interval_limit:g} (interval + 5 s)", interval_limit, below=True
+        )
+        about = steady.ratios(self.runs, {"cold_about_vs_cold": ABOUT_RATIO})["cold_about_vs_cold"]
+        if about.value is not None:
+            ratios["cold_about_vs_cold"] = about.value
+            spreads["cold_about_vs_cold"] = list(about.spread) if about.spread else None
             targets["cold_about_vs_cold"] = _target(
-                ratios["cold_about_vs_cold"],
+                about.value,
                 f"< {ABOUT_TARGET} ({self.args.about} about rules)",
                 ABOUT_TARGET,
                 below=True,
             )
-        limit = self.args.interval + 5
-        targets["latency_p95_s"] = _target(p95, f"< {limit:g} (interval + 5 s)", limit, below=True)
         return {
             "benchmark": "cycle",
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -628,8 +737,14 @@ class Run:
             "full_text": self.args.full_text,
             "extraction": self.args.extraction,
             "changed_share": self.args.changed,
+            "dynamic_share": self.args.dynamic_share,
             "seed": self.args.seed,
+            "runs": self.args.runs,
             "ratios": ratios,
+            "spreads": spreads,
+            "spread_limit": limit,
+            "too_wide": wide,
+            "ratio_runs": {name: self.runs.paired(*RATIOS[name]) for name in RATIOS},
             "ratio_notes": {k: v for k, v in self.notes.items() if k in ratios},
             "peak_rss_mb": peak,
             "peak_rss_total_mb": total,
@@ -638,7 +753,8 @@ class Run:
             "latency_p95_s": p95,
             "targets": targets,
             "notes": self.notes,
-            "timings_s": t,
+            "timings_s": self.runs.medians(),
+            "timings_runs_s": self.runs.seconds,
             "details": self.details,
         }
 
@@ -654,14 +770,16 @@ def _num(value: float | None, digits: int = 2) -> str:
 
 
 def table(report: dict[str, Any]) -> str:
-    """The timings, then the ratios against their targets."""
-    t = report["timings_s"]
+    """The timings (median of the runs, and their range), then the ratios against their
+    targets with their spread (``too wide``: the machine was too busy to trust it)."""
+    t, runs = report["timings_s"], report.get("timings_runs_s", {})
     feeds = report["feeds"]
-    rows: list[tuple[str, ...]] = [("measurement", "seconds", "feeds/s")]
+    rows: list[tuple[str, ...]] = [("measurement", "seconds", "range", "feeds/s")]
     names = [
         ("monitor_cold", "monitor cold cycle (all new)"),
         ("monitor_warm", "monitor warm cycle (all 304)"),
         ("monitor_warm_changed", f"monitor warm, {report['changed_share']:.0%} changed"),
+        ("monitor_dynamic", f"monitor dynamic bodies, {report['dynamic_share']:.0%} with a new item"),
         ("monitor_cold_about", "monitor cold cycle with about rules"),
         ("raw_http_cold", "raw httpx GET"),
         ("raw_http_warm", "raw httpx conditional GET"),
@@ -669,6 +787,7 @@ def table(report: dict[str, Any]) -> str:
         ("parse_only", "feedparser alone on the cold bodies"),
         ("reader_cold", "reader cold update"),
         ("reader_warm", "reader warm update"),
+        ("reader_dynamic", "reader update, dynamic bodies"),
         ("pg_one_instance", "1 daemon on PostgreSQL, cold"),
         ("pg_two_instances", "2 daemons on PostgreSQL, cold"),
         ("daemon_cold_round", "daemon on SQLite, cold round"),
@@ -676,23 +795,37 @@ def table(report: dict[str, Any]) -> str:
     for key, label in names:
         value = t.get(key)
         if value is not None:
-            rows.append((label, _num(value), _num(feeds / value if value else None, 1)))
+            seen = runs.get(key) or [value]
+            span = f"{min(seen):.2f}-{max(seen):.2f}" if len(seen) > 1 else ""
+            rows.append((label, _num(value), span, _num(feeds / value if value else None, 1)))
     lines = [_grid(rows), ""]
-    rows = [("ratio / figure", "value", "target", "met")]
+    rows = [("ratio / figure", "median", "spread (min-max)", "target", "met")]
+    spreads = report.get("spreads", {})
     for name, target in report["targets"].items():
         met = {True: "yes", False: "NO", None: "-"}[target["met"]]
         value = target["value"]
-        note = (report["notes"].get(name) or "").split("\n", 1)[0][:70]
+        note = (report["notes"].get(name) or "").split("\n", 1)[0][:60]
         shown = "null" if value is None else _num(value) + ("x" if name in report["ratios"] else "")
-        rows.append((name, f"{shown} ({note})" if note else shown, target["target"], met))
-    rows.append(("latency_p50_s", _num(report["latency_p50_s"]), "", ""))
+        spread = "-"
+        if spreads.get(name):
+            low, high = spreads[name]
+            spread = f"{low:.2f}-{high:.2f}" + (" (too wide)" if name in report.get("too_wide", []) else "")
+        rows.append((name, f"{shown} ({note})" if note else shown, spread, target["target"], met))
+    rows.append(("latency_p50_s", _num(report["latency_p50_s"]), "", "", ""))
     matched = report["details"].get("matching")
     if matched:
         label = f"matching, articles/s ({matched['rules']:,} rules)"
-        rows.append((label, _num(matched["articles_per_s"], 0), "", ""))
+        rows.append((label, _num(matched["articles_per_s"], 0), "", "", ""))
     total = report["peak_rss_total_mb"]
-    rows.append(("daemon + parse workers, MB (PSS)", _num(total, 0) if total is not None else "-", "", ""))
+    rows.append(
+        ("daemon + parse workers, MB (PSS)", _num(total, 0) if total is not None else "-", "", "", "")
+    )
     lines.append(_grid(rows))
+    lines.append(
+        f"\n{report.get('runs', 1)} runs of each, alternating with their baseline; a ratio is the median of "
+        f"the paired runs; spread too wide: more than {report.get('spread_limit', steady.SPREAD_LIMIT):.0%} "
+        "of the median."
+    )
     return "\n".join(lines)
 
 

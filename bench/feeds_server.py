@@ -18,7 +18,9 @@ input closes (so it never outlives the harness). It prints one JSON line when re
   from the seed and the round); ``POST /control/publish`` ``{"feed": i, "token": t}``
   prepends an item the latency rule matches and answers ``{"at": unix time}`` of the
   moment it became visible; ``GET /control/stats`` and ``POST /control/reset`` count
-  requests, 200s, 304s and bytes.
+  requests, 200s, 304s and bytes; ``POST /control/dynamic`` ``{"on": true}`` serves as
+  many real servers do: no validators, and a body that changes on every request (its
+  ``lastBuildDate`` and a "served at" comment) while its items stay.
 
 - With ``--pages``, each item's link is ``/pages/...html`` on the feed's own address (a
   relative link) and the server answers it with an article page (``news.render_page``),
@@ -36,6 +38,7 @@ import gzip
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -83,6 +86,7 @@ class Site:
     articles: dict[str, tuple[int, news.Item]] = field(default_factory=dict)
     rounds: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    dynamic: bool = False  # no validators, a new timestamp in every body (``POST /control/dynamic``)
 
     @classmethod
     def build(cls, feeds: int, items: int, seed: int, pages: bool = False) -> Site:
@@ -134,6 +138,8 @@ class Site:
     def answer(self, feed: int, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
         """Status, headers and body for a GET of feed ``feed``."""
         version = self.versions[feed]
+        if self.dynamic:
+            return _dynamic(version, headers)
         validators = [("ETag", version.etag), ("Last-Modified", version.last_modified)]
         if _not_modified(version, headers):
             return 304, validators, b""
@@ -143,6 +149,23 @@ class Site:
             body = version.gzipped
             extra.append(("Content-Encoding", "gzip"))
         return 200, validators + extra, body
+
+
+_BUILD_DATE = re.compile(rb"<lastBuildDate>[^<]*</lastBuildDate>")
+
+
+def _dynamic(version: Version, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What a server without validators sends: the body with this moment's build date and
+    a "served at" comment (so every body differs), gzipped per request (level 1)."""
+    now = datetime.now(UTC)
+    stamp = f"<lastBuildDate>{format_datetime(now, usegmt=True)}</lastBuildDate>"
+    stamp += f"<!-- served at {now.isoformat(timespec='microseconds')} -->"
+    body = _BUILD_DATE.sub(stamp.encode(), version.body, count=1)
+    extra = [("Content-Type", "application/rss+xml; charset=utf-8")]
+    if "gzip" in headers.get("accept-encoding", ""):
+        body = gzip.compress(body, 1, mtime=0)
+        extra.append(("Content-Encoding", "gzip"))
+    return 200, extra, body
 
 
 def _not_modified(version: Version, headers: dict[str, str]) -> bool:
@@ -247,6 +270,9 @@ class Server:
             answer = {}
         elif action == "change" and method == "POST":
             answer = {"changed": self.site.change(float(args["share"]), int(args.get("items", 3)))}
+        elif action == "dynamic" and method == "POST":
+            self.site.dynamic = bool(args["on"])
+            answer = {"dynamic": self.site.dynamic}
         elif action == "publish" and method == "POST":
             answer = {"at": self.site.publish(int(args["feed"]), str(args["token"]))}
         else:
@@ -353,6 +379,10 @@ class FeedServer:
 
     def publish(self, feed: int, token: str) -> float:
         return float(self._call("publish", {"feed": feed, "token": token})["at"])
+
+    def dynamic(self, on: bool) -> None:
+        """Serve like a server without validators whose body changes on every request."""
+        self._call("dynamic", {"on": on})
 
     def stats(self) -> dict[str, Any]:
         return dict(self._call("stats"))

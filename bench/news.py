@@ -406,7 +406,10 @@ def rules(world: NewsWorld, count: int, channel: str = "hook") -> list[dict[str,
     people and topics in the news (spread through the list), the rest watching names
     that never appear."""
     rng = random.Random(f"{world.seed}:rules")
-    made: list[dict[str, Any]] = [{"name": "latency probe", "any": [LATENCY_MARKER], "notify": [channel]}]
+    # Every probe is its own alert (``stories: each``): the probes read alike, and folded
+    # into one story they would alert once in all, leaving the others' latency unmeasured.
+    probe = {"name": "latency probe", "any": [LATENCY_MARKER], "notify": [channel], "stories": "each"}
+    made: list[dict[str, Any]] = [probe]
     absent = iter(world.absent(3 * count))
     every = max(1, count // MATCHING)
     for i in range(1, count):

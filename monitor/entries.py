@@ -9,12 +9,13 @@ read is dropped with a reason (``collect``); the rest of its feed is kept. Pure.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from monitor.identity import entry_key, told_apart
+from monitor.items import key_digest
 from monitor.models import Entry
 from monitor.text import clean, one_line
 
@@ -30,14 +31,55 @@ EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)  # older "publication dates" count a
 def collect(items: Iterable[Item], build: Callable[[Item], Entry | None]) -> tuple[list[Entry], list[str]]:
     """Build every entry, then ``unique``; an item whose build raises an ENTRY_DEFECTS
     error is dropped with a reason (``entry 3: ValueError: ...``), the others kept."""
+    entries, dropped, _ = collect_noted(items, build)
+    return entries, dropped
+
+
+@dataclass(frozen=True, slots=True)
+class ItemKeys:
+    """What one item of a document became, for item skipping (``monitor.skipping``).
+
+    ``touched``: digests of every key its entry took on the way (its own, the one
+    without its guid, the final one); ``record``: the digest of its key when nothing
+    else in the document changed that key ("" for an item that makes no entry), None
+    when it must be parsed again next time (unreadable, or keyed apart from others).
+    """
+
+    touched: frozenset[str] = frozenset()
+    record: str | None = ""
+
+
+def collect_noted(
+    items: Iterable[Item], build: Callable[[Item], Entry | None]
+) -> tuple[list[Entry], list[str], list[ItemKeys]]:
+    """``collect``, and for each item (in order) what it became (``ItemKeys``)."""
     built: list[Entry | None] = []
+    failed: set[int] = set()
     dropped: list[str] = []
     for number, item in enumerate(items, 1):
         try:
             built.append(build(item))
         except ENTRY_DEFECTS as e:
+            failed.add(number - 1)
+            built.append(None)
             dropped.append(f"entry {number}: {one_line(f'{type(e).__name__}: {e}', 200)}")
-    return unique(built), dropped
+    entries, finals = settle(built)
+    notes = [
+        ItemKeys(record=None) if i in failed else _item_keys(entry, finals[i])
+        for i, entry in enumerate(built)
+    ]
+    return entries, dropped, notes
+
+
+def _item_keys(entry: Entry | None, final: str | None) -> ItemKeys:
+    if entry is None or final is None:
+        return ItemKeys()
+    keys = {entry.key, final}
+    if entry.key.startswith("guid:"):
+        keys.add(_key_without_guid(entry))
+    return ItemKeys(
+        frozenset(key_digest(k) for k in keys), key_digest(entry.key) if final == entry.key else None
+    )
 
 
 def bounded_reasons(reasons: Sequence[str]) -> tuple[str, ...]:
@@ -103,32 +145,39 @@ def unique(entries: Iterable[Entry | None]) -> list[Entry]:
     2. a key that different entries still share (one link for a live blog's updates)
        is, for every one of them, that key plus ``#`` and a hash of title and link.
     """
-    present = _without_repeats(entry for entry in entries if entry is not None)
-    shared_guids = _shared(present, "guid:")
-    rekeyed = [replace(e, key=_key_without_guid(e)) if e.key in shared_guids else e for e in present]
-    clashing = _shared(rekeyed, "")
+    return settle(list(entries))[0]
+
+
+def settle(built: Sequence[Entry | None]) -> tuple[list[Entry], list[str | None]]:
+    """``unique``, and the final key of each input (None for None): an exact repeat
+    has the key of the entry it repeats."""
+    first: dict[tuple[str, str, str | None], int] = {}
+    repeats: dict[int, int] = {}
+    kept: list[tuple[int, Entry]] = []
+    for i, entry in enumerate(built):
+        if entry is None:
+            continue
+        identity = (entry.key, entry.title, entry.link)
+        if identity in first:
+            repeats[i] = first[identity]
+            continue
+        first[identity] = i
+        kept.append((i, entry))
+    shared_guids = _shared([e for _, e in kept], "guid:")
+    rekeyed = [(i, replace(e, key=_key_without_guid(e)) if e.key in shared_guids else e) for i, e in kept]
+    clashing = _shared([e for _, e in rekeyed], "")
     seen: set[str] = set()
+    finals: dict[int, str] = {}
     result: list[Entry] = []
-    for entry in rekeyed:
+    for i, entry in rekeyed:
         if entry.key in clashing:
             entry = replace(entry, key=told_apart(entry.key, entry.title, entry.link))
+        finals[i] = entry.key
         if entry.key in seen:  # same title and link as an earlier entry: a repeat after all
             continue
         seen.add(entry.key)
         result.append(entry)
-    return result
-
-
-def _without_repeats(entries: Iterable[Entry]) -> list[Entry]:
-    """The first of each (key, title, link)."""
-    seen: set[tuple[str, str, str | None]] = set()
-    result = []
-    for entry in entries:
-        identity = (entry.key, entry.title, entry.link)
-        if identity not in seen:
-            seen.add(identity)
-            result.append(entry)
-    return result
+    return result, [finals.get(repeats.get(i, i)) for i in range(len(built))]
 
 
 def _shared(entries: Sequence[Entry], prefix: str) -> set[str]:

@@ -34,9 +34,11 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from monitor.entries import bounded_reasons, collect, make_entry, text_or_none, utc_clamped, web_link
+from monitor.entries import bounded_reasons, collect_noted, make_entry, text_or_none, utc_clamped, web_link
 from monitor.errors import ParseError
+from monitor.items import split_json
 from monitor.models import Entry, Fetched, ParsedFeed
+from monitor.skipping import Noted, skim
 from monitor.text import html_to_text, one_line, plain_text
 
 JSON_TYPES = frozenset(["application/feed+json", "application/json"])
@@ -44,7 +46,17 @@ _VERSION_PREFIXES = ("https://jsonfeed.org/version/", "http://jsonfeed.org/versi
 
 
 def parse_json_feed(fetched: Fetched) -> ParsedFeed:
-    """Parse a JSON Feed body; ParseError when it is not one."""
+    """Parse a JSON Feed body; ParseError when it is not one. With ``fetched.known``,
+    only the items not stored yet (``skipping``, ADR 0019)."""
+    try:
+        split = split_json(_json(fetched.body), fetched.final_url)
+    except (ValueError, RecursionError):  # not strict UTF-8 JSON: parse_noted says what is wrong
+        split = None
+    return skim(fetched, split, parse_noted)
+
+
+def parse_noted(fetched: Fetched) -> Noted:
+    """The whole JSON Feed parsed, and what each of its items became."""
     document, warning = _load(fetched)
     if not isinstance(document, dict):
         raise ParseError(fetched.url, "parse: invalid JSON Feed: the top level is not an object")
@@ -56,16 +68,17 @@ def parse_json_feed(fetched: Fetched) -> ParsedFeed:
         raise ParseError(fetched.url, "parse: invalid JSON Feed: items is not a list")
     inherited = _author(document)
     objects = [item for item in items if isinstance(item, dict)]
-    entries, dropped = collect(objects, lambda item: _entry(item, fetched, inherited))
+    entries, dropped, notes = collect_noted(objects, lambda item: _entry(item, fetched, inherited))
     if not entries and dropped:
         raise ParseError(fetched.url, f"parse: no entry could be read: {dropped[0]}")
-    return ParsedFeed(
+    parsed = ParsedFeed(
         title=one_line(plain_text(_string(document, "title")), 1000) or None,
         link=web_link([_string(document, "home_page_url")], fetched.final_url),
         entries=tuple(entries),
         warning=warning,
         dropped=bounded_reasons(dropped),
     )
+    return parsed, notes, warning is None
 
 
 def _load(fetched: Fetched) -> tuple[object, str | None]:

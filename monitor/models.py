@@ -32,6 +32,7 @@ class Fetched:
     fetched_at: datetime
     moved_to: str | None = None
     max_age: float | None = None
+    known: str | None = None  # the feed's stored items (``items.Record``): parse only the others
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,8 @@ class ParsedFeed:
     warning: str | None = None
     ttl: float | None = None  # seconds the publisher asks us to wait (RSS <ttl>)
     dropped: tuple[str, ...] = ()  # why entries could not be read ("entry 3: ..."), at most ~20
+    items: str | None = None  # the document's items for next time (``items.Record``); None: none
+    skipped: int = 0  # items recognised as stored and not parsed (ADR 0019)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,7 @@ class FeedState:
     fetch_url: str | None = None
     body_hash: str | None = None
     lease: str | None = None  # the claim's token; every write of the poll's results checks it
+    items: str | None = None  # the items of the last document whose entries are stored (ADR 0019)
 
     @property
     def address(self) -> str:
@@ -195,6 +199,7 @@ class PollOutcome:
     fetch_ms: float | None = None
     dropped: int = 0  # entries left out, each with a reason (the feed's last warning)
     error_kind: str | None = None  # the failure's type, for metrics: FetchError, ParseError, a bug's type
+    skipped: int = 0  # items of a changed body recognised as stored, not parsed (ADR 0019)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,10 +43,12 @@ from typing import Any
 import feedparser
 from feedparser.encodings import RE_XML_PI_ENCODING, convert_to_utf8
 
-from monitor.entries import bounded_reasons, collect, make_entry, text_or_none, utc_clamped, web_link
+from monitor.entries import bounded_reasons, collect_noted, make_entry, text_or_none, utc_clamped, web_link
 from monitor.errors import ParseError
+from monitor.items import split_xml
 from monitor.jsonfeed import JSON_TYPES, parse_json_feed
 from monitor.models import Entry, Fetched, ParsedFeed
+from monitor.skipping import Noted, skim
 from monitor.text import ascii_int, html_to_text, one_line, plain_text
 
 _PLAIN_TYPES = frozenset(["text/plain", "text"])
@@ -66,13 +68,23 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16be"),
     (codecs.BOM_UTF16_LE, "utf-16le"),
 )
+# feedparser's options (ADR 0019): its sanitizer and its URI resolver each parse every
+# HTML field again. Set once per process; ``python -m bench parse_options`` measures them.
+FEEDPARSER_OPTIONS: dict[str, bool] = {"sanitize_html": True, "resolve_relative_uris": False}
 MAX_TTL_MINUTES = 7 * 24 * 60  # a week: the longest wait any hint may ask for (as fetch's MAX_WAIT)
 
 
 def parse(fetched: Fetched) -> ParsedFeed:
-    """Parse a fetched body into entries with identity, UTC times and plain text."""
+    """Parse a fetched body into entries with identity, UTC times and plain text; with
+    ``fetched.known``, only the items not stored yet (``skipping``, ADR 0019)."""
     if is_json(fetched):
         return parse_json_feed(fetched)
+    split = split_xml(fetched.body, fetched.content_type, fetched.final_url)
+    return skim(fetched, split, parse_noted)
+
+
+def parse_noted(fetched: Fetched) -> Noted:
+    """The whole body parsed, and what each of its items became (``entries.ItemKeys``)."""
     result = _feedparser(fetched)
     problem = result.get("bozo_exception")
     version = str(result.get("version") or "")
@@ -83,11 +95,11 @@ def parse(fetched: Fetched) -> ParsedFeed:
         raw_entries.pop()
     feed = result.feed
     inherited = _author(feed) if version.startswith("atom") else None
-    entries, unreadable = collect(raw_entries, lambda raw: _entry(raw, fetched, inherited))
+    entries, unreadable, notes = collect_noted(raw_entries, lambda raw: _entry(raw, fetched, inherited))
     serious = problem is not None and not isinstance(problem, feedparser.ThingsNobodyCaresAboutButMe)
     if not entries and (not version or serious or unreadable):
         raise ParseError(fetched.url, f"parse: {_not_a_feed(fetched.body, version, problem, unreadable)}")
-    return ParsedFeed(
+    parsed = ParsedFeed(
         title=_feed_text(lambda: one_line(_text(feed, "title"), 1000)),
         link=_feed_text(lambda: _link(feed, fetched.final_url)),
         entries=tuple(entries),
@@ -95,6 +107,14 @@ def parse(fetched: Fetched) -> ParsedFeed:
         ttl=_ttl(feed),
         dropped=bounded_reasons(unreadable + dropped),
     )
+    return parsed, notes, problem is None or _misplaced_declaration(problem)
+
+
+def _misplaced_declaration(problem: object) -> bool:
+    """feedparser's complaint about blank lines before ``<?xml``, common in real feeds:
+    the whole document and the shorter one share those bytes (``items.split_xml``), so
+    both are parsed the same (by feedparser's lenient parser)."""
+    return "XML or text declaration not at start of entity" in str(problem)
 
 
 def _feedparser(fetched: Fetched) -> Any:
@@ -102,7 +122,7 @@ def _feedparser(fetched: Fetched) -> Any:
     when feedparser itself fails (its bug, on input nobody tested it with)."""
     body, headers = _prepared(fetched)
     try:
-        return feedparser.parse(io.BytesIO(body), response_headers=headers)
+        return feedparser.parse(io.BytesIO(body), response_headers=headers, **FEEDPARSER_OPTIONS)
     except (ValueError, LookupError, TypeError, AttributeError, OverflowError, RecursionError) as e:
         raise ParseError(fetched.url, f"parse: feedparser failed: {_exception_text(e)}") from e
 

@@ -109,7 +109,7 @@ def _poll(poll: Poll, deps: PollDeps) -> PollOutcome:
     body_hash = hashlib.sha256(fetched.body).hexdigest()
     if unchanged(feed, fetched, body_hash):
         return _unchanged(poll, deps, fetched.max_age, fetch_ms)
-    parsed = deps.parser(fetched)
+    parsed = deps.parser(replace(fetched, known=None if feed.first_poll else feed.items))
     if parsed.warning:
         log.debug('parse feed="%s" warning="%s"', feed.name, parsed.warning)
     new = _new_entries(poll, parsed, deps)
@@ -118,9 +118,11 @@ def _poll(poll: Poll, deps: PollDeps) -> PollOutcome:
     vectors = judge_entries(open_, matches, left_out, feed.name, deps)
     stored = [e for e in new if e.key not in left_out]
     dropped = [*parsed.dropped, *left_out.values()]
-    result = PollResult(fetched.etag, fetched.last_modified, parsed.title, body_hash, _warning(dropped))
+    result = PollResult(
+        fetched.etag, fetched.last_modified, parsed.title, body_hash, _warning(dropped), parsed.items
+    )
     if left_out:  # they are new again next time: fetch and parse the whole body again then
-        result = replace(result, etag=None, last_modified=None, body_hash=None)
+        result = replace(result, etag=None, last_modified=None, body_hash=None, items=None)
     next_poll = poll.now + polite_interval(
         poll.interval, _hint(fetched.max_age, parsed.ttl), deps.settings.poll
     )
@@ -149,6 +151,7 @@ def _poll(poll: Poll, deps: PollDeps) -> PollOutcome:
         rules=tuple(m.rule for found in matches.values() for m in found),
         fetch_ms=fetch_ms,
         dropped=len(dropped),
+        skipped=parsed.skipped,
     )
 
 

@@ -40,7 +40,20 @@ def test_cycle_benchmark_prints_its_table_and_writes_json(tmp_path: Path) -> Non
     """Five feeds of five items, ten rules, no latency; no reader venv, no PostgreSQL, no
     daemon (those need the network or minutes): the table and every ratio key appear."""
     out = tmp_path / "results.json"
-    args = ["--feeds", "5", "--items", "5", "--rules", "10", "--latency", "0", "--concurrency", "4"]
+    args = [
+        "--feeds",
+        "5",
+        "--items",
+        "5",
+        "--rules",
+        "10",
+        "--latency",
+        "0",
+        "--concurrency",
+        "4",
+        "--runs",
+        "3",
+    ]
     args += ["--no-reader", "--no-postgres", "--no-daemon", "--out", str(out)]
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     done = subprocess.run(
@@ -52,9 +65,16 @@ def test_cycle_benchmark_prints_its_table_and_writes_json(tmp_path: Path) -> Non
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    for label in ("monitor cold cycle", "monitor warm cycle", "raw httpx conditional GET", "naive loop"):
+    labels = ("monitor cold cycle", "monitor warm cycle", "raw httpx conditional GET", "naive loop")
+    for label in (*labels, "monitor dynamic bodies", "spread (min-max)", "3 runs of each"):
         assert label in done.stdout
-    for ratio in ("warm_vs_naive", "warm_vs_raw_http", "cold_vs_reader", "cold_vs_parse_only"):
+    for ratio in (
+        "warm_vs_naive",
+        "warm_vs_raw_http",
+        "cold_vs_reader",
+        "cold_vs_parse_only",
+        "cold_vs_raw_http",
+    ):
         assert ratio in done.stdout
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["feeds"] == 5 and report["rules"] == 10
@@ -65,8 +85,23 @@ def test_cycle_benchmark_prints_its_table_and_writes_json(tmp_path: Path) -> Non
         "cold_vs_reader",
         "cold_vs_parse_only",
         "two_vs_one_instance",
+        "cold_vs_raw_http",
+        "dynamic_vs_reader",
     }
-    assert ratios["warm_vs_naive"] > 0 and ratios["cold_vs_parse_only"] > 0
+    assert ratios["warm_vs_naive"] > 0 and ratios["cold_vs_parse_only"] > 0 and ratios["cold_vs_raw_http"] > 0
+    spreads = report["spreads"]
+    assert set(spreads) == set(ratios)
+    for name, value in ratios.items():  # a spread holds its median, or neither was measured
+        assert (spreads[name] is None) == (value is None), name
+        assert value is None or spreads[name][0] <= value <= spreads[name][1], name
+    assert (
+        len(report["timings_runs_s"]["monitor_cold"]) == 3
+        and len(report["ratio_runs"]["cold_vs_raw_http"]) == 3
+    )
+    assert ratios["dynamic_vs_reader"] is None and "--no-reader" in report["ratio_notes"]["dynamic_vs_reader"]
+    dynamic = report["details"]["monitor_dynamic_runs"]
+    assert len(dynamic) == 3 and all(d["statuses"] == {"ok": 5} for d in dynamic)
+    assert [d["new"] for d in dynamic] == [1, 1, 1] and all(d["skipped"] >= 20 for d in dynamic)
     assert ratios["cold_vs_reader"] is None and "--no-reader" in report["ratio_notes"]["cold_vs_reader"]
     assert report["peak_rss_mb"] is None and report["latency_p95_s"] is None
     cold = report["details"]["monitor_cold"]

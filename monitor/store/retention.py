@@ -29,6 +29,7 @@ from monitor.store.tables import (
     ARTICLES,
     DELIVERIES,
     EMBEDDINGS,
+    FEEDS,
     MATCHES,
     STORIES,
     STORY_ALERTS,
@@ -194,10 +195,18 @@ def _delete_articles(conn: Connection, ids: list[int]) -> Pruned:
         delete(MATCHES).where(MATCHES.c.article_id.in_(ids), MATCHES.c.article_id.not_in(held))
     ).rowcount
     _forget_in_stories(conn, ids, held)
+    _forget_items(conn, ids, held)
     articles = conn.execute(
         delete(ARTICLES).where(ARTICLES.c.id.in_(ids), ARTICLES.c.id.not_in(held))
     ).rowcount
     return Pruned(articles, matches, deliveries)
+
+
+def _forget_items(conn: Connection, ids: list[int], held: Select[tuple[int | None]]) -> None:
+    """A feed whose articles go parses its next changed body whole (ADR 0019): a pruned
+    entry still in the feed is new again, as it was before item skipping."""
+    feeds = select(ARTICLES.c.feed_id).where(ARTICLES.c.id.in_(ids), ARTICLES.c.id.not_in(held))
+    conn.execute(update(FEEDS).where(FEEDS.c.id.in_(feeds)).values(item_hashes=None))
 
 
 def _forget_in_stories(conn: Connection, ids: list[int], held: Select[tuple[int | None]]) -> None:

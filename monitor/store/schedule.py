@@ -306,6 +306,7 @@ def feed_state(row: Any, *, leased: bool) -> FeedState:
         fetch_url=row.fetch_url,
         body_hash=row.body_hash,
         lease=row.leased_by if leased else None,
+        items=row.item_hashes,
     )
 
 

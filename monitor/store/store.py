@@ -44,6 +44,7 @@ class PollResult:
     title: str | None
     body_hash: str | None = None
     warning: str | None = None  # what the poll had to leave out, and why
+    items: str | None = None  # the document's stored items (``items.Record``), for item skipping
 
 
 class Store(FeedSchedule, Outbox, Retention, StoryReads):
@@ -357,6 +358,7 @@ def _feed_values(
         "last_modified": result.last_modified,
         "title": result.title,
         "body_hash": result.body_hash,
+        "item_hashes": result.items,
         **success_values(now, next_poll_at),
     }
     if inserted:

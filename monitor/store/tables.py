@@ -75,6 +75,7 @@ class FeedRow(SQLModel, table=True):
     leased_until: datetime | None = _when()  # a poller owns this feed until then
     leased_by: str | None = Field(default=None, sa_type=Text)
     body_hash: str | None = Field(default=None, sa_type=Text)  # skip parsing an identical body
+    item_hashes: str | None = Field(default=None, sa_type=Text)  # skip parsing stored items (ADR 0019)
     last_warning: str | None = Field(default=None, sa_type=Text)  # e.g. an entry dropped, and why
     last_warning_at: datetime | None = _when()
 
