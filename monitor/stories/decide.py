@@ -20,7 +20,7 @@ the ECB+ story set (odd topics; ADR 0014), never on the test half.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.stories.features import YEAR, Signature, Vector
@@ -58,9 +58,9 @@ class Evidence:
             math.log(max(1, self.articles)),
         )
 
-    def probability(self) -> float:
-        """P(same story) under the fitted model."""
-        z = WEIGHTS[0] + sum(w * x for w, x in zip(WEIGHTS[1:], self.features(), strict=True))
+    def probability(self, weights: Sequence[float] = WEIGHTS) -> float:
+        """P(same story) under the fitted model (``weights``: intercept first, as WEIGHTS)."""
+        z = weights[0] + sum(w * x for w, x in zip(weights[1:], self.features(), strict=True))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def plausible(self) -> bool:
