@@ -25,7 +25,7 @@ DEFAULT_WINDOW = timedelta(days=7)
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_CANDIDATES = 16  # stories the index returns for one article
 SCORED = 4  # of those, the ones with most overlap get the full evidence
-SHOWN = 5  # shared or conflicting terms listed in an explanation
+SHOWN = 5
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from monitor.stories.features import YEAR, Signature, Vector
 from monitor.stories.state import StoryState
 
-WEIGHTS = (-0.73, 2.83, 3.58, 3.30, -1.25, -2.20, 0.30, -0.68, -0.10, -0.96)
+WEIGHTS = (-1.39, 2.94, 3.78, 3.31, -1.15, -1.23, 0.29, -1.98, 0.26, -0.60, 0.79, -0.72)
 """Intercept, then one weight per Evidence field in order (logistic regression)."""
+STORY_YEARS = 32
 MIN_OVERLAP = 0.1  # words + names cosine below this: not even a candidate
 
 
@@ -43,6 +44,7 @@ class Evidence:
     story_lead_missing: float
     year_conflict: float
     articles: int
+    title: float = 0.0
 
     def features(self) -> tuple[float, ...]:
         """The model's inputs, in WEIGHTS order after the intercept."""
@@ -56,6 +58,8 @@ class Evidence:
             self.year_conflict,
             self.lead_missing * self.core_missing,
             math.log(max(1, self.articles)),
+            self.title,
+            self.core_missing * math.log(max(1, self.articles)),
         )
 
     def probability(self, weights: Sequence[float] = WEIGHTS) -> float:
@@ -100,6 +104,21 @@ def main_years(vector: Vector, limit: int) -> list[str]:
     return [t for t, _ in vector if YEAR.fullmatch(t)][:limit]
 
 
+def event_years(sig: Signature) -> set[str]:
+    """The year an article reports from: its publication year, else its main year in the text."""
+    if sig.published is not None:
+        return {str(sig.published.year)}
+    return set(main_years(sig.numbers, 1))
+
+
+def story_event_years(story: StoryState) -> set[str]:
+    """Years a story's reports came from (known publication times) and its two main years."""
+    years = set(main_years(story.numbers, STORY_YEARS))
+    if story.first_seen is not None and story.last_seen is not None:
+        years |= {str(y) for y in range(story.first_seen.year, story.last_seen.year + 1)}
+    return years
+
+
 def _missing(names: list[str] | tuple[str, ...], present: frozenset[str] | set[str]) -> float:
     """Share of ``names`` not in ``present`` (0 when there are none to miss)."""
     return sum(1 for n in names if n not in present) / len(names) if names else 0.0
@@ -108,8 +127,8 @@ def _missing(names: list[str] | tuple[str, ...], present: frozenset[str] | set[s
 def evidence(sig: Signature, story: StoryState) -> Evidence:
     """Compare one article with one story."""
     story_names = {n for n, _ in story.name_counts}
-    article_years, story_years = main_years(sig.numbers, 1), main_years(story.numbers, 2)
-    conflict = bool(article_years and story_years and not set(article_years) & set(story_years))
+    article_years, story_years = event_years(sig), story_event_years(story)
+    conflict = bool(article_years and story_years and not article_years & story_years)
     (words, names, numbers), (s_words, s_names, s_numbers) = sig.lookup, story.lookup
     return Evidence(
         words=cosine(words, s_words, story.norms[0]),
@@ -120,4 +139,6 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
         story_lead_missing=_missing(story_leads(story), sig.name_words),
         year_conflict=1.0 if conflict else 0.0,
         articles=story.articles,
+        title=cosine(dict(sig.title), s_words, story.norms[0]),
     )
+

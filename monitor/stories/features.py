@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,7 +36,7 @@ TITLE_BOOST = 2.0
 MAX_WORD_ZIPF = MAX_IDF - 2.0  # words commoner than this (the, said, would) are not features
 NAME_MAX_ZIPF = 5.0  # a capitalised word this common (The, But, Monday) is not a name
 NAME_BASE = 2.0
-MAX_WORDS, MAX_NAMES, MAX_NUMBERS, MAX_LEAD = 64, 32, 16, 3
+MAX_WORDS, MAX_NAMES, MAX_NUMBERS, MAX_LEAD, MAX_TITLE = 64, 32, 16, 3, 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,7 @@ class Signature:
     numbers: Vector
     lead: tuple[str, ...]  # the article's main single-word names, most informative first
     name_words: frozenset[str] = field(default_factory=frozenset)  # every word of every name
+    title: Vector = ()  # the title's rare words and names (not kept by the story)
     lookup: tuple[Mapping[str, float], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +82,7 @@ class _Counts:
     numbers: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     lead: set[str] = field(default_factory=set)
     initial: list[str] = field(default_factory=list)  # capitalised sentence-initial words
+    title: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
 def extract(article: StoryArticle, stats: TermStats) -> Signature:
@@ -106,6 +108,7 @@ def extract(article: StoryArticle, stats: TermStats) -> Signature:
         numbers=_vector(counts.numbers, lambda _: 1.0, MAX_NUMBERS),
         lead=tuple(sorted(counts.lead, key=lambda n: (-name_idf(n), n))[:MAX_LEAD]),
         name_words=frozenset(w for n in counts.names for w in n.split(" ")),
+        title=_vector(counts.title, lambda w: max(1.0, MAX_IDF - table.get(w, UNSEEN_ZIPF)), MAX_TITLE),
     )
 
 
@@ -118,11 +121,16 @@ def _token(raw: str) -> tuple[str, str]:
 
 def _read_body(text: str, table: Mapping[str, float], counts: _Counts) -> None:
     """Tally words, names (single and runs) and numbers of the first MAX_TOKENS tokens."""
+    lines = [_TOKEN.findall(line) for line in text[: MAX_TOKENS * 20].split("\n")]
+    tokens = [
+        (stop or ("\n" if i == 0 else ""), raw, _headline(line))
+        for line in lines
+        for i, (stop, raw) in enumerate(line)
+    ][:MAX_TOKENS]
+    lowered = Counter(raw.lower() for _, raw, _ in tokens if raw[0].islower())
     run: list[str] = []
     tentative = False  # run[0] began a sentence: a name only if a name follows it
-    for position, (stop, raw) in enumerate(_TOKEN.findall(text[: MAX_TOKENS * 20])):
-        if position >= MAX_TOKENS:
-            break
+    for position, (stop, raw, headline) in enumerate(tokens):
         token, low = _token(raw)
         if low[0].isdigit():
             counts.numbers[low] += 1
@@ -132,8 +140,8 @@ def _read_body(text: str, table: Mapping[str, float], counts: _Counts) -> None:
         zipf = table.get(low, UNSEEN_ZIPF)
         if zipf <= MAX_WORD_ZIPF:
             counts.words[low] += 1
-        starts = position == 0 or bool(stop)
-        capital = token[0].isupper() and zipf < NAME_MAX_ZIPF
+        starts = position == 0 or bool(stop) or headline
+        capital = token[0].isupper() and zipf < NAME_MAX_ZIPF and lowered[low] < 2
         if capital and not starts:
             if tentative:
                 counts.names[run[0]] += 1
@@ -150,6 +158,13 @@ def _read_body(text: str, table: Mapping[str, float], counts: _Counts) -> None:
     _close_run(run, counts)
 
 
+def _headline(line: list[tuple[str, str]]) -> bool:
+    """A line in title case (a headline or a byline kept in the body): its capitals prove
+    nothing, as in the title."""
+    letters = [raw for _, raw in line if not raw[0].isdigit()]
+    return len(letters) >= 4 and sum(raw[0].isupper() for raw in letters) >= 0.6 * len(letters)
+
+
 def _close_run(run: list[str], counts: _Counts) -> None:
     """A run of two or more names is also one name of its own."""
     if len(run) > 1:
@@ -163,12 +178,15 @@ def _read_title(title: str, table: Mapping[str, float], counts: _Counts) -> None
         _, low = _token(raw)
         if low[0].isdigit():
             counts.numbers[low] += TITLE_BOOST
+
         elif low in counts.names:
             counts.names[low] += TITLE_BOOST
             counts.lead.add(low)
             counts.words[low] += TITLE_BOOST
+            counts.title[low] = 1.0
         elif table.get(low, UNSEEN_ZIPF) <= MAX_WORD_ZIPF:
             counts.words[low] += TITLE_BOOST
+            counts.title[low] = 1.0
 
 
 def _vector(tally: Mapping[str, float], weight: Callable[[str], float], limit: int) -> Vector:
