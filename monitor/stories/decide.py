@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from monitor.stories.features import YEAR, Signature, Vector
 from monitor.stories.state import StoryState
 
-WEIGHTS = (-1.39, 2.94, 3.78, 3.31, -1.15, -1.23, 0.29, -1.98, 0.26, -0.60, 0.79, -0.72)
+WEIGHTS = (-1.31, 2.90, 3.76, 3.31, -1.16, -1.27, 0.17, -2.03, 0.30, -0.59, 0.68, -0.70)
 """Intercept, then one weight per Evidence field in order (logistic regression)."""
 STORY_YEARS = 32
 MIN_OVERLAP = 0.1  # words + names cosine below this: not even a candidate

@@ -36,6 +36,7 @@ TITLE_BOOST = 2.0
 MAX_WORD_ZIPF = MAX_IDF - 2.0  # words commoner than this (the, said, would) are not features
 NAME_MAX_ZIPF = 5.0  # a capitalised word this common (The, But, Monday) is not a name
 NAME_BASE = 2.0
+HEADLINE_CAPITALS = 0.75  # a body line with this share of capitalised words is a headline
 MAX_WORDS, MAX_NAMES, MAX_NUMBERS, MAX_LEAD, MAX_TITLE = 64, 32, 16, 3, 16
 
 
@@ -162,7 +163,7 @@ def _headline(line: list[tuple[str, str]]) -> bool:
     """A line in title case (a headline or a byline kept in the body): its capitals prove
     nothing, as in the title."""
     letters = [raw for _, raw in line if not raw[0].isdigit()]
-    return len(letters) >= 4 and sum(raw[0].isupper() for raw in letters) >= 0.6 * len(letters)
+    return len(letters) >= 4 and sum(raw[0].isupper() for raw in letters) >= HEADLINE_CAPITALS * len(letters)
 
 
 def _close_run(run: list[str], counts: _Counts) -> None:
