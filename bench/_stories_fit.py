@@ -6,21 +6,29 @@ article, its evidence against each candidate the assigner would score
 whether the candidate's articles are mostly of the article's gold story. Two kinds of
 replay are pooled: an *oracle* one, where each article then goes to its gold story
 (clean stories), and *on-policy* ones, where it goes where the assigner with the
-current weights puts it (the mixed stories the method really meets). The weights are
-refitted on the pool a few rounds and printed, to be copied into
-``monitor/stories/decide.py``.
+current weights puts it (the mixed stories the method really meets). The shipped
+weights are the oracle fit (``rounds=0``): on-policy rounds were measured and made dev
+worse (ADR 0014). They are printed to be copied into ``monitor/stories/decide.py``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
 from bench import _stories_eval as ev
-from monitor.stories import MemoryIndex, StoryArticle, StoryAssigner, WordfreqStats, add_article, extract, new_story
+from monitor.stories import (
+    MemoryIndex,
+    StoryArticle,
+    StoryAssigner,
+    WordfreqStats,
+    add_article,
+    extract,
+    new_story,
+)
 from monitor.stories.assign import DEFAULT_CANDIDATES, SCORED
 from monitor.stories.decide import WEIGHTS, evidence, overlap
 from monitor.stories.index import query_terms
@@ -29,8 +37,8 @@ from monitor.stories.state import StoryState
 Rows = tuple[list[tuple[float, ...]], list[bool]]
 
 
-def _article(published: object, a: ev.Article) -> StoryArticle:
-    return StoryArticle(a["id"], a["title"], a["body"], published, a["outlet"], a["lang"])  # type: ignore[arg-type]
+def _article(published: datetime | None, a: ev.Article) -> StoryArticle:
+    return StoryArticle(a["id"], a["title"], a["body"], published, a["outlet"], a["lang"])
 
 
 def collect(stream: ev.Stream, weights: Sequence[float] | None, window_days: float | None = None) -> Rows:
@@ -83,7 +91,7 @@ def fit(xs: Sequence[Sequence[float]], ys: Sequence[bool], l2: float = 1e-3, ste
     return [round(float(b), 2) for b in beta]
 
 
-def fitted(corp: ev.Corpus, rounds: int = 2) -> list[float]:
+def fitted(corp: ev.Corpus, rounds: int = 0) -> list[float]:
     """Oracle rows, then ``rounds`` of on-policy rows pooled in, refitting each time."""
     stream = ev.replay(corp, "dev")
     xs, ys = collect(stream, None)

@@ -141,4 +141,3 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
         articles=story.articles,
         title=cosine(dict(sig.title), s_words, story.norms[0]),
     )
-
