@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from monitor.stories.features import YEAR, Signature, Vector
 from monitor.stories.state import StoryState
 
-WEIGHTS = (-1.31, 2.90, 3.76, 3.31, -1.16, -1.27, 0.17, -2.03, 0.30, -0.59, 0.68, -0.70)
+WEIGHTS = (-1.30, 2.89, 3.75, 3.31, -1.16, -1.25, 0.17, -2.03, 0.27, -0.59, 0.68, -0.71)
 """Intercept, then one weight per Evidence field in order (logistic regression)."""
 STORY_YEARS = 32
 MIN_OVERLAP = 0.1  # words + names cosine below this: not even a candidate
@@ -81,7 +81,7 @@ def cosine(article: Mapping[str, float], centroid: Mapping[str, float], length: 
 
 def overlap(sig: Signature, story: StoryState) -> float:
     """Words plus names cosine: the cheap first look at a candidate."""
-    (words, names, _), (s_words, s_names, _) = sig.lookup, story.lookup
+    (words, names, *_), (s_words, s_names, _) = sig.lookup, story.lookup
     return cosine(words, s_words, story.norms[0]) + cosine(names, s_names, story.norms[1])
 
 
@@ -129,7 +129,7 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
     story_names = {n for n, _ in story.name_counts}
     article_years, story_years = event_years(sig), story_event_years(story)
     conflict = bool(article_years and story_years and not article_years & story_years)
-    (words, names, numbers), (s_words, s_names, s_numbers) = sig.lookup, story.lookup
+    (words, names, numbers, title), (s_words, s_names, s_numbers) = sig.lookup, story.lookup
     return Evidence(
         words=cosine(words, s_words, story.norms[0]),
         names=cosine(names, s_names, story.norms[1]),
@@ -139,5 +139,5 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
         story_lead_missing=_missing(story_leads(story), sig.name_words),
         year_conflict=1.0 if conflict else 0.0,
         articles=story.articles,
-        title=cosine(dict(sig.title), s_words, story.norms[0]),
+        title=cosine(title, s_words, story.norms[0]),
     )
