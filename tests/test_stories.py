@@ -242,11 +242,12 @@ def test_evidence_separates_a_rewrite_from_a_sibling():
     assert sibling.lead_missing == 1.0 and sibling.core_missing > 0
 
 
-def test_a_different_year_is_a_conflict():
+def test_a_different_year_is_a_conflict_that_grows_with_the_gap():
     story = new_story(sig_of("Quake", "In 2008 a quake hit Qeshm island, the 2008 quake was strong."))
-    other = evidence(sig_of("Quake", "In 2005 a quake hit Qeshm island."), story)
+    far = evidence(sig_of("Quake", "In 2003 a quake hit Qeshm island."), story)
+    near = evidence(sig_of("Quake", "In 2007 a quake hit Qeshm island."), story)
     same = evidence(sig_of("Quake", "The 2008 quake hit Qeshm island."), story)
-    assert other.year_conflict == 1.0 and same.year_conflict == 0.0
+    assert far.year_conflict == 1.0 > near.year_conflict > same.year_conflict == 0.0
 
 
 def test_the_publication_year_conflicts_with_a_story_told_in_another_year():

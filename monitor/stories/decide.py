@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from monitor.stories.features import YEAR, Signature, Vector
 from monitor.stories.state import StoryState
 
-WEIGHTS = (-1.30, 2.89, 3.75, 3.31, -1.16, -1.25, 0.17, -2.03, 0.27, -0.59, 0.68, -0.71)
+WEIGHTS = (-1.42, 2.94, 3.66, 3.52, -1.10, -1.14, 0.19, -2.77, 0.18, -0.59, 0.86, -0.74)
 """Intercept, then one weight per Evidence field in order (logistic regression)."""
-STORY_YEARS = 32
+STORY_YEARS = 32  # every year among the story's kept numbers
+YEAR_GAP = 4
 MIN_OVERLAP = 0.1  # words + names cosine below this: not even a candidate
 
 
@@ -119,6 +120,15 @@ def story_event_years(story: StoryState) -> set[str]:
     return years
 
 
+def year_gap(article: set[str], story: set[str]) -> float:
+    """0 when the years agree (or one side has none), rising to 1 at YEAR_GAP years apart: a
+    year or two is often a background mention (last season), five is another event."""
+    if not article or not story:
+        return 0.0
+    gap = min(abs(int(a) - int(s)) for a in article for s in story)
+    return min(1.0, gap / YEAR_GAP)
+
+
 def _missing(names: list[str] | tuple[str, ...], present: frozenset[str] | set[str]) -> float:
     """Share of ``names`` not in ``present`` (0 when there are none to miss)."""
     return sum(1 for n in names if n not in present) / len(names) if names else 0.0
@@ -128,7 +138,7 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
     """Compare one article with one story."""
     story_names = {n for n, _ in story.name_counts}
     article_years, story_years = event_years(sig), story_event_years(story)
-    conflict = bool(article_years and story_years and not article_years & story_years)
+    conflict = year_gap(article_years, story_years)
     (words, names, numbers, title), (s_words, s_names, s_numbers) = sig.lookup, story.lookup
     return Evidence(
         words=cosine(words, s_words, story.norms[0]),
@@ -137,7 +147,7 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
         lead_missing=_missing(sig.lead, story_names),
         core_missing=_missing(core_names(story), sig.name_words),
         story_lead_missing=_missing(story_leads(story), sig.name_words),
-        year_conflict=1.0 if conflict else 0.0,
+        year_conflict=conflict,
         articles=story.articles,
         title=cosine(title, s_words, story.norms[0]),
     )
