@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -212,4 +213,4 @@ def _vector(tally: Mapping[str, float], weight: Callable[[str], float], limit: i
     scored.sort(key=lambda tw: (-tw[1], tw[0]))
     top = scored[:limit]
     norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
-    return tuple((t, w / norm) for t, w in top)
+    return tuple((sys.intern(t), w / norm) for t, w in top)  # one copy of a term across stories
