@@ -125,12 +125,12 @@ def _token(raw: str) -> tuple[str, str]:
 def _read_body(text: str, table: Mapping[str, float], counts: _Counts) -> None:
     """Tally words, names (single and runs) and numbers of the first MAX_TOKENS tokens."""
     tokens = _body_tokens(text)
-    lowered = dict(Counter(raw for _, raw, _ in tokens if raw.islower()))
+    lowered = dict(Counter(filter(str.islower, [raw for _, raw, _ in tokens])))
     words, names, numbers = counts.words, counts.names, counts.numbers
     run: list[str] = []
     tentative = False  # run[0] began a sentence: a name only if a name follows it
     for position, (stop, raw, headline) in enumerate(tokens):
-        token, low = _token(raw)
+        token, low = _token(raw) if "'" in raw or "\u2019" in raw else (raw, raw.lower())
         if low[0].isdigit():
             numbers[low] += 1
             if len(run) > 1:
