@@ -262,15 +262,6 @@ def test_the_publication_year_conflicts_with_a_story_told_in_another_year():
     assert evidence(extract(dated(2008), STATS), story).year_conflict == 0.0
 
 
-def test_shared_title_words_are_evidence():
-    story = new_story(
-        sig_of("Saints put Reggie Bush on injured reserve", "Reggie Bush of the Saints is hurt.")
-    )
-    same = evidence(sig_of("Bush to injured reserve", "The Saints said Reggie Bush is out."), story)
-    other = evidence(sig_of("Saints win at home", "The Saints said Reggie Bush is out."), story)
-    assert same.title > other.title >= 0.0
-
-
 def test_candidates_are_bounded_and_ranked_by_shared_weight():
     index = MemoryIndex()
     for i in range(MAX_POSTINGS - 2):

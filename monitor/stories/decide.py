@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from monitor.stories.features import YEAR, Signature, Vector
 from monitor.stories.state import StoryState
 
-WEIGHTS = (-1.42, 2.94, 3.66, 3.52, -1.10, -1.14, 0.19, -2.77, 0.18, -0.59, 0.86, -0.74)
+WEIGHTS = (-0.93, 3.24, 3.81, 3.46, -1.10, -2.04, 0.13, -2.69, 0.15, -0.85)
 """Intercept, then one weight per Evidence field in order (logistic regression)."""
 STORY_YEARS = 32  # every year among the story's kept numbers
 YEAR_GAP = 4
@@ -45,7 +45,6 @@ class Evidence:
     story_lead_missing: float
     year_conflict: float
     articles: int
-    title: float = 0.0
 
     def features(self) -> tuple[float, ...]:
         """The model's inputs, in WEIGHTS order after the intercept."""
@@ -59,8 +58,6 @@ class Evidence:
             self.year_conflict,
             self.lead_missing * self.core_missing,
             math.log(max(1, self.articles)),
-            self.title,
-            self.core_missing * math.log(max(1, self.articles)),
         )
 
     def probability(self, weights: Sequence[float] = WEIGHTS) -> float:
@@ -82,7 +79,7 @@ def cosine(article: Mapping[str, float], centroid: Mapping[str, float], length: 
 
 def overlap(sig: Signature, story: StoryState) -> float:
     """Words plus names cosine: the cheap first look at a candidate."""
-    (words, names, *_), (s_words, s_names, _) = sig.lookup, story.lookup
+    (words, names, _), (s_words, s_names, _) = sig.lookup, story.lookup
     return cosine(words, s_words, story.norms[0]) + cosine(names, s_names, story.norms[1])
 
 
@@ -139,7 +136,7 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
     story_names = {n for n, _ in story.name_counts}
     article_years, story_years = event_years(sig), story_event_years(story)
     conflict = year_gap(article_years, story_years)
-    (words, names, numbers, title), (s_words, s_names, s_numbers) = sig.lookup, story.lookup
+    (words, names, numbers), (s_words, s_names, s_numbers) = sig.lookup, story.lookup
     return Evidence(
         words=cosine(words, s_words, story.norms[0]),
         names=cosine(names, s_names, story.norms[1]),
@@ -149,5 +146,4 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
         story_lead_missing=_missing(story_leads(story), sig.name_words),
         year_conflict=conflict,
         articles=story.articles,
-        title=cosine(title, s_words, story.norms[0]),
     )

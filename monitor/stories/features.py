@@ -39,7 +39,7 @@ NAME_MAX_ZIPF = 5.0  # a capitalised word this common (The, But, Monday) is not 
 NAME_BASE = 2.0
 HEADLINE_CAPITALS = 0.75  # a body line with this share of capitalised words is a headline
 HEADLINE_TOKENS = 30  # ... and no longer than this
-MAX_WORDS, MAX_NAMES, MAX_NUMBERS, MAX_LEAD, MAX_TITLE = 64, 32, 16, 3, 16
+MAX_WORDS, MAX_NAMES, MAX_NUMBERS, MAX_LEAD = 64, 32, 16, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +66,12 @@ class Signature:
     numbers: Vector
     lead: tuple[str, ...]  # the article's main single-word names, most informative first
     name_words: frozenset[str] = field(default_factory=frozenset)  # every word of every name
-    title: Vector = ()  # the title's rare words and names (not kept by the story)
     lookup: tuple[Mapping[str, float], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        """Term -> weight maps of words, names, numbers, title, for scoring many stories fast."""
+        """Term -> weight maps of words, names, numbers, for scoring many stories fast."""
         if not self.lookup:
-            maps = (dict(self.words), dict(self.names), dict(self.numbers), dict(self.title))
+            maps = (dict(self.words), dict(self.names), dict(self.numbers))
             object.__setattr__(self, "lookup", maps)
 
 
@@ -85,7 +84,6 @@ class _Counts:
     numbers: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     lead: set[str] = field(default_factory=set)
     initial: list[str] = field(default_factory=list)  # capitalised sentence-initial words
-    title: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
 def extract(article: StoryArticle, stats: TermStats) -> Signature:
@@ -111,7 +109,6 @@ def extract(article: StoryArticle, stats: TermStats) -> Signature:
         numbers=_vector(counts.numbers, lambda _: 1.0, MAX_NUMBERS),
         lead=tuple(sorted(counts.lead, key=lambda n: (-name_idf(n), n))[:MAX_LEAD]),
         name_words=frozenset(w for n in counts.names for w in n.split(" ")),
-        title=_vector(counts.title, lambda w: max(1.0, MAX_IDF - table.get(w, UNSEEN_ZIPF)), MAX_TITLE),
     )
 
 
@@ -195,15 +192,12 @@ def _read_title(title: str, table: Mapping[str, float], counts: _Counts) -> None
         _, low = _token(raw)
         if low[0].isdigit():
             counts.numbers[low] += TITLE_BOOST
-
         elif low in counts.names:
             counts.names[low] += TITLE_BOOST
             counts.lead.add(low)
             counts.words[low] += TITLE_BOOST
-            counts.title[low] = 1.0
         elif table.get(low, UNSEEN_ZIPF) <= MAX_WORD_ZIPF:
             counts.words[low] += TITLE_BOOST
-            counts.title[low] = 1.0
 
 
 def _vector(tally: Mapping[str, float], weight: Callable[[str], float], limit: int) -> Vector:
