@@ -7,14 +7,16 @@ For each candidate story the article gets nine evidence values (``Evidence``):
   article's lead names that the story never named (``lead_missing``), the share of
   the story's core names (named by at least half its articles) that the article does
   not name (``core_missing``), the share of the story's two main lead names missing
-  from the article (``story_lead_missing``), and a year conflict (the article's main
-  year is none of the story's two main years);
+  from the article (``story_lead_missing``), and a year gap (the year the article
+  reports from, its publication year or else its main year in the text, against the
+  story's years: 0 when they meet, 1 at YEAR_GAP years apart);
 - the product of the first two conflicts, and log(story size).
 
 A logistic model turns them into the probability that the article reports on the
 story; the article joins the most probable open story when that probability reaches
-``threshold``, else it starts a story. The weights were fitted once on the dev half of
-the ECB+ story set (odd topics; ADR 0014), never on the test half.
+``threshold``, else it starts a story. The weights were fitted on the dev half of the
+ECB+ story set (odd topics; ``python -m bench stories -- --fit``, ADR 0014), never on
+the test half.
 """
 
 from __future__ import annotations
