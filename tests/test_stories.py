@@ -295,6 +295,15 @@ def test_expire_drops_postings_too():
     assert index.get("old") is None
 
 
+def test_two_headlines_that_share_one_term_are_two_stories():
+    a = assigner()
+    a.assign(StoryArticle("a", "ATACMS strike reported", "ATACMS strike reported", T0))
+    other = a.assign(StoryArticle("b", "Another ATACMS delivery", "Another ATACMS delivery", T0))
+    assert other.created
+    same = a.assign(StoryArticle("c", "ATACMS strike reported", "ATACMS strike reported again", T0))
+    assert not same.created and same.story.id == "a"
+
+
 def test_a_closed_story_is_never_joined_even_when_identical():
     a = assigner(window=timedelta(days=1))
     text = "A publicist says Tara Reid checked into Promises rehab in Malibu."

@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from monitor.stories.features import YEAR, Signature, Vector
 from monitor.stories.state import StoryState
 
-WEIGHTS = (-0.93, 3.24, 3.81, 3.46, -1.10, -2.04, 0.13, -2.69, 0.15, -0.85)
+WEIGHTS = (-0.91, 3.20, 3.82, 3.45, -1.09, -2.06, 0.17, -2.70, 0.20, -0.86)
 """Intercept, then one weight per Evidence field in order (logistic regression)."""
 STORY_YEARS = 32  # every year among the story's kept numbers
 YEAR_GAP = 4
 MIN_OVERLAP = 0.1  # words + names cosine below this: not even a candidate
+MIN_SHARED = 2  # ... nor with fewer shared terms than this
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class Evidence:
     story_lead_missing: float
     year_conflict: float
     articles: int
+    shared: int = 0  # distinct terms of the article the story also has (any channel)
 
     def features(self) -> tuple[float, ...]:
         """The model's inputs, in WEIGHTS order after the intercept."""
@@ -68,8 +70,9 @@ class Evidence:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def plausible(self) -> bool:
-        """Enough overlap to be worth scoring at all."""
-        return self.words + self.names >= MIN_OVERLAP
+        """Enough overlap to be worth scoring at all: a single shared term (two headlines
+        that both say ATACMS) is a topic, not yet an event."""
+        return self.words + self.names >= MIN_OVERLAP and self.shared >= MIN_SHARED
 
 
 def cosine(article: Mapping[str, float], centroid: Mapping[str, float], length: float) -> float:
@@ -148,4 +151,9 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
         story_lead_missing=_missing(story_leads(story), sig.name_words),
         year_conflict=conflict,
         articles=story.articles,
+        shared=len(
+            (words.keys() & s_words.keys())
+            | (names.keys() & s_names.keys())
+            | (numbers.keys() & s_numbers.keys())
+        ),
     )
