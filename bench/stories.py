@@ -10,7 +10,8 @@ keyword rules with one alert per (rule, story), and prints the baselines (a), (c
 without one, because 17 of the corpus's dated stories have gaps of more than 7 days
 between reports, which a 7-day window must split. The throughput scenario fills a
 MemoryIndex with N synthetic articles (default 100,000) and times assigning more.
-Tune on ``--split dev``; the test split is for the report. Writes
+Tune on ``--split dev``; the test split is for the report. ``--fit`` prints the
+decision's weights fitted on dev (``bench/_stories_fit.py``). Writes
 ``bench/results/stories.json`` (``stories-dev.json`` for dev).
 """
 
@@ -25,11 +26,25 @@ from pathlib import Path
 from typing import Any
 
 from bench import _stories_eval as ev
+from bench._stories_fit import fitted
 from bench._stories_speed import throughput
 from bench.corpora import corpus
 from monitor.stories import DEFAULT_THRESHOLD, MemoryIndex, StoryArticle, StoryAssigner, WordfreqStats
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ISSUE_BASELINES = (  # issue 11's published-metric baselines, measured on all 943 articles
+    ("every article alone (today)", 0.00, 0.17, 0.00),
+    ("MinHash/shingle Jaccard >= 0.1", 0.19, 0.32, 0.02),
+    ("TF-IDF cosine >= 0.3, single pass", 0.79, 0.84, 0.18),
+    ("TF-IDF cosine >= 0.2, single pass", 0.80, 0.86, 0.38),
+)
+TARGETS = {
+    "pw_f1": 0.85,
+    "b3_f1": 0.90,
+    "sibling_merged_share": 0.05,
+    "alerts_per_ideal": 1.2,
+    "own_alert_share": 0.98,
+}
 _COLUMNS = ("pw_p", "pw_r", "pw_f1", "b3_p", "b3_r", "b3_f1")
 
 
@@ -67,6 +82,28 @@ def table(rows: Sequence[dict[str, Any]], out: Any = sys.stdout) -> None:
         )
 
 
+def issue_table(rows: Sequence[dict[str, Any]], out: Any = sys.stdout) -> None:
+    """Our rows beside the issue's baselines (pairwise F1, B-cubed F1, siblings merged), and
+    which targets each of our rows meets."""
+    print("| grouping | pairwise F1 | B-cubed F1 | sibling stories merged | targets met |", file=out)
+    print("|---|---|---|---|---|", file=out)
+    for name, pw, b3, merged in ISSUE_BASELINES:
+        print(f"| issue: {name} | {pw:.2f} | {b3:.2f} | {merged:.0%} | |", file=out)
+    for r in rows:
+        if r["name"].startswith("monitor.stories"):
+            print(
+                f"| {r['name']} | {r['pw_f1']:.2f} | {r['b3_f1']:.2f} | {r['sibling_merged_share']:.1%}"
+                f" | {', '.join(met(r)) or 'none'} |",
+                file=out,
+            )
+
+
+def met(row: dict[str, Any]) -> list[str]:
+    """The targets a row meets (lower is better for siblings merged and alerts)."""
+    lower = {"sibling_merged_share", "alerts_per_ideal"}
+    return [k for k, t in TARGETS.items() if (row[k] <= t if k in lower else row[k] >= t)]
+
+
 def run(split: str, threshold: float, window: float, baselines: bool) -> list[dict[str, Any]]:
     """Every row for one split."""
     corp = ev.load(corpus("stories"))
@@ -92,10 +129,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=7.0, help="days (the first row)")
     parser.add_argument("--throughput", type=int, default=100_000, help="articles in the index (0: skip)")
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument(
+        "--fit", action="store_true", help="print the decision weights fitted on dev, and stop"
+    )
     args = parser.parse_args(list(argv or []))
+    if args.fit:
+        print("WEIGHTS =", tuple(fitted(ev.load(corpus("stories")))))
+        return 0
     rows = run(args.split, args.threshold, args.window, not args.no_baselines)
     print(f"\nstories ({args.split} split, threshold {args.threshold}):\n")
     table(rows)
+    print()
+    issue_table(rows)
     speed = throughput(args.throughput) if args.throughput else None
     if speed:
         print(
@@ -106,6 +151,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     RESULTS.mkdir(exist_ok=True)
     name = "stories.json" if args.split == "test" else f"stories-{args.split}.json"
-    payload = {"split": args.split, "threshold": args.threshold, "rows": rows, "throughput": speed}
+    payload = {
+        "split": args.split,
+        "threshold": args.threshold,
+        "rows": rows,
+        "issue_baselines": [
+            dict(zip(("name", "pw_f1", "b3_f1", "sibling_merged_share"), b, strict=True))
+            for b in ISSUE_BASELINES
+        ],
+        "targets": TARGETS,
+        "throughput": speed,
+    }
     (RESULTS / name).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return 0

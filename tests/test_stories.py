@@ -75,6 +75,21 @@ def test_the_sibling_event_of_the_same_kind_starts_its_own_story():
     assert "reid" in why.missing_names
 
 
+REGGIE_BUSH = ["ecbplus:25_10ecb", "ecbplus:25_11ecb", "ecbplus:25_12ecb"]  # Saints put Bush on IR
+PIERRE_THOMAS = ["ecbplus:25_10ecbplus", "ecbplus:25_11ecbplus", "ecbplus:25_13ecbplus"]  # later, Thomas
+
+
+def test_a_sibling_with_the_same_team_and_the_same_act_keeps_its_own_story():
+    a = assigner()
+    assert {a.assign(real(i)).story.id for i in REGGIE_BUSH} == {REGGIE_BUSH[0]}
+    first = a.assign(real(PIERRE_THOMAS[0]))
+    assert first.created
+    assert first.explanation.candidate == REGGIE_BUSH[0]
+    assert {"bush", "reggie"} <= set(first.explanation.missing_names)
+    later = [a.assign(real(i)) for i in PIERRE_THOMAS[1:]]
+    assert {done.story.id for done in later} == {PIERRE_THOMAS[0]}
+
+
 def test_a_joined_article_says_what_it_shares():
     a = assigner()
     a.assign(real(TARA_REID[0]))
@@ -147,6 +162,19 @@ def test_names_are_capitalised_words_that_do_not_start_a_sentence(text, names, n
     assert not (not_names & found)
 
 
+def test_a_title_case_line_in_the_body_proves_no_names():
+    sig = sig_of("", "Lohan Checks Into Betty Ford Clinic Again\nHer lawyer says Lindsay Lohan is in rehab.")
+    names = {t for t, _ in sig.names}
+    assert {"lohan", "lindsay"} <= names
+    assert not {"checks", "clinic", "again", "betty"} & names
+
+
+def test_a_word_the_article_also_writes_in_lower_case_is_no_name():
+    text = "Officials said the Planning rules changed. The planning office and planning staff agreed."
+    names = {t for t, _ in sig_of("", text).names}
+    assert "planning" not in names
+
+
 def test_numbers_are_their_own_channel_and_headline_capitals_prove_nothing():
     sig = sig_of("Quake Of 5.6 Hits Qeshm", "A quake of magnitude 5.6 hit the island of Qeshm, killing 10.")
     assert {"5.6", "10"} <= {t for t, _ in sig.numbers}
@@ -214,11 +242,24 @@ def test_evidence_separates_a_rewrite_from_a_sibling():
     assert sibling.lead_missing == 1.0 and sibling.core_missing > 0
 
 
-def test_a_different_year_is_a_conflict():
+def test_a_different_year_is_a_conflict_that_grows_with_the_gap():
     story = new_story(sig_of("Quake", "In 2008 a quake hit Qeshm island, the 2008 quake was strong."))
-    other = evidence(sig_of("Quake", "In 2005 a quake hit Qeshm island."), story)
+    far = evidence(sig_of("Quake", "In 2003 a quake hit Qeshm island."), story)
+    near = evidence(sig_of("Quake", "In 2007 a quake hit Qeshm island."), story)
     same = evidence(sig_of("Quake", "The 2008 quake hit Qeshm island."), story)
-    assert other.year_conflict == 1.0 and same.year_conflict == 0.0
+    assert far.year_conflict == 1.0 > near.year_conflict > same.year_conflict == 0.0
+
+
+def test_the_publication_year_conflicts_with_a_story_told_in_another_year():
+    story = new_story(sig_of("Patch", "Microsoft shipped the 2008 patch for Internet Explorer in 2008."))
+
+    def dated(year: int) -> StoryArticle:
+        return StoryArticle(
+            "k", "Patch", "Microsoft shipped a patch for Internet Explorer.", T0.replace(year=year)
+        )
+
+    assert evidence(extract(dated(2013), STATS), story).year_conflict == 1.0
+    assert evidence(extract(dated(2008), STATS), story).year_conflict == 0.0
 
 
 def test_candidates_are_bounded_and_ranked_by_shared_weight():
@@ -252,6 +293,15 @@ def test_expire_drops_postings_too():
     assert index.expire(T0 + timedelta(seconds=1)) == 1
     assert [s.id for s in index.candidates([("n:qeshm", 1.0)], 10)] == ["undated"]
     assert index.get("old") is None
+
+
+def test_two_headlines_that_share_one_term_are_two_stories():
+    a = assigner()
+    a.assign(StoryArticle("a", "ATACMS strike reported", "ATACMS strike reported", T0))
+    other = a.assign(StoryArticle("b", "Another ATACMS delivery", "Another ATACMS delivery", T0))
+    assert other.created
+    same = a.assign(StoryArticle("c", "ATACMS strike reported", "ATACMS strike reported again", T0))
+    assert not same.created and same.story.id == "a"
 
 
 def test_a_closed_story_is_never_joined_even_when_identical():

@@ -11,11 +11,12 @@ conflicted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.stories.background import TermStats
-from monitor.stories.decide import Evidence, core_names, evidence, main_years, overlap
+from monitor.stories.decide import WEIGHTS, Evidence, core_names, evidence, main_years, overlap
 from monitor.stories.features import Signature, StoryArticle, Vector, extract
 from monitor.stories.index import StoryIndex, query_terms
 from monitor.stories.state import StoryState, add_article, new_story
@@ -24,7 +25,7 @@ DEFAULT_WINDOW = timedelta(days=7)
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_CANDIDATES = 16  # stories the index returns for one article
 SCORED = 4  # of those, the ones with most overlap get the full evidence
-SHOWN = 5  # shared or conflicting terms listed in an explanation
+SHOWN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,22 +65,24 @@ class StoryAssigner:
         window: timedelta = DEFAULT_WINDOW,
         threshold: float = DEFAULT_THRESHOLD,
         candidates: int = DEFAULT_CANDIDATES,
+        weights: Sequence[float] = WEIGHTS,
     ) -> None:
         self.index = index
         self.stats = stats
         self.window_s = window.total_seconds()
         self.threshold = threshold
         self.limit = candidates
+        self.weights = tuple(weights)
 
     def assign(self, article: StoryArticle) -> Assignment:
         """Put ``article`` into a story (and the index); return where and why."""
         sig = extract(article, self.stats)
         best, proof, considered = self._best(sig)
-        score = proof.probability() if proof is not None else 0.0
+        score = proof.probability(self.weights) if proof is not None else 0.0
         joins = best is not None and score >= self.threshold
         story = add_article(best, sig) if joins and best is not None else new_story(sig)
         self.index.put(story)
-        why = explain(sig, best, proof, considered)
+        why = explain(sig, best, proof, considered, score)
         return Assignment(article=article.key, story=story, created=not joins, explanation=why)
 
     def expire(self, now: datetime) -> int:
@@ -96,21 +99,23 @@ class StoryAssigner:
         for _, _, story in sorted(looks, key=lambda row: (row[0], row[1]))[:SCORED]:
             proof = evidence(sig, story)
             if proof.plausible():
-                scored.append((-proof.probability(), story.id, story, proof))
+                scored.append((-proof.probability(self.weights), story.id, story, proof))
         if not scored:
             return None, None, 0
         _, _, story, proof = min(scored, key=lambda row: (row[0], row[1]))
         return story, proof, len(scored)
 
 
-def explain(sig: Signature, story: StoryState | None, proof: Evidence | None, considered: int) -> Explanation:
+def explain(
+    sig: Signature, story: StoryState | None, proof: Evidence | None, considered: int, score: float
+) -> Explanation:
     """Shared and conflicting terms between an article and its best candidate."""
     if story is None or proof is None:
         return Explanation(score=0.0, candidate=None, considered=considered)
     story_names = {n for n, _ in story.name_counts}
     years = main_years(sig.numbers, 1) + main_years(story.numbers, 2) if proof.year_conflict else []
     return Explanation(
-        score=round(proof.probability(), 4),
+        score=round(score, 4),
         candidate=story.id,
         considered=considered,
         shared_names=_shared(sig.names, story.names),

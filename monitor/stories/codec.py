@@ -7,6 +7,7 @@ kilobytes. ``VERSION`` names the layout: a row of another version is not read ba
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -65,8 +66,8 @@ def _parse(text: object) -> datetime | None:
 
 
 def _vector(rows: list[list[Any]]) -> Vector:
-    return tuple((str(t), float(w)) for t, w in rows)
+    return tuple((sys.intern(str(t)), float(w)) for t, w in rows)
 
 
 def _counts(rows: list[list[Any]]) -> Counts:
-    return tuple((str(t), int(n)) for t, n in rows)
+    return tuple((sys.intern(str(t)), int(n)) for t, n in rows)

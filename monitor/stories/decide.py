@@ -7,28 +7,33 @@ For each candidate story the article gets nine evidence values (``Evidence``):
   article's lead names that the story never named (``lead_missing``), the share of
   the story's core names (named by at least half its articles) that the article does
   not name (``core_missing``), the share of the story's two main lead names missing
-  from the article (``story_lead_missing``), and a year conflict (the article's main
-  year is none of the story's two main years);
+  from the article (``story_lead_missing``), and a year gap (the year the article
+  reports from, its publication year or else its main year in the text, against the
+  story's years: 0 when they meet, 1 at YEAR_GAP years apart);
 - the product of the first two conflicts, and log(story size).
 
 A logistic model turns them into the probability that the article reports on the
 story; the article joins the most probable open story when that probability reaches
-``threshold``, else it starts a story. The weights were fitted once on the dev half of
-the ECB+ story set (odd topics; ADR 0014), never on the test half.
+``threshold``, else it starts a story. The weights were fitted on the dev half of the
+ECB+ story set (odd topics; ``python -m bench stories -- --fit``, ADR 0014), never on
+the test half.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.stories.features import YEAR, Signature, Vector
 from monitor.stories.state import StoryState
 
-WEIGHTS = (-0.73, 2.83, 3.58, 3.30, -1.25, -2.20, 0.30, -0.68, -0.10, -0.96)
+WEIGHTS = (-0.91, 3.20, 3.82, 3.45, -1.09, -2.06, 0.17, -2.70, 0.20, -0.86)
 """Intercept, then one weight per Evidence field in order (logistic regression)."""
+STORY_YEARS = 32  # every year among the story's kept numbers
+YEAR_GAP = 4
 MIN_OVERLAP = 0.1  # words + names cosine below this: not even a candidate
+MIN_SHARED = 2  # ... nor with fewer shared terms than this
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,7 @@ class Evidence:
     story_lead_missing: float
     year_conflict: float
     articles: int
+    shared: int = 0  # distinct terms of the article the story also has (any channel)
 
     def features(self) -> tuple[float, ...]:
         """The model's inputs, in WEIGHTS order after the intercept."""
@@ -58,14 +64,15 @@ class Evidence:
             math.log(max(1, self.articles)),
         )
 
-    def probability(self) -> float:
-        """P(same story) under the fitted model."""
-        z = WEIGHTS[0] + sum(w * x for w, x in zip(WEIGHTS[1:], self.features(), strict=True))
+    def probability(self, weights: Sequence[float] = WEIGHTS) -> float:
+        """P(same story) under the fitted model (``weights``: intercept first, as WEIGHTS)."""
+        z = weights[0] + sum(w * x for w, x in zip(weights[1:], self.features(), strict=True))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def plausible(self) -> bool:
-        """Enough overlap to be worth scoring at all."""
-        return self.words + self.names >= MIN_OVERLAP
+        """Enough overlap to be worth scoring at all: a single shared term (two headlines
+        that both say ATACMS) is a topic, not yet an event."""
+        return self.words + self.names >= MIN_OVERLAP and self.shared >= MIN_SHARED
 
 
 def cosine(article: Mapping[str, float], centroid: Mapping[str, float], length: float) -> float:
@@ -100,6 +107,30 @@ def main_years(vector: Vector, limit: int) -> list[str]:
     return [t for t, _ in vector if YEAR.fullmatch(t)][:limit]
 
 
+def event_years(sig: Signature) -> set[str]:
+    """The year an article reports from: its publication year, else its main year in the text."""
+    if sig.published is not None:
+        return {str(sig.published.year)}
+    return set(main_years(sig.numbers, 1))
+
+
+def story_event_years(story: StoryState) -> set[str]:
+    """Years a story's reports came from (known publication times) and its two main years."""
+    years = set(main_years(story.numbers, STORY_YEARS))
+    if story.first_seen is not None and story.last_seen is not None:
+        years |= {str(y) for y in range(story.first_seen.year, story.last_seen.year + 1)}
+    return years
+
+
+def year_gap(article: set[str], story: set[str]) -> float:
+    """0 when the years agree (or one side has none), rising to 1 at YEAR_GAP years apart: a
+    year or two is often a background mention (last season), five is another event."""
+    if not article or not story:
+        return 0.0
+    gap = min(abs(int(a) - int(s)) for a in article for s in story)
+    return min(1.0, gap / YEAR_GAP)
+
+
 def _missing(names: list[str] | tuple[str, ...], present: frozenset[str] | set[str]) -> float:
     """Share of ``names`` not in ``present`` (0 when there are none to miss)."""
     return sum(1 for n in names if n not in present) / len(names) if names else 0.0
@@ -108,8 +139,8 @@ def _missing(names: list[str] | tuple[str, ...], present: frozenset[str] | set[s
 def evidence(sig: Signature, story: StoryState) -> Evidence:
     """Compare one article with one story."""
     story_names = {n for n, _ in story.name_counts}
-    article_years, story_years = main_years(sig.numbers, 1), main_years(story.numbers, 2)
-    conflict = bool(article_years and story_years and not set(article_years) & set(story_years))
+    article_years, story_years = event_years(sig), story_event_years(story)
+    conflict = year_gap(article_years, story_years)
     (words, names, numbers), (s_words, s_names, s_numbers) = sig.lookup, story.lookup
     return Evidence(
         words=cosine(words, s_words, story.norms[0]),
@@ -118,6 +149,11 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
         lead_missing=_missing(sig.lead, story_names),
         core_missing=_missing(core_names(story), sig.name_words),
         story_lead_missing=_missing(story_leads(story), sig.name_words),
-        year_conflict=1.0 if conflict else 0.0,
+        year_conflict=conflict,
         articles=story.articles,
+        shared=len(
+            (words.keys() & s_words.keys())
+            | (names.keys() & s_names.keys())
+            | (numbers.keys() & s_numbers.keys())
+        ),
     )

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
+import sys
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,8 @@ TITLE_BOOST = 2.0
 MAX_WORD_ZIPF = MAX_IDF - 2.0  # words commoner than this (the, said, would) are not features
 NAME_MAX_ZIPF = 5.0  # a capitalised word this common (The, But, Monday) is not a name
 NAME_BASE = 2.0
+HEADLINE_CAPITALS = 0.75  # a body line with this share of capitalised words is a headline
+HEADLINE_TOKENS = 30  # ... and no longer than this
 MAX_WORDS, MAX_NAMES, MAX_NUMBERS, MAX_LEAD = 64, 32, 16, 3
 
 
@@ -118,36 +121,62 @@ def _token(raw: str) -> tuple[str, str]:
 
 def _read_body(text: str, table: Mapping[str, float], counts: _Counts) -> None:
     """Tally words, names (single and runs) and numbers of the first MAX_TOKENS tokens."""
+    tokens = _body_tokens(text)
+    lowered = dict(Counter(filter(str.islower, [raw for _, raw, _ in tokens])))
+    words, names, numbers = counts.words, counts.names, counts.numbers
     run: list[str] = []
     tentative = False  # run[0] began a sentence: a name only if a name follows it
-    for position, (stop, raw) in enumerate(_TOKEN.findall(text[: MAX_TOKENS * 20])):
-        if position >= MAX_TOKENS:
-            break
-        token, low = _token(raw)
+    for position, (stop, raw, headline) in enumerate(tokens):
+        token, low = _token(raw) if "'" in raw or "\u2019" in raw else (raw, raw.lower())
         if low[0].isdigit():
-            counts.numbers[low] += 1
-            _close_run(run, counts)
+            numbers[low] += 1
+            if len(run) > 1:
+                _close_run(run, counts)
             run, tentative = [], False
             continue
         zipf = table.get(low, UNSEEN_ZIPF)
         if zipf <= MAX_WORD_ZIPF:
-            counts.words[low] += 1
-        starts = position == 0 or bool(stop)
-        capital = token[0].isupper() and zipf < NAME_MAX_ZIPF
-        if capital and not starts:
+            words[low] += 1
+        capital = token[0].isupper() and zipf < NAME_MAX_ZIPF and lowered.get(low, 0) < 2
+        if capital and not (position == 0 or stop or headline):
             if tentative:
-                counts.names[run[0]] += 1
+                names[run[0]] += 1
                 tentative = False
-            counts.names[low] += 1
+            names[low] += 1
             run.append(low)
             if position < LEAD_TOKENS:
                 counts.lead.add(low)
             continue
-        _close_run(run, counts)
-        run, tentative = ([low], True) if capital else ([], False)
+        if len(run) > 1:
+            _close_run(run, counts)
         if capital:
+            run, tentative = [low], True
             counts.initial.append(low)
+        else:
+            run, tentative = [], False
     _close_run(run, counts)
+
+
+def _body_tokens(text: str) -> list[tuple[str, str, bool]]:
+    """The first MAX_TOKENS tokens: (what stops the sentence before it, the token, whether
+    its line is a headline); the first token of a line starts a sentence."""
+    tokens: list[tuple[str, str, bool]] = []
+    for line in text[: MAX_TOKENS * 20].split("\n"):
+        found = _TOKEN.findall(line)[: MAX_TOKENS - len(tokens)]
+        headline = _headline(found)
+        tokens += [(stop or ("\n" if i == 0 else ""), raw, headline) for i, (stop, raw) in enumerate(found)]
+        if len(tokens) >= MAX_TOKENS:
+            break
+    return tokens
+
+
+def _headline(line: list[tuple[str, str]]) -> bool:
+    """A line in title case (a headline or a byline kept in the body): its capitals prove
+    nothing, as in the title."""
+    if len(line) > HEADLINE_TOKENS:
+        return False
+    letters = [raw for _, raw in line if not raw[0].isdigit()]
+    return len(letters) >= 4 and sum(raw[0].isupper() for raw in letters) >= HEADLINE_CAPITALS * len(letters)
 
 
 def _close_run(run: list[str], counts: _Counts) -> None:
@@ -178,4 +207,4 @@ def _vector(tally: Mapping[str, float], weight: Callable[[str], float], limit: i
     scored.sort(key=lambda tw: (-tw[1], tw[0]))
     top = scored[:limit]
     norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
-    return tuple((t, w / norm) for t, w in top)
+    return tuple((sys.intern(t), w / norm) for t, w in top)  # one copy of a term across stories
