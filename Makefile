@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 CONFIG ?= config.yaml
+WORKERS ?= auto
 
 .PHONY: help install run demo check lint typecheck test bench clean
 
@@ -35,8 +36,8 @@ lint: install  ## ruff, formatting, import contracts
 typecheck: install  ## mypy --strict on monitor/ (tests: check_untyped_defs)
 	$(BIN)/mypy
 
-test: lint typecheck  ## lint, types, then the whole test suite with coverage
-	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+test: lint typecheck  ## lint, types, then the whole test suite with coverage, on WORKERS processes (auto: one per CPU)
+	$(BIN)/pytest -n $(WORKERS) --cov --cov-report=term $(PYTEST_ARGS)
 
 bench: install  ## benchmarks (tables; bench/results.json, bench/results/*.json); N= RULES= LATENCY=ms scale the cycle one
 	BENCH_FEEDS="$(N)" BENCH_RULES="$(RULES)" BENCH_LATENCY="$(LATENCY)" $(BIN)/python -m bench
