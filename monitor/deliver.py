@@ -32,6 +32,7 @@ from types import TracebackType
 
 from monitor.config import ChannelSpec, DeliverySettings, format_duration
 from monitor.errors import MonitorError, NotifyError, StorageError
+from monitor.faults import message
 from monitor.models import Alert
 from monitor.notify import Notifier
 from monitor.store import Claim, Store
@@ -338,9 +339,9 @@ class Courier:
         """The failure as stored (redacted, one line) and its type; a bug's traceback, once."""
         bug = error.__cause__ if isinstance(error, NotifyError) else error
         text = (
-            _text(error)
+            message(error)
             if isinstance(error, NotifyError)
-            else f"deliver: {type(error).__name__}: {_text(error)}"
+            else f"deliver: {type(error).__name__}: {message(error)}"
         )
         reason = self._redact(one_line(text, 1000))  # one line: no NUL, no lone surrogate
         if bug is not None and not isinstance(bug, MonitorError) and self._dispatch.first_time(bug):
@@ -383,11 +384,3 @@ class Courier:
             reason,
         )
         return Outcome(alert.delivery_id, alert.channel, alert.title, "retry", reason, kind)
-
-
-def _text(error: BaseException) -> str:
-    """An exception's message; even one whose ``__str__`` fails says what it was."""
-    try:
-        return str(error)
-    except Exception:
-        return f"({type(error).__name__} with a message that cannot be shown)"

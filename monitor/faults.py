@@ -23,9 +23,18 @@ def fingerprint(error: BaseException) -> str:
     return f"{type(error).__name__}@{where}"
 
 
+def message(error: BaseException) -> str:
+    """An exception's message; even one whose ``__str__`` fails says what it was (a
+    boundary that reports a fault must not raise while reporting it)."""
+    try:
+        return str(error)
+    except Exception:
+        return f"({type(error).__name__} with a message that cannot be shown)"
+
+
 def describe(error: BaseException, limit: int = 300) -> str:
     """``internal error: ValueError: bad value``, one line, bounded."""
-    text = " ".join(str(error).split())
+    text = " ".join(message(error).split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return f"internal error: {type(error).__name__}" + (f": {text}" if text else "")

@@ -17,6 +17,7 @@ from werkzeug import Request, Response
 
 from monitor.app import App
 from monitor.errors import LeaseLost
+from monitor.faults import describe
 from monitor.match import Matcher, Screened
 from monitor.models import Entry, Fetched, ParsedFeed
 from monitor.parse import parse
@@ -233,3 +234,15 @@ def test_the_lease_keeper_renews_polls_in_flight_and_names_the_lost_ones(any_db_
         assert [f.id for f in later] == [b.id], "a's renewed lease holds; b's expired again"
     finally:
         store.close()
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("a message that raises")
+
+
+def test_a_fault_whose_message_raises_is_still_described_in_one_line() -> None:
+    """The job boundary reports with ``describe``: it must not raise while reporting."""
+    assert describe(_Unprintable()) == (
+        "internal error: _Unprintable: (_Unprintable with a message that cannot be shown)"
+    )
