@@ -7,12 +7,14 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import httpx
 
+from monitor import about_job
+from monitor.about_job import AboutReport
 from monitor.config import Settings
 from monitor.deliver import Courier, DeliveryReport, Dispatch
 from monitor.errors import MonitorError
@@ -45,6 +47,12 @@ class CycleReport:
 
     outcomes: tuple[PollOutcome, ...]
     delivery: DeliveryReport
+    about: AboutReport = field(default_factory=AboutReport)  # what the about job judged after the polls
+
+    @property
+    def rules(self) -> list[str]:
+        """Every rule that matched in this cycle, by words in the polls or by meaning after them."""
+        return [*(r for o in self.outcomes for r in o.rules), *self.about.rules]
 
 
 RESTART_ONLY = (
@@ -100,7 +108,7 @@ class App:
         self.story_stats = WordfreqStats()
         self.story_stats.zipf_table("en")
         self.dispatch = Dispatch()  # lanes per channel: kept across reloads
-        self.metrics.watch_database(store.feed_statuses, store.channel_statuses)
+        self.metrics.watch_database(store.feed_statuses, store.channel_statuses, store.about_backlog)
         self._assemble(settings, fetcher, notifier)
 
     def _assemble(self, settings: Settings, fetcher: Fetcher, notifier: Notifier) -> None:
@@ -239,10 +247,23 @@ class App:
 
     def run_once(self) -> CycleReport:
         """Poll every active feed once, then send everything that is due."""
-        self.sync_feeds()
         owner = f"once:{os.getpid()}"
-        feeds = self.store.claim_feeds(
-            self.clock(), self.settings.poll.lease, owner, 1_000_000, due_only=False
-        )  # every feed, whatever its schedule says
-        outcomes = self.poll(feeds)
-        return CycleReport(outcomes=tuple(outcomes), delivery=self.courier.deliver(limit=10_000))
+        outcomes = self.poll_all(owner)
+        about = self.judge_about(owner)
+        return CycleReport(tuple(outcomes), self.courier.deliver(limit=10_000), about)
+
+    def poll_all(self, owner: str) -> list[PollOutcome]:
+        """Poll every active feed once, whatever its schedule says (``run_once``'s polls)."""
+        self.sync_feeds()
+        lease = self.settings.poll.lease
+        feeds = self.store.claim_feeds(self.clock(), lease, owner, 1_000_000, due_only=False)
+        return self.poll(feeds)
+
+    def judge_about(
+        self, owner: str, *, stop: Callable[[], bool] = lambda: False, budget: float | None = None
+    ) -> AboutReport:
+        """Drain the about queue (``monitor.about_job``): every due article, or until
+        ``stop()`` or ``budget`` seconds; the alerts go out as each batch is stored."""
+        report = about_job.drain(self.deps, owner, stop=stop, budget=budget)
+        self.metrics.observe_about(report)
+        return report

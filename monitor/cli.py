@@ -19,6 +19,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -34,6 +35,7 @@ from monitor.notify import check_url
 from monitor.reload import watch_config
 from monitor.scheduler import Daemon
 from monitor.store import InstanceLocked, instance_lock
+from monitor.store.about_queue import AboutBacklog
 
 log = logging.getLogger("monitor")
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -184,11 +186,20 @@ def _status(args: argparse.Namespace) -> int:
     with App.from_settings(settings, upgrade=False) as app:
         feeds = app.store.feed_statuses()
         channels = app.store.channel_statuses()
+        backlog = app.store.about_backlog()
+        failures = app.store.about_failures() if backlog.gave_up else []
     if args.json:
+        about = asdict(backlog) | {
+            "failures": [{"article_id": i, "title": t, "error": e} for i, t, e in failures]
+        }
         print(
             redact_text(
                 json.dumps(
-                    {"feeds": [asdict(f) for f in feeds], "channels": [asdict(c) for c in channels]},
+                    {
+                        "feeds": [asdict(f) for f in feeds],
+                        "channels": [asdict(c) for c in channels],
+                        "about": about,
+                    },
                     default=_json_default,
                     indent=2,
                 )
@@ -220,7 +231,21 @@ def _status(args: argparse.Namespace) -> int:
         for c in channels
     ]
     print(redact_text(table(crows)) if channels else "No deliveries yet.")
+    if backlog.pending or backlog.gave_up:
+        print()
+        print(redact_text(_about_lines(backlog, failures, zone)))
     return EXIT_OK
+
+
+def _about_lines(backlog: AboutBacklog, failures: list[tuple[int, str, str]], zone: ZoneInfo) -> str:
+    """The about queue: what waits for the model, and what it gave up on (with why)."""
+    lines = [
+        f"About rules: {backlog.pending} article(s) waiting for the model"
+        + (f" (oldest queued {when(backlog.oldest, zone)})" if backlog.oldest else "")
+        + f", {backlog.gave_up} given up."
+    ]
+    lines += [f"  gave up: {title[:60]} (article {i}): {error[:120]}" for i, title, error in failures]
+    return "\n".join(lines)
 
 
 def _problem(feed: FeedStatus) -> str:

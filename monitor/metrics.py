@@ -33,6 +33,32 @@ class DeliveryOutcome(Protocol):
     def error_type(self) -> str | None: ...
 
 
+class AboutOutcome(Protocol):
+    """What a run of the about job tells the metrics (``about_job.AboutReport`` has it)."""
+
+    @property
+    def judged(self) -> int: ...
+
+    @property
+    def failed(self) -> int: ...
+
+    @property
+    def gave_up(self) -> int: ...
+
+    @property
+    def rules(self) -> tuple[str, ...]: ...
+
+
+class Backlog(Protocol):
+    """The about queue at a glance (``Store.about_backlog``)."""
+
+    @property
+    def pending(self) -> int: ...
+
+    @property
+    def gave_up(self) -> int: ...
+
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -43,9 +69,11 @@ class _DatabaseCollector(Collector):
         self,
         feeds: Callable[[], list[FeedStatus]],
         channels: Callable[[], list[ChannelStatus]],
+        about: Callable[[], Backlog] | None = None,
     ) -> None:
         self._feeds = feeds
         self._channels = channels
+        self._about = about
 
     def collect(self) -> Iterable[Metric]:
         success = GaugeMetricFamily(
@@ -73,7 +101,18 @@ class _DatabaseCollector(Collector):
             ):
                 queue.add_metric([c.channel, state], count)
             dead.add_metric([c.channel], c.dead)
-        return [success, queue, dead]
+        families = [success, queue, dead]
+        if self._about is not None:
+            backlog = self._about()
+            waiting = GaugeMetricFamily(
+                "monitor_about_queue",
+                "Articles waiting for the about rules' model, and those it gave up on.",
+                labels=["state"],
+            )
+            waiting.add_metric(["pending"], backlog.pending)
+            waiting.add_metric(["gave_up"], backlog.gave_up)
+            families.append(waiting)
+        return families
 
 
 class Metrics:
@@ -118,6 +157,12 @@ class Metrics:
             ["channel", "error"],
             registry=r,
         )
+        self.about = Counter(
+            "monitor_about_articles",
+            "Articles the about job judged by meaning, by result (judged, failed, gave_up).",
+            ["result"],
+            registry=r,
+        )
         self.reloads = Counter("monitor_config_reloads", "Config reloads by result.", ["result"], registry=r)
         self.last_tick = Gauge(
             "monitor_scheduler_last_tick_timestamp_seconds",
@@ -126,10 +171,13 @@ class Metrics:
         )
 
     def watch_database(
-        self, feeds: Callable[[], list[FeedStatus]], channels: Callable[[], list[ChannelStatus]]
+        self,
+        feeds: Callable[[], list[FeedStatus]],
+        channels: Callable[[], list[ChannelStatus]],
+        about: Callable[[], Backlog] | None = None,
     ) -> None:
         """Export database-backed gauges (read at each scrape)."""
-        self.registry.register(_DatabaseCollector(feeds, channels))
+        self.registry.register(_DatabaseCollector(feeds, channels, about))
 
     def observe_poll(self, outcome: PollOutcome) -> None:
         """Count one poll."""
@@ -142,6 +190,15 @@ class Metrics:
             self.fetch_seconds.observe(outcome.fetch_ms / 1000)
         self.articles.inc(outcome.new)
         for rule in outcome.rules:
+            self.matches.labels(rule).inc()
+
+    def observe_about(self, report: AboutOutcome) -> None:
+        """Count one run of the about job (its matches count as the rules' matches)."""
+        counts = {"judged": report.judged, "failed": report.failed, "gave_up": report.gave_up}
+        for result, count in counts.items():
+            if count:
+                self.about.labels(result).inc(count)
+        for rule in report.rules:
             self.matches.labels(rule).inc()
 
     def observe_delivery(self, outcome: DeliveryOutcome) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 from monitor.config import FeedSpec, Settings, format_duration
 from monitor.decide import alertable, error_backoff, polite_interval, unchanged, within_retention
 from monitor.deliver import Courier, DeliveryReport
-from monitor.errors import FeedError, GoneError, LeaseLost, MonitorError, StorageError
+from monitor.errors import FeedError, GoneError, LeaseLost, StorageError
 from monitor.faults import Faults, describe
 from monitor.fetch import Fetcher
 from monitor.folding import story_plan
@@ -115,7 +115,7 @@ def _poll(poll: Poll, deps: PollDeps) -> PollOutcome:
     new = _new_entries(poll, parsed, deps)
     new, candidates = _with_pages(poll, new, may_alert(new, feed, deps.settings, poll.now), deps)
     matches, left_out, open_ = match_entries(deps.matcher, candidates, feed.name, deps)
-    vectors = judge_entries(open_, matches, left_out, feed.name, deps)
+    about = [e.key for e, _ in open_] if deps.meaning is not None else []
     stored = [e for e in new if e.key not in left_out]
     dropped = [*parsed.dropped, *left_out.values()]
     result = PollResult(
@@ -137,7 +137,7 @@ def _poll(poll: Poll, deps: PollDeps) -> PollOutcome:
         deps.settings.digest_holds(poll.now),
         lease=feed.lease,
         stories=story_plan(deps.settings, stored, matches, feed.name, deps.story_stats, _language(poll)),
-        embeddings=vectors,
+        about=about,
     )
     report = _deliver_now(deps, saved.delivery_ids, feed.name)
     return PollOutcome(
@@ -212,7 +212,8 @@ def match_entries(
     matcher: Matcher, entries: Sequence[Entry], feed_name: str, deps: PollDeps
 ) -> tuple[dict[str, list[Match]], dict[str, str], list[tuple[Entry, Screened]]]:
     """Matches of these entries, the entries left out (key -> why), and the entries
-    whose ``about`` rules are still open (``Matcher.screen``: meaning decides next).
+    whose ``about`` rules are still open (``Matcher.screen``: the about job decides
+    next, from the queue the poll writes; ``monitor.about_job``).
 
     An entry the matcher fails on is left out of this poll (it is new again next
     time) instead of taking the feed's other entries with it.
@@ -234,44 +235,6 @@ def match_entries(
         if screened.gates:
             open_.append((entry, screened))
     return matches, left_out, open_
-
-
-def judge_entries(
-    open_: Sequence[tuple[Entry, Screened]],
-    matches: dict[str, list[Match]],
-    left_out: dict[str, str],
-    feed_name: str,
-    deps: PollDeps,
-) -> dict[str, bytes]:
-    """Decide the open ``about`` rules in one batch; add the hits to ``matches``, the
-    entries the model could not take to ``left_out`` (new again next time, like a
-    match failure); return the vectors to cache with the poll's articles."""
-    if not open_ or deps.meaning is None:
-        return {}
-    from monitor.meaning import Candidate  # loaded with the about rules (module docstring)
-
-    candidates: list[Candidate] = [Candidate(e, tuple(s.gates), s.language) for e, s in open_]
-    try:
-        judged = deps.meaning.judge(candidates, deps.store.embeddings)
-    except StorageError:
-        raise
-    except Exception as e:  # the model could not load or run: these entries wait, the rest go on
-        if isinstance(e, MonitorError):  # ModelError: said plainly, no traceback
-            reason = str(e)
-            log.error('about feed="%s" entries=%d error="%s"', feed_name, len(candidates), reason)
-        else:
-            if deps.strict:
-                raise
-            deps.faults.log(log, e, f'about feed="{feed_name}" entries={len(candidates)}')
-            reason = f"about: {describe(e)}"
-        for candidate in candidates:
-            left_out[candidate.entry.key] = f"{reason} (entry {candidate.entry.key[:80]})"
-        return {}
-    for key, hits in judged.hits.items():
-        matches.setdefault(key, []).extend(hit.match for hit in hits)
-    for key, why in judged.failed.items():
-        left_out[key] = f"{why} (entry {key[:80]})"
-    return judged.vectors
 
 
 def _deliver_now(deps: PollDeps, ids: Sequence[int], feed_name: str) -> DeliveryReport:

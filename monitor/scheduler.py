@@ -33,6 +33,8 @@ from monitor.store import Pruned
 log = logging.getLogger(__name__)
 POLL_TICK = timedelta(seconds=2)
 DELIVERY_TICK = timedelta(seconds=5)
+ABOUT_TICK = timedelta(seconds=2)
+ABOUT_BUDGET = 60.0  # seconds of model work per tick; the next tick goes on (a reload, a shutdown in between)
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
 MAX_POLL_THREADS = 64  # poll.concurrency's upper bound in the config schema
 PRUNE_AT = {"hour": 3, "minute": 30}  # daily, UTC: old articles and alerts go (``retention``)
@@ -76,7 +78,8 @@ class Daemon:
         """Block until ``stop`` is set; shut down gracefully."""
         self.app.sync_feeds()
         if self.app.store.dialect == "sqlite":  # one daemon per file (instance_lock)
-            released = self.app.store.release_claims() + self.app.store.release_feeds()
+            store = self.app.store
+            released = store.release_claims() + store.release_feeds() + store.release_about_claims()
             if released:
                 log.info("daemon released=%d stale leases from a previous run", released)
         scheduler = BackgroundScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
@@ -92,6 +95,12 @@ class Daemon:
             IntervalTrigger(seconds=self._delivery_tick.total_seconds()),
             next_run_time=now,
             id="deliver",
+        )
+        scheduler.add_job(
+            self.judge_about,
+            IntervalTrigger(seconds=ABOUT_TICK.total_seconds()),
+            next_run_time=now,
+            id="about",
         )
         scheduler.add_job(self.prune_old, CronTrigger(timezone="UTC", **PRUNE_AT), id="prune")
         keep = max(1.0, self.app.settings.poll.lease.total_seconds() / 3)
@@ -311,6 +320,18 @@ class Daemon:
                 self.app.courier.deliver()
             except StorageError as e:  # the database is away: the next tick tries again
                 log.warning('deliver status=error error="%s"', e)
+
+    def judge_about(self) -> None:
+        """Judge by meaning what the polls queued (``monitor.about_job``); not once stopping."""
+        if self._stopping:
+            return
+        with self._jobs.running():
+            try:
+                self.app.judge_about(self.owner, stop=lambda: self._stopping, budget=ABOUT_BUDGET)
+            except StorageError as e:  # the database is away: the claim expires, the next tick tries
+                log.warning('about status=error error="%s"', e)
+            except Exception as e:  # a bug: its traceback once, the queue waits for the next tick
+                self._faults.log(log, e, "about job")
 
     def prune_old(self) -> Pruned:
         """Delete the articles and alerts that ``retention`` lets go (the daily job); a

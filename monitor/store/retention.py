@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from monitor.errors import StorageError
 from monitor.store.tables import (
+    ABOUT_QUEUE,
     ARTICLES,
     DELIVERIES,
     EMBEDDINGS,
@@ -196,6 +197,9 @@ def _delete_articles(conn: Connection, ids: list[int]) -> Pruned:
     ).rowcount
     _forget_in_stories(conn, ids, held)
     _forget_items(conn, ids, held)
+    conn.execute(  # a row still waiting for the model: its article may no longer alert
+        delete(ABOUT_QUEUE).where(ABOUT_QUEUE.c.article_id.in_(ids), ABOUT_QUEUE.c.article_id.not_in(held))
+    )
     articles = conn.execute(
         delete(ARTICLES).where(ARTICLES.c.id.in_(ids), ARTICLES.c.id.not_in(held))
     ).rowcount

@@ -11,16 +11,17 @@ import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, or_, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.errors import StorageError
 from monitor.identity import alias_key
 from monitor.models import Entry, Match, SavedPoll, StoredArticle
+from monitor.store.about_queue import AboutClaim, AboutQueue, Queued, entry_of, held_ids, queue_rows
 from monitor.store.alerts import Routing, alert_rows, match_row, update_rows
 from monitor.store.engine import create_schema, make_engine
 from monitor.store.migrate import READ_ONLY
@@ -29,7 +30,7 @@ from monitor.store.retention import Retention
 from monitor.store.schedule import FeedSchedule, claim_held, success_values
 from monitor.store.stories import SqlStoryIndex, StoryPlan, assign, new_alerts
 from monitor.store.story_reads import StoryReads
-from monitor.store.tables import ARTICLES, DELIVERIES, EMBEDDINGS, FEEDS, MATCHES
+from monitor.store.tables import ABOUT_QUEUE, ARTICLES, DELIVERIES, EMBEDDINGS, FEEDS, MATCHES, STORY_ARTICLES
 
 _BATCH = 500
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
@@ -47,7 +48,7 @@ class PollResult:
     items: str | None = None  # the document's stored items (``items.Record``), for item skipping
 
 
-class Store(FeedSchedule, Outbox, Retention, StoryReads):
+class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
     """Owns the SQLAlchemy engine; nothing outside sees rows or sessions."""
 
     def __init__(self, engine: Engine) -> None:
@@ -153,7 +154,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads):
         *,
         lease: str | None = None,
         stories: StoryPlan | None = None,
-        embeddings: Mapping[str, bytes] | None = None,
+        about: Collection[str] = (),
     ) -> SavedPoll:
         """In ONE transaction: new articles, their stories, matches and deliveries, feed state.
 
@@ -163,32 +164,16 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads):
         ``lease``: the poll's claim; LeaseLost (and nothing written) if it passed on.
         ``stories``: the matched entries to fold into stories, and the rules that fold
         (``monitor.store.alerts``); without it every match alerts per article.
-        ``embeddings``: vectors the poll made for ``about`` rules (content key -> bytes).
+        ``about``: keys of the entries some ``about`` rule may still match: queued for
+        the about job (``monitor.store.about_queue``), in this same transaction.
         """
         routing = Routing(routes, hold or {}, stories.updates if stories else {})
         with self.transaction() as conn:
             claim_held(conn, feed_id, lease)
             ids = self._insert_articles(conn, feed_id, entries, now)
+            queue_rows(conn, [ids[key] for key in about if key in ids], now)
             story_of = assign(conn, stories, ids, now) if stories is not None else {}
-            matched, match_rows, alert_rows_, updates = 0, [], [], []
-            for key, article_id in ids.items():
-                found = matches.get(key, ())
-                if not found:
-                    continue
-                matched += 1
-                match_rows += [match_row(article_id, m, now) for m in found]
-                alerting, later = self._alerting(conn, stories, story_of.get(key), article_id, found, now)
-                rows = alert_rows(feed_id, key, article_id, alerting, routing, now, story_of.get(key))
-                alert_rows_ += rows
-                if later:
-                    alerted = {r["channel"] for r in rows}
-                    story = story_of[key]
-                    updates += update_rows(feed_id, key, article_id, later, routing, now, story, alerted)
-            delivery_ids = self._insert_ignore(conn, DELIVERIES, alert_rows_, ["article_id", "channel"])
-            delivery_ids += self._insert_ignore(conn, DELIVERIES, updates, None)
-            self._insert_ignore(conn, MATCHES, match_rows, ["article_id", "rule"])
-            if embeddings:
-                self._put_embeddings(conn, embeddings, now)
+            matched, delivery_ids = self._record(conn, feed_id, ids, matches, stories, routing, story_of, now)
             conn.execute(
                 update(FEEDS)
                 .where(FEEDS.c.id == feed_id)
@@ -197,6 +182,98 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads):
         return SavedPoll(
             new=len(ids), matched=matched, queued=len(delivery_ids), delivery_ids=tuple(delivery_ids)
         )
+
+    def save_about(
+        self,
+        claim: AboutClaim,
+        matches: Mapping[int, Sequence[Match]],
+        routes: Mapping[str, Sequence[str]],
+        now: datetime,
+        hold: Mapping[str, datetime] | None = None,
+        *,
+        stories: Mapping[int, StoryPlan] | None = None,
+        embeddings: Mapping[str, bytes] | None = None,
+        settle: Collection[int] | None = None,
+    ) -> SavedPoll:
+        """In ONE transaction: what the about job made of a claim: the matches (article id
+        -> matches), their stories (feed id -> plan) and deliveries, the vectors, and the
+        queue rows settled (``settle``: these ids; None: every item of the claim).
+
+        Rows whose claim passed to another owner (it expired) are left to that owner: their
+        matches are not written here. An article that has a story already (a word rule
+        matched it in its poll) keeps it; the others are assigned now.
+        """
+        plans = stories or {}
+        updates_of = next(iter(plans.values())).updates if plans else {}
+        routing = Routing(routes, hold or {}, updates_of)
+        done = [i.article_id for i in claim.items] if settle is None else list(settle)
+        with self.transaction() as conn:
+            held = held_ids(conn, claim.token, [i.article_id for i in claim.items])
+            matched, delivery_ids = 0, []
+            by_feed: dict[int, list[Queued]] = {}
+            for item in claim.items:
+                if item.article_id in held and matches.get(item.article_id):
+                    by_feed.setdefault(item.feed_id, []).append(item)
+            for feed_id, items in by_feed.items():
+                ids = {item.entry.key: item.article_id for item in items}
+                found = {item.entry.key: matches[item.article_id] for item in items}
+                plan = plans.get(feed_id)
+                story_of = self._stories_of(conn, plan, ids, now) if plan is not None else {}
+                counted, made = self._record(conn, feed_id, ids, found, plan, routing, story_of, now)
+                matched += counted
+                delivery_ids += made
+            if embeddings:
+                self._put_embeddings(conn, embeddings, now)
+            settled = [i for i in done if i in held]
+            if settled:
+                conn.execute(delete(ABOUT_QUEUE).where(ABOUT_QUEUE.c.article_id.in_(settled)))
+        return SavedPoll(new=0, matched=matched, queued=len(delivery_ids), delivery_ids=tuple(delivery_ids))
+
+    @staticmethod
+    def _stories_of(
+        conn: Connection, plan: StoryPlan, ids: Mapping[str, int], now: datetime
+    ) -> dict[str, int]:
+        """Entry key -> story: the story an article has, else a new assignment."""
+        query = select(STORY_ARTICLES.c.article_id, STORY_ARTICLES.c.story_id).where(
+            STORY_ARTICLES.c.article_id.in_(list(ids.values()))
+        )
+        existing = {int(a): int(s) for a, s in conn.execute(query)}
+        unassigned = {key: i for key, i in ids.items() if i not in existing}
+        story_of = {key: existing[i] for key, i in ids.items() if i in existing}
+        story_of.update(assign(conn, plan, unassigned, now))
+        return story_of
+
+    def _record(
+        self,
+        conn: Connection,
+        feed_id: int,
+        ids: Mapping[str, int],
+        matches: Mapping[str, Sequence[Match]],
+        stories: StoryPlan | None,
+        routing: Routing,
+        story_of: Mapping[str, int],
+        now: datetime,
+    ) -> tuple[int, list[int]]:
+        """The matches of these articles (key -> id) and their deliveries: alerts, or
+        story updates for rules that alerted on the story already. (matched, delivery ids)."""
+        matched, match_rows, alert_rows_, updates = 0, [], [], []
+        for key, article_id in ids.items():
+            found = matches.get(key, ())
+            if not found:
+                continue
+            matched += 1
+            match_rows += [match_row(article_id, m, now) for m in found]
+            alerting, later = self._alerting(conn, stories, story_of.get(key), article_id, found, now)
+            rows = alert_rows(feed_id, key, article_id, alerting, routing, now, story_of.get(key))
+            alert_rows_ += rows
+            if later:
+                alerted = {r["channel"] for r in rows}
+                story = story_of[key]
+                updates += update_rows(feed_id, key, article_id, later, routing, now, story, alerted)
+        delivery_ids = self._insert_ignore(conn, DELIVERIES, alert_rows_, ["article_id", "channel"])
+        delivery_ids += self._insert_ignore(conn, DELIVERIES, updates, None)
+        self._insert_ignore(conn, MATCHES, match_rows, ["article_id", "rule"])
+        return matched, delivery_ids
 
     @staticmethod
     def _alerting(
@@ -297,27 +374,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads):
                 if not rows:
                     return
                 last = rows[-1].id
-                yield [
-                    StoredArticle(
-                        id=row.id,
-                        feed=row.feed_name,
-                        entry=Entry(
-                            key=row.key,
-                            title=row.title,
-                            link=row.link,
-                            author=row.author,
-                            published=row.published_at or row.fetched_at or datetime(1970, 1, 1, tzinfo=UTC),
-                            summary_html=row.summary_html,
-                            summary_text=row.summary_text,
-                            content_html=row.content_html,
-                            content_text=row.content_text,
-                            dated=row.published_at is not None,
-                            page_text=row.page_text,
-                            page_error=row.page_error,
-                        ),
-                    )
-                    for row in rows
-                ]
+                yield [StoredArticle(id=row.id, feed=row.feed_name, entry=entry_of(row)) for row in rows]
 
         return total, batches()
 

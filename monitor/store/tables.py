@@ -223,6 +223,26 @@ class EmbeddingRow(SQLModel, table=True):
     created_at: datetime | None = _when(index=True)
 
 
+class AboutQueueRow(SQLModel, table=True):
+    """An article some ``about`` rule may still match, waiting for the model (ADR 0020).
+
+    The poll stores the article and this row in one transaction; the about job claims
+    rows (``claimed_by``, ``claimed_until``: an owned lease like a feed's), judges them
+    and deletes them with the alerts they make. A row the model keeps failing on ends
+    ``gave_up`` with its ``last_error``, so nothing waits forever and the reason stays.
+    """
+
+    __tablename__ = "about_queue"
+    article_id: int = Field(foreign_key="articles.id", primary_key=True)
+    state: str = Field(default="pending", sa_type=Text)  # pending | gave_up
+    queued_at: datetime | None = _when()
+    not_before: datetime | None = _when(index=True)  # the next try (a failure backs off)
+    attempts: int = 0
+    claimed_by: str | None = Field(default=None, sa_type=Text)
+    claimed_until: datetime | None = _when()
+    last_error: str | None = Field(default=None, sa_type=Text)
+
+
 FEEDS: Table = FeedRow.__table__  # type: ignore[attr-defined]
 ARTICLES: Table = ArticleRow.__table__  # type: ignore[attr-defined]
 MATCHES: Table = MatchRow.__table__  # type: ignore[attr-defined]
@@ -233,3 +253,4 @@ STORY_TERMS: Table = StoryTermRow.__table__  # type: ignore[attr-defined]
 STORY_ARTICLES: Table = StoryArticleRow.__table__  # type: ignore[attr-defined]
 STORY_ALERTS: Table = StoryAlertRow.__table__  # type: ignore[attr-defined]
 EMBEDDINGS: Table = EmbeddingRow.__table__  # type: ignore[attr-defined]
+ABOUT_QUEUE: Table = AboutQueueRow.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,168 @@
+"""The about queue on SQLite and PostgreSQL: a poll queues in its own transaction, claims
+are owned and expire, a late owner settles nothing, failures back off and then give up
+with their reason, pruned articles leave the queue, and two daemons share it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.models import Entry, Match, Snippet
+from monitor.store import PollResult, Store
+from monitor.store.about_queue import FIRST_BACKOFF, LONGEST_BACKOFF, MAX_ATTEMPTS, backoff
+
+NOW = datetime(2026, 5, 31, 12, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=10)
+URL = "https://news.example/feed"
+MEANING = Match("energy", "summary", (), Snippet("strikes on the grid [meaning: similarity 0.61]", ()))
+
+
+@pytest.fixture
+def store(any_db_url: str) -> Iterator[Store]:
+    store = Store.open(any_db_url)
+    yield store
+    store.close()
+
+
+def _entry(key: str) -> Entry:
+    return Entry(key, f"title {key}", f"https://news.example/{key}", None, NOW, "", f"text {key}", "", "")
+
+
+def poll(store: Store, keys: Sequence[str], about: Sequence[str], when: datetime = NOW) -> dict[str, int]:
+    """One poll's transaction: these entries stored, ``about`` of them queued; key -> id."""
+    store.sync_feeds([("News", URL)], when)
+    feed = next(f.id for f in store.feeds() if f.url == URL)
+    entries = [_entry(k) for k in keys]
+    store.save_poll(
+        feed, PollResult(None, None, "News"), entries, {}, {}, when, when + timedelta(hours=1), about=about
+    )
+    _, batches = store.read_articles()
+    return {a.entry.key: a.id for batch in batches for a in batch}
+
+
+def test_a_poll_queues_only_the_entries_it_names_and_a_claim_reads_them_back(store: Store) -> None:
+    ids = poll(store, ["a", "b", "c"], about=["a", "c"])
+    claim = store.claim_about(NOW, LEASE, "w1", 10)
+    assert [(i.article_id, i.feed, i.entry.key, i.attempts) for i in claim.items] == [
+        (ids["a"], "News", "a", 0),
+        (ids["c"], "News", "c", 0),
+    ]
+    assert claim.items[0].entry.summary_text == "text a", "the article as stored"
+    assert store.claim_about(NOW, LEASE, "w2", 10).items == (), "claimed rows are not claimed twice"
+    assert store.about_backlog().pending == 2
+
+
+def test_a_stored_entry_is_queued_once_even_if_named_again(store: Store) -> None:
+    poll(store, ["a"], about=["a"])
+    poll(store, ["a"], about=["a"])  # a re-poll: the entry exists, nothing is inserted
+    assert store.about_backlog().pending == 1
+
+
+def test_settling_a_claim_stores_the_matches_and_deletes_the_rows(store: Store) -> None:
+    ids = poll(store, ["a", "b"], about=["a", "b"])
+    claim = store.claim_about(NOW, LEASE, "w1", 10)
+    saved = store.save_about(claim, {ids["a"]: [MEANING]}, {"energy": ["hook"]}, NOW)
+    assert (saved.matched, saved.queued) == (1, 1)
+    assert store.about_backlog().pending == 0
+    [alert] = store.claim_due(NOW, LEASE).alerts
+    assert alert.rules == ("energy",) and "similarity 0.61" in alert.snippet.text
+
+
+def test_an_expired_claim_goes_to_another_owner_and_the_late_one_writes_nothing(store: Store) -> None:
+    ids = poll(store, ["a"], about=["a"])
+    late = store.claim_about(NOW, LEASE, "w1", 10)
+    assert store.claim_about(NOW + LEASE / 2, LEASE, "w2", 10).items == ()
+    later = NOW + LEASE + timedelta(seconds=1)
+    owner = store.claim_about(later, LEASE, "w2", 10)
+    assert [i.article_id for i in owner.items] == [ids["a"]]
+
+    saved = store.save_about(late, {ids["a"]: [MEANING]}, {"energy": ["hook"]}, later)
+    assert saved.matched == 0 and saved.delivery_ids == (), "the late claim wrote no alert"
+    assert store.fail_about(late.token, {ids["a"]: "late"}, later) == []
+    assert store.about_backlog().pending == 1, "still the new owner's"
+
+    assert store.save_about(owner, {ids["a"]: [MEANING]}, {"energy": ["hook"]}, later).matched == 1
+    assert store.about_backlog().pending == 0
+
+
+def test_a_failure_backs_off_then_gives_up_with_its_reason(store: Store) -> None:
+    ids = poll(store, ["a"], about=["a"])
+    now = NOW
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        claim = store.claim_about(now, LEASE, "w1", 10)
+        assert [i.attempts for i in claim.items] == [attempt - 1]
+        gave_up = store.fail_about(claim.token, {ids["a"]: f"about: the model failed ({attempt})"}, now)
+        assert gave_up == ([ids["a"]] if attempt == MAX_ATTEMPTS else [])
+        assert store.claim_about(now + backoff(attempt) - timedelta(seconds=1), LEASE, "w1", 10).items == ()
+        now += backoff(attempt)
+    assert store.claim_about(now + timedelta(days=30), LEASE, "w1", 10).items == (), "given up for good"
+    backlog = store.about_backlog()
+    assert (backlog.pending, backlog.gave_up) == (0, 1)
+    assert store.about_failures() == [(ids["a"], "title a", f"about: the model failed ({MAX_ATTEMPTS})")]
+
+
+def test_released_and_dropped_rows(store: Store) -> None:
+    poll(store, ["a", "b"], about=["a", "b"])
+    claim = store.claim_about(NOW, LEASE, "w1", 10)
+    first, second = (i.article_id for i in claim.items)
+    store.release_about(claim.token, [first])
+    store.drop_about(claim.token, [second])
+    again = store.claim_about(NOW, LEASE, "w2", 10)
+    assert [i.article_id for i in again.items] == [first]
+    assert store.release_about_claims() == 1
+    assert store.about_backlog().pending == 1
+
+
+def test_the_backlog_says_since_when_the_oldest_waits(store: Store) -> None:
+    assert store.about_backlog().oldest is None
+    poll(store, ["a"], about=["a"])
+    poll(store, ["b"], about=["b"], when=NOW + timedelta(hours=1))
+    assert store.about_backlog().oldest == NOW
+
+
+def test_pruned_articles_leave_the_queue(store: Store) -> None:
+    poll(store, ["a", "b"], about=["a"])
+    later = NOW + timedelta(days=40)
+    pruned = store.prune(later, timedelta(days=30), None)
+    assert pruned.articles == 2
+    assert store.about_backlog().pending == 0
+
+
+@pytest.mark.postgres
+def test_two_daemons_claiming_at_once_never_take_the_same_row(pg_url: str) -> None:
+    stores = [Store.open(pg_url) for _ in range(2)]
+    try:
+        poll(stores[0], [f"k{i}" for i in range(40)], about=[f"k{i}" for i in range(40)])
+        barrier = threading.Barrier(2)
+        taken: dict[int, list[int]] = {}
+
+        def claim(n: int) -> None:
+            barrier.wait()
+            got: list[int] = []
+            while items := stores[n].claim_about(NOW, LEASE, f"w{n}", 3).items:
+                got += [i.article_id for i in items]
+            taken[n] = got
+
+        threads = [threading.Thread(target=claim, args=(n,)) for n in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not set(taken[0]) & set(taken[1])
+        assert len(taken[0]) + len(taken[1]) == 40
+    finally:
+        for s in stores:
+            s.close()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=-5, max_value=10_000))
+def test_backoff_is_bounded_and_never_shrinks(attempts: int) -> None:
+    wait = backoff(attempts)
+    assert FIRST_BACKOFF <= wait <= LONGEST_BACKOFF
+    assert backoff(attempts + 1) >= wait
