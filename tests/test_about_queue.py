@@ -4,14 +4,19 @@ with their reason, pruned articles leave the queue, and two daemons share it."""
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.app import App
+from monitor.cli import main
+from monitor.config import load_settings
 from monitor.models import Entry, Match, Snippet
 from monitor.store import PollResult, Store
 from monitor.store.about_queue import FIRST_BACKOFF, LONGEST_BACKOFF, MAX_ATTEMPTS, backoff
@@ -166,3 +171,36 @@ def test_backoff_is_bounded_and_never_shrinks(attempts: int) -> None:
     wait = backoff(attempts)
     assert FIRST_BACKOFF <= wait <= LONGEST_BACKOFF
     assert backoff(attempts + 1) >= wait
+
+
+def test_status_and_metrics_show_what_waits_and_what_was_given_up(
+    db_url: str, write_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = Store.open(db_url)
+    try:
+        ids = poll(store, ["a", "b"], about=["a", "b"])
+        now = NOW
+        for _ in range(MAX_ATTEMPTS):
+            claim = store.claim_about(now, LEASE, "w1", 1)
+            store.fail_about(claim.token, {ids["a"]: "about: the model failed on this entry: boom"}, now)
+            now += LONGEST_BACKOFF
+    finally:
+        store.close()
+    config = write_config(
+        f"database: {db_url}\nchannels:\n  hook: json://127.0.0.1:9/x\nfeeds:\n  - name: News\n    url: {URL}\n"
+        "rules:\n  - name: r\n    any: [x]\n    notify: [hook]\n"
+    )
+    assert main(["status", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "About rules: 1 article(s) waiting for the model (oldest queued 2026-05-31 12:00), 1 given up." in out
+    assert "gave up: title a (article" in out and "the model failed on this entry: boom" in out
+    assert main(["status", "--json", "-c", str(config)]) == 0
+    about = json.loads(capsys.readouterr().out)["about"]
+    assert (about["pending"], about["gave_up"]) == (1, 1)
+    assert about["failures"][0]["error"].endswith("boom")
+
+    settings = load_settings(config)
+    with App.from_settings(settings) as app:
+        text = app.metrics.render().decode()
+    assert 'monitor_about_queue{state="pending"} 1.0' in text
+    assert 'monitor_about_queue{state="gave_up"} 1.0' in text
