@@ -23,6 +23,7 @@ is imported only then. A new configuration embeds its descriptions again.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +58,24 @@ _models: dict[str, Embedder] = {}
 _models_lock = threading.Lock()
 
 
+MODEL_NICENESS = 10
+"""How much lower the model's thread runs than the polls (Linux nice, per thread): the
+model takes the CPU the polls leave, so a backlog of ``about`` work never slows a
+poll (ADR 0020)."""
+
+
+def lower_priority(niceness: int) -> None:
+    """Lower the calling thread's CPU priority by ``niceness`` (Linux schedules threads
+    one by one; elsewhere, or where not allowed, nothing changes)."""
+    if niceness <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+    except OSError as e:  # pragma: no cover - a sandbox without the call
+        log.debug("about: could not lower the model thread's priority: %s", e)
+
+
 class OneThread:
     """An embedder whose every call runs on one dedicated thread.
 
@@ -66,9 +85,11 @@ class OneThread:
     were one at a time anyway (the engine is single-threaded behind a lock).
     """
 
-    def __init__(self, inner: Embedder) -> None:
+    def __init__(self, inner: Embedder, niceness: int = MODEL_NICENESS) -> None:
         self.inner = inner
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="about-model")
+        self._thread = ThreadPoolExecutor(
+            1, thread_name_prefix="about-model", initializer=lower_priority, initargs=(niceness,)
+        )
 
     @property
     def model_id(self) -> str:

