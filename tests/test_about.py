@@ -650,6 +650,9 @@ def test_the_cycle_benchmark_runs_the_cold_cycle_again_with_about_rules(tmp_path
     assert about["statuses"] == {"ok": 5} and about["about_rules"] == 2
     recent = report["details"]["monitor_cold"]["new"]
     assert 0 < about["embedded_passages"] <= recent
+    assert about["about_judged"] >= about["embedded_passages"], "every queued entry judged, each passage once"
+    assert about["about_drain_s"] >= about["seconds"], "the queue empties after (or with) the polls"
+    assert report["details"]["monitor_cold_paired"]["new"] == recent
     assert report["ratios"]["cold_about_vs_cold"] > 0
     assert report["targets"]["cold_about_vs_cold"]["target"].startswith("< 1.5")
 
