@@ -708,3 +708,40 @@ def test_a_word_rule_and_a_meaning_rule_on_one_article_share_its_story_and_each_
     assert len(stories) == 1 and stories[0].articles == 2, "both feeds' copies, one story"
     posts = json_sink.inbox.wait_for(2)
     assert len(posts) == 2, "hook once (its word rule came first), pager once (meaning, the story's first)"
+
+
+def test_a_reload_that_closes_the_about_rules_lets_their_queue_go_without_the_model(
+    settings_factory: SettingsFactory, feeds: Feeds, counting: CountingEmbedder, clock: Clock
+) -> None:
+    clock.now = NOW
+    feeds.publish("news-en", [ON_TOPIC["en"], *OFF_TOPIC["en"]])
+    settings = settings_factory(feeds=feeds.specs(), rules=[ENERGY])
+    with App.from_settings(settings, clock=clock, strict=True, embedder=_loader(counting)) as app:
+        app.poll_all("test")  # the polls only: three entries wait for the model
+        assert app.store.about_backlog().pending == 3
+        narrowed = {**ENERGY, "all": ["Kharkiv"]}  # only the grid report still passes the words
+        app.reload(settings_factory(feeds=feeds.specs(), rules=[narrowed]))
+        report = app.judge_about("test")
+        assert report.judged == 3 and report.rules == ("energy",)
+        assert counting.passages[:1] == [segments(ON_TOPIC["en"].title, ON_TOPIC["en"].lead).whole]
+        assert (
+            len(
+                [
+                    p
+                    for p in counting.passages
+                    if p in {segments(a.title, a.lead).whole for a in OFF_TOPIC["en"]}
+                ]
+            )
+            == 0
+        )
+
+        app.reload(settings_factory(feeds=feeds.specs(), rules=[ENERGY]))
+        feeds.publish("news-en", [ON_TOPIC["uk"], *OFF_TOPIC["uk"]])
+        app.poll_all("test")
+        assert app.store.about_backlog().pending == 2
+        app.reload(
+            settings_factory(feeds=feeds.specs(), rules=[{"name": "w", "any": ["x"], "notify": ["hook"]}])
+        )
+        assert app.deps.meaning is None
+        assert app.judge_about("test") == AboutReport()
+        assert app.store.about_backlog().pending == 0, "no about rule left: the rows go unjudged"
