@@ -32,7 +32,7 @@ from monitor.log import install_redactor
 from monitor.models import Alert
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
-WAIT = 10.0  # seconds a test waits on an event before failing
+WAIT = 30.0  # seconds a test waits on an event before failing (generous: CI machines can be loaded)
 
 
 @pytest.fixture(autouse=True)

@@ -634,6 +634,7 @@ def test_the_cycle_benchmark_runs_the_cold_cycle_again_with_about_rules(tmp_path
     out = tmp_path / "results.json"
     args = ["--feeds", "5", "--items", "5", "--rules", "10", "--latency", "0", "--concurrency", "4"]
     args += ["--about", "2", "--about-gate", "none", "--no-reader", "--no-postgres", "--no-daemon"]
+    args += ["--runs", "1"]
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     done = subprocess.run(
         [sys.executable, "-m", "bench", "cycle", "--", *args, "--out", str(out)],
