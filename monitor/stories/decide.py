@@ -24,11 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from monitor.stories.dates import date_conflict, day_gap, parse_term
 from monitor.stories.features import YEAR, Signature, Vector
 from monitor.stories.state import StoryState
 
-WEIGHTS = (-0.91, 3.20, 3.82, 3.45, -1.09, -2.06, 0.17, -2.70, 0.20, -0.86)
+WEIGHTS = (-0.93, 3.18, 3.87, 3.56, -1.11, -2.1, 0.18, -2.56, 0.33, -0.85, -0.64)
 """Intercept, then one weight per Evidence field in order (logistic regression)."""
 STORY_YEARS = 32  # every year among the story's kept numbers
 YEAR_GAP = 4
@@ -48,6 +50,7 @@ class Evidence:
     story_lead_missing: float
     year_conflict: float
     articles: int
+    date_conflict: float = 0.0
     shared: int = 0  # distinct terms of the article the story also has (any channel)
 
     def features(self) -> tuple[float, ...]:
@@ -62,6 +65,7 @@ class Evidence:
             self.year_conflict,
             self.lead_missing * self.core_missing,
             math.log(max(1, self.articles)),
+            self.date_conflict,
         )
 
     def probability(self, weights: Sequence[float] = WEIGHTS) -> float:
@@ -108,10 +112,29 @@ def main_years(vector: Vector, limit: int) -> list[str]:
 
 
 def event_years(sig: Signature) -> set[str]:
-    """The year an article reports from: its publication year, else its main year in the text."""
+    """The year an article reports from: its publication year, else the years of the dates it
+    states, else its main year in the text."""
     if sig.published is not None:
         return {str(sig.published.year)}
-    return set(main_years(sig.numbers, 1))
+    stated = {str(d[0]) for d in _dates(sig.numbers) if d[0] is not None}
+    return stated or set(main_years(sig.numbers, 1))
+
+
+def _dates(vector: Vector) -> list[tuple[int | None, int, int]]:
+    """The date terms of a numbers vector, parsed."""
+    return [d for t, _ in vector if t[0] in "-12" and (d := parse_term(t)) is not None]
+
+
+def _known(*times: datetime | None) -> list[tuple[int | None, int, int]]:
+    return [(t.year, t.month, t.day) for t in times if t is not None]
+
+
+def date_gap(sig: Signature, story: StoryState) -> float:
+    """How far the article's dates (stated and published) lie from the story's (stated, and
+    its first and last known publication): 0 within a fortnight, 1 past about two months."""
+    ours = _dates(sig.numbers) + _known(sig.published)
+    theirs = _dates(story.numbers) + _known(story.first_seen, story.last_seen)
+    return date_conflict(day_gap(ours, theirs))
 
 
 def story_event_years(story: StoryState) -> set[str]:
@@ -151,6 +174,7 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
         story_lead_missing=_missing(story_leads(story), sig.name_words),
         year_conflict=conflict,
         articles=story.articles,
+        date_conflict=date_gap(sig, story),
         shared=len(
             (words.keys() & s_words.keys())
             | (names.keys() & s_names.keys())
