@@ -44,6 +44,9 @@ _DAY = r"(?P<d>[0-3]?\d)(?:st|nd|rd|th)?(?!\d)"
 _MONTH_DAY = re.compile(rf"(?<!\w){_MONTH}\b\.?\s*{_DAY}{_YEAR}")
 _DAY_MONTH = re.compile(rf"(?<![\w.,]){_DAY}\s+(?:of\s+)?{_MONTH}\b\.?{_YEAR}")
 _ISO = re.compile(r"(?<![\w-])(?P<y>(?:19|20)\d\d)-(?P<m>[01]\d)-(?P<d>[0-3]\d)(?![\w-])")
+_MONTH_HINT = re.compile(r"Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec")  # cheap first look
+_ISO_HINT = re.compile(r"(?:19|20)\d\d-[01]\d-[0-3]\d")
+_REACH = 24  # characters around a month name that a day and a year can take
 _TERM = re.compile(r"(\d{4}|-)-(\d\d)-(\d\d)")
 DATE_TERM = re.compile(r"(?:\d{4}|-)-\d\d-\d\d")
 """A number term that is a date (``2013-09-17`` or ``--12-14``)."""
@@ -55,14 +58,25 @@ DATE_SPAN = 60  # ... and this many more make a full conflict
 def date_terms(text: str, published: datetime | None) -> list[str]:
     """The dates stated in ``text`` as ISO terms, in order of appearance, at most MAX_DATES
     (pure; any text, never raises)."""
-    found: list[tuple[int, str]] = []
-    for pattern in (_MONTH_DAY, _DAY_MONTH, _ISO):
-        for match in pattern.finditer(text):
-            term = _term(match, published)
-            if term is not None:
-                found.append((match.start(), term))
-    found.sort()
-    return [term for _, term in found[:MAX_DATES]]
+    found: dict[int, str] = {}
+    for hint in _MONTH_HINT.finditer(text):  # the full patterns only near a month's name
+        at = hint.start()
+        for match in (
+            _MONTH_DAY.match(text, at, at + _REACH),
+            _DAY_MONTH.search(text, max(0, at - 8), at + _REACH),
+        ):
+            if match is not None and match.start("m") == at:
+                _found(found, match, published)
+    for hint in _ISO_HINT.finditer(text):
+        _found(found, _ISO.match(text, hint.start(), hint.end() + 1), published)
+    return [term for _, term in sorted(found.items())[:MAX_DATES]]
+
+
+def _found(found: dict[int, str], match: re.Match[str] | None, published: datetime | None) -> None:
+    """Keep the term of a match, by where it starts."""
+    term = None if match is None else _term(match, published)
+    if match is not None and term is not None:
+        found.setdefault(match.start(), term)
 
 
 def _term(match: re.Match[str], published: datetime | None) -> str | None:
