@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.stories import StoryArticle, WordfreqStats, evidence, extract, new_story
+from monitor.stories import (
+    MemoryIndex,
+    StoryArticle,
+    StoryAssigner,
+    WordfreqStats,
+    evidence,
+    extract,
+    new_story,
+)
 from monitor.stories.dates import DATE_SLACK, DATE_SPAN, date_conflict, date_terms, day_gap, parse_term
 
 SEP_2012 = datetime(2012, 9, 19, 11, 47, tzinfo=UTC)
@@ -138,3 +146,15 @@ def test_never_raises_and_every_term_parses_back(text: str, published: datetime 
     terms = date_terms(text, published)
     assert len(terms) <= 16
     assert all(parse_term(t) is not None for t in terms)
+
+
+def test_an_explanation_names_the_dates_that_conflict() -> None:
+    assigner = StoryAssigner(MemoryIndex(), WordfreqStats())
+    body = "Parliamentary elections in Turkmenistan are planned for {}, the Central Election Commission said."
+    assigner.assign(StoryArticle("a", "Turkmenistan sets vote", body.format("December 14, 2008"), None))
+    later = assigner.assign(
+        StoryArticle("b", "Turkmenistan sets vote", body.format("December 15, 2013"), None)
+    )
+    why = later.explanation
+    assert why.evidence is not None and why.evidence.date_conflict == 1.0
+    assert why.conflicting_dates == ("2013-12-15", "2008-12-14")
