@@ -24,6 +24,7 @@ from monitor.stories import (
     new_story,
     story_terms,
 )
+from monitor.stories.decide import core_names
 from monitor.stories.index import MAX_POSTINGS
 from monitor.stories.state import norm
 from tests.corpora import corpus
@@ -239,7 +240,16 @@ def test_evidence_separates_a_rewrite_from_a_sibling():
         sig_of("Lohan in rehab", "Her lawyer says Lindsay Lohan checked into Betty Ford rehab."), story
     )
     assert rewrite.probability() > 0.5 > sibling.probability()
-    assert sibling.lead_missing == 1.0 and sibling.core_missing > 0
+    assert sibling.lead_missing == 1.0 and sibling.story_lead_missing > 0
+    assert sibling.core_missing == 0.0  # one article is no core yet: core names need two
+
+
+def test_core_names_are_names_that_two_articles_and_half_the_story_named():
+    first = sig_of("Reid in rehab", "A publicist says Tara Reid checked into Promises rehab in Malibu.")
+    second = sig_of("Tara Reid rehab", "Actress Tara Reid entered Promises in Malibu for rehab.")
+    assert core_names(new_story(first)) == []
+    assert set(core_names(add_article(new_story(first), second))) <= {"reid", "tara", "promises", "malibu"}
+    assert core_names(add_article(new_story(first), second))
 
 
 def test_a_different_year_is_a_conflict_that_grows_with_the_gap():

@@ -1,15 +1,16 @@
 """Does this article report on that story? Scores, conflicts and the decision.
 
-For each candidate story the article gets nine evidence values (``Evidence``):
+For each candidate story the article gets ten evidence values (``Evidence``):
 
 - three cosines, article vector against story centroid: words, names, numbers;
 - name conflicts, which are what tell two events of one kind apart: the share of the
   article's lead names that the story never named (``lead_missing``), the share of
-  the story's core names (named by at least half its articles) that the article does
-  not name (``core_missing``), the share of the story's two main lead names missing
-  from the article (``story_lead_missing``), and a year gap (the year the article
-  reports from, its publication year or else its main year in the text, against the
-  story's years: 0 when they meet, 1 at YEAR_GAP years apart);
+  the story's core names (named by at least two and half of its articles) that the
+  article does not name (``core_missing``), the share of the story's two main lead
+  names missing from the article (``story_lead_missing``), a year gap (the year the
+  article reports from, its publication year, else the years of the dates it states,
+  else its main year in the text, against the story's years: 0 when they meet, 1 at
+  YEAR_GAP years apart), and a date gap (stated and publication dates, ``dates``);
 - the product of the first two conflicts, and log(story size).
 
 A logistic model turns them into the probability that the article reports on the
@@ -30,7 +31,7 @@ from monitor.stories.dates import date_conflict, day_gap, parse_term
 from monitor.stories.features import YEAR, Signature, Vector
 from monitor.stories.state import StoryState
 
-WEIGHTS = (-0.93, 3.18, 3.87, 3.56, -1.11, -2.1, 0.18, -2.56, 0.33, -0.85, -0.64)
+WEIGHTS = (-1.63, 3.41, 4.0, 3.5, -1.06, -1.9, -0.02, -2.59, 0.24, -0.57, -0.61)
 """Intercept, then one weight per Evidence field in order (logistic regression)."""
 STORY_YEARS = 32  # every year among the story's kept numbers
 YEAR_GAP = 4
@@ -93,9 +94,10 @@ def overlap(sig: Signature, story: StoryState) -> float:
 
 
 def core_names(story: StoryState, limit: int = 3) -> list[str]:
-    """Names that at least half the story's articles named, most weighty first."""
+    """Names that at least two and at least half of the story's articles named, most weighty
+    first (a story of one article has none yet: its lead names speak for it)."""
     weight = dict(story.names)
-    floor = max(1, story.articles / 2)
+    floor = max(2, story.articles / 2)
     core = [(n, c) for n, c in story.name_counts if c >= floor]
     core.sort(key=lambda nc: (-nc[1], -weight.get(nc[0], 0.0), nc[0]))
     return [n for n, _ in core[:limit]]
