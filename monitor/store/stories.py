@@ -227,5 +227,4 @@ def _explained(why: Explanation, created: bool) -> dict[str, Any]:
         "conflicting_names": list(why.conflicting_names),
         "missing_names": list(why.missing_names),
         "conflicting_years": list(why.conflicting_years),
-        "conflicting_dates": list(why.conflicting_dates),
     }

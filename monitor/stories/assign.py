@@ -5,7 +5,7 @@ at most ``candidates`` stories from the index, score the open ones (``decide``),
 the most probable if it reaches the threshold, else start a story, and put the
 result back into the index. It is deterministic (ties go to the smaller story id) and
 returns an ``Explanation`` for logs and ``monitor stories show``: the score, the names
-and words shared, and, when it refused the best candidate, the names, years and dates that
+and words shared, and, when it refused the best candidate, the names and years that
 conflicted.
 """
 
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.stories.background import TermStats
-from monitor.stories.dates import DATE_TERM
 from monitor.stories.decide import WEIGHTS, Evidence, core_names, evidence, main_years, overlap
 from monitor.stories.features import Signature, StoryArticle, Vector, extract
 from monitor.stories.index import StoryIndex, query_terms
@@ -42,7 +41,6 @@ class Explanation:
     conflicting_names: tuple[str, ...] = ()  # the article's lead names the story lacks
     missing_names: tuple[str, ...] = ()  # the story's core names the article lacks
     conflicting_years: tuple[str, ...] = ()  # article's year, then the story's
-    conflicting_dates: tuple[str, ...] = ()  # dates the article states, then the story's
     evidence: Evidence | None = None
 
 
@@ -126,16 +124,8 @@ def explain(
         conflicting_names=tuple(n for n in sig.lead if n not in story_names)[:SHOWN],
         missing_names=tuple(n for n in core_names(story) if n not in sig.name_words)[:SHOWN],
         conflicting_years=tuple(years),
-        conflicting_dates=_dates_of(sig.numbers, 2) + _dates_of(story.numbers, 2)
-        if proof.date_conflict
-        else (),
         evidence=proof,
     )
-
-
-def _dates_of(vector: Vector, limit: int) -> tuple[str, ...]:
-    """The strongest date terms of a numbers vector (``2013-09-17``, ``--12-14``)."""
-    return tuple(t for t, _ in vector if DATE_TERM.fullmatch(t))[:limit]
 
 
 def _shared(vector: Vector, centroid: Vector) -> tuple[str, ...]:

@@ -1,16 +1,15 @@
 """Does this article report on that story? Scores, conflicts and the decision.
 
-For each candidate story the article gets ten evidence values (``Evidence``):
+For each candidate story the article gets nine evidence values (``Evidence``):
 
 - three cosines, article vector against story centroid: words, names, numbers;
 - name conflicts, which are what tell two events of one kind apart: the share of the
   article's lead names that the story never named (``lead_missing``), the share of
   the story's core names (named by at least two and half of its articles) that the
   article does not name (``core_missing``), the share of the story's two main lead
-  names missing from the article (``story_lead_missing``), a year gap (the year the
-  article reports from, its publication year, else the years of the dates it states,
-  else its main year in the text, against the story's years: 0 when they meet, 1 at
-  YEAR_GAP years apart), and a date gap (stated and publication dates, ``dates``);
+  names missing from the article (``story_lead_missing``), and a year gap (the year
+  the article reports from, its publication year or else its main year in the text,
+  against the story's years: 0 when they meet, 1 at YEAR_GAP years apart);
 - the product of the first two conflicts, and log(story size).
 
 A logistic model turns them into the probability that the article reports on the
@@ -25,13 +24,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from monitor.stories.dates import date_conflict, day_gap, parse_term
 from monitor.stories.features import YEAR, Signature, Vector
 from monitor.stories.state import StoryState
 
-WEIGHTS = (-1.63, 3.41, 4.0, 3.5, -1.06, -1.9, -0.02, -2.59, 0.24, -0.57, -0.61)
+WEIGHTS = (-1.61, 3.42, 3.96, 3.4, -1.07, -1.86, -0.04, -2.72, 0.16, -0.58)
 """Intercept, then one weight per Evidence field in order (logistic regression)."""
 STORY_YEARS = 32  # every year among the story's kept numbers
 YEAR_GAP = 4
@@ -51,7 +48,6 @@ class Evidence:
     story_lead_missing: float
     year_conflict: float
     articles: int
-    date_conflict: float = 0.0
     shared: int = 0  # distinct terms of the article the story also has (any channel)
 
     def features(self) -> tuple[float, ...]:
@@ -66,7 +62,6 @@ class Evidence:
             self.year_conflict,
             self.lead_missing * self.core_missing,
             math.log(max(1, self.articles)),
-            self.date_conflict,
         )
 
     def probability(self, weights: Sequence[float] = WEIGHTS) -> float:
@@ -114,29 +109,10 @@ def main_years(vector: Vector, limit: int) -> list[str]:
 
 
 def event_years(sig: Signature) -> set[str]:
-    """The year an article reports from: its publication year, else the years of the dates it
-    states, else its main year in the text."""
+    """The year an article reports from: its publication year, else its main year in the text."""
     if sig.published is not None:
         return {str(sig.published.year)}
-    stated = {str(d[0]) for d in _dates(sig.numbers) if d[0] is not None}
-    return stated or set(main_years(sig.numbers, 1))
-
-
-def _dates(vector: Vector) -> list[tuple[int | None, int, int]]:
-    """The date terms of a numbers vector, parsed."""
-    return [d for t, _ in vector if t[0] in "-12" and (d := parse_term(t)) is not None]
-
-
-def _known(*times: datetime | None) -> list[tuple[int | None, int, int]]:
-    return [(t.year, t.month, t.day) for t in times if t is not None]
-
-
-def date_gap(sig: Signature, story: StoryState) -> float:
-    """How far the article's dates (stated and published) lie from the story's (stated, and
-    its first and last known publication): 0 within a fortnight, 1 past about two months."""
-    ours = _dates(sig.numbers) + _known(sig.published)
-    theirs = _dates(story.numbers) + _known(story.first_seen, story.last_seen)
-    return date_conflict(day_gap(ours, theirs))
+    return set(main_years(sig.numbers, 1))
 
 
 def story_event_years(story: StoryState) -> set[str]:
@@ -176,7 +152,6 @@ def evidence(sig: Signature, story: StoryState) -> Evidence:
         story_lead_missing=_missing(story_leads(story), sig.name_words),
         year_conflict=conflict,
         articles=story.articles,
-        date_conflict=date_gap(sig, story),
         shared=len(
             (words.keys() & s_words.keys())
             | (names.keys() & s_names.keys())

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from monitor.stories.background import MAX_IDF, UNSEEN_ZIPF, TermStats
-from monitor.stories.dates import date_terms
 
 Vector = tuple[tuple[str, float], ...]
 """Terms with weights, strongest first (ties by term), unit length."""
@@ -97,7 +96,6 @@ def extract(article: StoryArticle, stats: TermStats) -> Signature:
         if word in counts.names:
             counts.names[word] += 1
     _read_title(article.title, table, counts)
-    _read_dates(article, counts)
 
     def name_idf(name: str) -> float:  # a run of names (``tara reid``) weighs the most
         return NAME_BASE + (MAX_IDF if " " in name else MAX_IDF - table.get(name, UNSEEN_ZIPF))
@@ -200,14 +198,6 @@ def _read_title(title: str, table: Mapping[str, float], counts: _Counts) -> None
             counts.words[low] += TITLE_BOOST
         elif table.get(low, UNSEEN_ZIPF) <= MAX_WORD_ZIPF:
             counts.words[low] += TITLE_BOOST
-
-
-def _read_dates(article: StoryArticle, counts: _Counts) -> None:
-    """Stated dates are numbers too (``2013-09-17``; ``dates``), the title's TITLE_BOOST times."""
-    for term in date_terms(article.title[:1000], article.published):
-        counts.numbers[term] += TITLE_BOOST
-    for term in date_terms(article.text[: MAX_TOKENS * 20], article.published):
-        counts.numbers[term] += 1
 
 
 def _vector(tally: Mapping[str, float], weight: Callable[[str], float], limit: int) -> Vector:
