@@ -11,7 +11,8 @@ without one, because 17 of the corpus's dated stories have gaps of more than 7 d
 between reports, which a 7-day window must split. The throughput scenario fills a
 MemoryIndex with N synthetic articles (default 100,000) and times assigning more.
 Tune on ``--split dev``; the test split is for the report. ``--fit`` prints the
-decision's weights fitted on dev (``bench/_stories_fit.py``). Writes
+decision's weights fitted on dev (``bench/_stories_fit.py``); ``--cv`` the held-out check
+inside dev (fit on half the dev topics, replay the other half, both ways). Writes
 ``bench/results/stories.json`` (``stories-dev.json`` for dev).
 """
 
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import _stories_eval as ev
-from bench._stories_fit import fitted
+from bench._stories_fit import cross_validated, fitted
 from bench._stories_speed import throughput
 from bench.corpora import corpus
 from monitor.stories import DEFAULT_THRESHOLD, MemoryIndex, StoryArticle, StoryAssigner, WordfreqStats
@@ -98,6 +99,29 @@ def issue_table(rows: Sequence[dict[str, Any]], out: Any = sys.stdout) -> None:
             )
 
 
+def cv_table(rows: Sequence[dict[str, Any]], out: Any = sys.stdout) -> None:
+    """The held-out halves of dev, then their sums (siblings, alerts) and means (F1, own alert)."""
+    print("| held out | window | pw F1 | B3 F1 | siblings merged | alerts/ideal | own alert |", file=out)
+    print("|---|---|---|---|---|---|---|", file=out)
+    for days in sorted({r["window"] or 0 for r in rows}, reverse=True):
+        part = [r for r in rows if (r["window"] or 0) == days]
+        label = f"{days:g} days" if days else "none"
+        for r in [*part, _pooled(part)]:
+            print(
+                f"| {r['held_out']} | {label} | {r['pw_f1']:.3f} | {r['b3_f1']:.3f} | {r['sibling_merged']}/"
+                f"{r['sibling_pairs']} | {r['alerts']}/{r['ideal']} = {r['alerts'] / r['ideal']:.2f}"
+                f" | {r['own_alert_share']:.1%} |",
+                file=out,
+            )
+
+
+def _pooled(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Both halves: counts summed, F1 and own-alert share averaged."""
+    total = {k: sum(r[k] for r in rows) for k in ("sibling_merged", "sibling_pairs", "alerts", "ideal")}
+    mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("pw_f1", "b3_f1", "own_alert_share")}
+    return {"held_out": "**both (sum; F1 mean)**", **total, **mean}
+
+
 def met(row: dict[str, Any]) -> list[str]:
     """The targets a row meets (lower is better for siblings merged and alerts)."""
     lower = {"sibling_merged_share", "alerts_per_ideal"}
@@ -132,9 +156,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--fit", action="store_true", help="print the decision weights fitted on dev, and stop"
     )
+    parser.add_argument(
+        "--cv", action="store_true", help="2-fold cross-validation inside dev (held-out halves), and stop"
+    )
     args = parser.parse_args(list(argv or []))
     if args.fit:
         print("WEIGHTS =", tuple(fitted(ev.load(corpus("stories")))))
+        return 0
+    if args.cv:
+        cv_table(cross_validated(ev.load(corpus("stories")), args.threshold, args.window))
         return 0
     rows = run(args.split, args.threshold, args.window, not args.no_baselines)
     print(f"\nstories ({args.split} split, threshold {args.threshold}):\n")

@@ -26,3 +26,28 @@ def test_scores_of_the_gold_grouping_and_of_every_article_alone():
     assert topic["sibling_merged_share"] > 0.9 and topic["pw_r"] == 1.0
     alerts = ev.rule_alerts({a["id"]: a["story"] for _, a in stream}, stream, corp)
     assert alerts["alerts"] == alerts["ideal"] and alerts["own_alert_share"] == 1.0
+
+
+def test_the_cross_validation_folds_split_dev_by_topic_and_pool_their_counts():
+    from bench._stories_fit import _topics
+    from bench.stories import _pooled
+
+    corp = ev.load(corpus("stories"))
+    ones, threes = _topics(corp, 1), _topics(corp, 3)
+    dev = {a["id"] for a in corp.articles if a["split"] == "dev"}
+    assert {a["id"] for a in ones.articles} | {a["id"] for a in threes.articles} == dev
+    assert not {a["topic"] for a in ones.articles} & {a["topic"] for a in threes.articles}
+    rows = [
+        {"sibling_merged": 1, "sibling_pairs": 10, "alerts": 60, "ideal": 50, "pw_f1": 0.8, "b3_f1": 0.9,
+         "own_alert_share": 1.0},
+        {"sibling_merged": 2, "sibling_pairs": 12, "alerts": 90, "ideal": 76, "pw_f1": 0.9, "b3_f1": 0.8,
+         "own_alert_share": 0.98},
+    ]  # fmt: skip
+    pooled = _pooled(rows)
+    assert (pooled["sibling_merged"], pooled["sibling_pairs"], pooled["alerts"], pooled["ideal"]) == (
+        3,
+        22,
+        150,
+        126,
+    )
+    assert round(pooled["pw_f1"], 3) == 0.85 and round(pooled["own_alert_share"], 3) == 0.99
