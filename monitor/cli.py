@@ -30,6 +30,7 @@ from monitor.commands._common import add_config_option, table, when
 from monitor.config import Settings, listen_address, load_settings
 from monitor.errors import ConfigError, MonitorError
 from monitor.log import configure, install_redactor, redact_text
+from monitor.memory import limit_malloc_arenas
 from monitor.models import Alert, FeedStatus, Snippet
 from monitor.notify import check_url
 from monitor.reload import watch_config
@@ -143,6 +144,7 @@ def _healthcheck(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     settings = load(args.config)
+    limit_malloc_arenas()  # before any thread: the daemon's memory (monitor.memory)
     with instance_lock(settings.database), App.from_settings(settings) as app:
         if args.once:
             report = app.run_once()
