@@ -150,11 +150,13 @@ def _run(args: argparse.Namespace) -> int:
             report = app.run_once()
             errors = sum(1 for o in report.outcomes if o.status == "error")
             log.info(
-                "cycle feeds=%d errors=%d sent=%d failed=%d",
+                "cycle feeds=%d errors=%d sent=%d failed=%d about_judged=%d about_failed=%d",
                 len(report.outcomes),
                 errors,
-                report.delivery.sent + sum(o.sent for o in report.outcomes),
+                report.delivery.sent + report.about.sent + sum(o.sent for o in report.outcomes),
                 report.delivery.failed + sum(o.failed for o in report.outcomes),
+                report.about.judged,
+                report.about.failed,
             )
             return EXIT_OK
         stop = threading.Event()

@@ -746,3 +746,25 @@ def test_a_reload_that_closes_the_about_rules_lets_their_queue_go_without_the_mo
         assert app.deps.meaning is None
         assert app.judge_about("test") == AboutReport()
         assert app.store.about_backlog().pending == 0, "no about rule left: the rows go unjudged"
+
+
+def test_run_once_judges_the_queue_after_its_polls_and_says_so(
+    feeds: Feeds,
+    counting: CountingEmbedder,
+    json_sink: JsonSink,
+    write_config: Callable[[str], Path],
+    db_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feeds.publish("news-en", [ON_TOPIC["en"], *OFF_TOPIC["en"]], datetime.now(UTC))
+    [spec] = feeds.specs()
+    config = write_config(
+        f"database: {db_url}\nchannels:\n  hook: {json.dumps(json_sink.url())}\n"
+        f"feeds:\n  - name: {spec['name']}\n    url: {spec['url']}\n"
+        "rules:\n  - name: energy\n    about: " + json.dumps(ENERGY["about"]) + "\n    notify: [hook]\n"
+    )
+    caplog.set_level("INFO", logger="monitor")
+    assert main(["run", "--once", "-c", str(config)]) == 0
+    [post] = json_sink.inbox.wait_for(1)
+    assert ON_TOPIC["en"].title in post["title"]
+    assert "about_judged=3 about_failed=0" in caplog.text
