@@ -754,7 +754,7 @@ def test_run_once_judges_the_queue_after_its_polls_and_says_so(
     json_sink: JsonSink,
     write_config: Callable[[str], Path],
     db_url: str,
-    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     feeds.publish("news-en", [ON_TOPIC["en"], *OFF_TOPIC["en"]], datetime.now(UTC))
     [spec] = feeds.specs()
@@ -763,8 +763,7 @@ def test_run_once_judges_the_queue_after_its_polls_and_says_so(
         f"feeds:\n  - name: {spec['name']}\n    url: {spec['url']}\n"
         "rules:\n  - name: energy\n    about: " + json.dumps(ENERGY["about"]) + "\n    notify: [hook]\n"
     )
-    caplog.set_level("INFO", logger="monitor")
     assert main(["run", "--once", "-c", str(config)]) == 0
     [post] = json_sink.inbox.wait_for(1)
     assert ON_TOPIC["en"].title in post["title"]
-    assert "about_judged=3 about_failed=0" in caplog.text
+    assert "about_judged=3 about_failed=0" in capsys.readouterr().err
