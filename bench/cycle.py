@@ -314,17 +314,11 @@ def summary(report: CycleReport, seconds: float) -> dict[str, Any]:
 def timed_cycle(app: App, skip: Collection[int] = ()) -> dict[str, Any]:
     """``run_once`` timed, with the CPU seconds it took in this process (the poll
     threads, under one GIL) and in the parse workers (descendants but ``skip``)."""
-    workers = _parse_cpu(skip)
-    own = resource.getrusage(resource.RUSAGE_SELF)
+    mark = _cpu_mark(skip)
     began = time.perf_counter()
     report = app.run_once()
     seconds = time.perf_counter() - began
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = {
-        "main_process_cpu_s": round(after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime, 2),
-        "parse_workers_cpu_s": round(_parse_cpu(skip) - workers, 2),
-    }
-    return summary(report, seconds) | cpu
+    return summary(report, seconds) | _cpu_since(mark, skip)
 
 
 def about_cycle(app: App, skip: Collection[int] = ()) -> dict[str, Any]:
@@ -332,8 +326,7 @@ def about_cycle(app: App, skip: Collection[int] = ()) -> dict[str, Any]:
     alerts) on the poll threads while the about job drains the queue beside them
     (ADR 0020). ``seconds`` is the polls' cycle; ``about_drain_s`` is when the queue was
     empty, both from the start."""
-    workers = _parse_cpu(skip)
-    own = resource.getrusage(resource.RUSAGE_SELF)
+    mark = _cpu_mark(skip)
     polled = threading.Event()
     reports: list[AboutReport] = []
 
@@ -353,15 +346,32 @@ def about_cycle(app: App, skip: Collection[int] = ()) -> dict[str, Any]:
     polled.set()
     judging.join()
     drained = time.perf_counter() - began
-    after = resource.getrusage(resource.RUSAGE_SELF)
     about = sum(reports, AboutReport())
     report = CycleReport(tuple(outcomes), delivery, about)
-    return summary(report, seconds) | {
-        "about_drain_s": round(drained, 2),
-        "about_judged": about.judged,
-        "about_matched": about.matched,
-        "main_process_cpu_s": round(after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime, 2),
-        "parse_workers_cpu_s": round(_parse_cpu(skip) - workers, 2),
+    return (
+        summary(report, seconds)
+        | {
+            "about_drain_s": round(drained, 2),
+            "about_judged": about.judged,
+            "about_matched": about.matched,
+        }
+        | _cpu_since(mark, skip)
+    )
+
+
+def _cpu_mark(skip: Collection[int]) -> tuple[float, float]:
+    """CPU seconds so far: this process (the poll threads, under one GIL), and its parse
+    workers (descendants but ``skip``)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime, _parse_cpu(skip)
+
+
+def _cpu_since(mark: tuple[float, float], skip: Collection[int]) -> dict[str, float]:
+    """The CPU seconds used since ``mark`` (``_cpu_mark``), as the cycle records name them."""
+    own, workers = _cpu_mark(skip)
+    return {
+        "main_process_cpu_s": round(own - mark[0], 2),
+        "parse_workers_cpu_s": round(workers - mark[1], 2),
     }
 
 
