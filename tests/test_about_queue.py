@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from sqlalchemy import select
 
 from monitor.app import App
 from monitor.cli import main
@@ -30,6 +31,7 @@ from monitor.store.about_queue import (
     backoff,
     held_ids,
 )
+from monitor.store.tables import ABOUT_QUEUE
 
 NOW = datetime(2026, 5, 31, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=10)
@@ -305,3 +307,12 @@ class QueueMachine(RuleBasedStateMachine):
 
 TestQueueMachine = QueueMachine.TestCase
 TestQueueMachine.settings = settings(max_examples=40, stateful_step_count=20, deadline=None)
+
+
+def test_a_huge_failure_reason_is_kept_bounded(store: Store) -> None:
+    ids = poll(store, ["a"], about=["a"])
+    claim = store.claim_about(NOW, LEASE, "w1", 10)
+    store.fail_about(claim.token, {ids["a"]: "about: the model failed: " + "☠" * 100_000}, NOW)
+    with store.reading() as conn:
+        [why] = conn.execute(select(ABOUT_QUEUE.c.last_error)).scalars()
+    assert why is not None and why.startswith("about: the model failed: ") and len(why) == 1000
