@@ -6,14 +6,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
 from statistics import median
 from typing import Literal
 
 from monitor.config import HealthSettings
-from monitor.models import FeedStatus
+from monitor.models import FeedState, FeedStatus
 
 Health = Literal["ok", "failing", "silent", "disabled"]
 
@@ -53,6 +53,39 @@ def assess(
                 f"no new article for {_ago(now - quiet_since)} (usually within {_ago(threshold)})",
             )
     return "ok", "ok"
+
+
+def assess_lazily(
+    feed: FeedStatus, gap_of: Callable[[], timedelta | None], now: datetime, settings: HealthSettings
+) -> tuple[Health, str]:
+    """``assess``, asking ``gap_of`` (a read of the feed's recent articles) only when the
+    gap can change the answer: it only ever raises the silence threshold above
+    ``silent_after``, so a feed that is not silent without it is not silent with it.
+    Polls call this after every poll; most never need the read."""
+    health, reason = assess(feed, None, now, settings)
+    if health != "silent":
+        return health, reason
+    return assess(feed, gap_of(), now, settings)
+
+
+def after_success(feed: FeedState, now: datetime, *, new: bool) -> FeedStatus:
+    """What the store holds for ``feed`` once a successful poll at ``now`` is recorded
+    (no error, a success now, a new article now if ``new``), from what the poll's claim
+    read: the health check after a success needs no read of its own."""
+    return FeedStatus(
+        name=feed.name,
+        url=feed.url,
+        active=True,
+        last_poll_at=now,
+        last_success_at=now,
+        last_error=None,
+        error_count=0,
+        next_poll_at=None,
+        articles=0,
+        alerts=0,
+        last_new_at=now if new else feed.last_new_at,
+        health=feed.health,
+    )
 
 
 def _ago(delta: timedelta) -> str:

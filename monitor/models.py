@@ -132,6 +132,8 @@ class FeedState:
     body_hash: str | None = None
     lease: str | None = None  # the claim's token; every write of the poll's results checks it
     items: str | None = None  # the items of the last document whose entries are stored (ADR 0019)
+    last_new_at: datetime | None = None  # for the health check after a successful poll
+    health: str = "ok"  # as recorded when the poll claimed the feed
 
     @property
     def address(self) -> str:

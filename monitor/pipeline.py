@@ -30,7 +30,7 @@ from monitor.errors import FeedError, GoneError, LeaseLost, StorageError
 from monitor.faults import Faults, describe
 from monitor.fetch import Fetcher
 from monitor.folding import story_plan
-from monitor.health import assess, typical_gap
+from monitor.health import after_success, assess_lazily, typical_gap
 from monitor.match import Matcher, Screened
 from monitor.models import Entry, FeedState, Fetched, Match, NotModified, ParsedFeed, PollOutcome
 from monitor.pages import Extractor, extract_here, with_pages
@@ -96,7 +96,7 @@ def poll_feed(feed: FeedState, deps: PollDeps) -> PollOutcome:
     outcome = replace(outcome, duration_ms=(time.perf_counter() - started) * 1000)
     if outcome.status != "error":
         _log_success(outcome)
-    _guarded(deps, f'health feed="{feed.name}"', lambda: check_health(feed, deps, now))
+    _guarded(deps, f'health feed="{feed.name}"', lambda: check_health(feed, deps, now, outcome))
     return outcome
 
 
@@ -184,7 +184,13 @@ def _note_move(poll: Poll, fetched: Fetched, deps: PollDeps) -> None:
 
 
 def _new_entries(poll: Poll, parsed: ParsedFeed, deps: PollDeps) -> list[Entry]:
-    """The entries not stored yet (by key, or by alias when a publisher rotates guids)."""
+    """The entries not stored yet (by key, or by alias when a publisher rotates guids).
+
+    A feed's first poll has nothing stored (articles are only written by a successful
+    poll, which ends the first one), so it asks the store nothing: on a cold start that
+    is one query per feed less."""
+    if poll.feed.first_poll:
+        return list(parsed.entries)
     seen = deps.store.seen(poll.feed.id, parsed.entries)
     return [e for e in parsed.entries if e.key not in seen]
 
@@ -316,11 +322,20 @@ def _guarded(deps: PollDeps, context: str, step: Callable[[], _T]) -> _T | None:
     return None
 
 
-def check_health(feed: FeedState, deps: PollDeps, now: datetime) -> None:
-    """After a poll: did the feed start failing, go silent, or recover? Tell once."""
-    status = deps.store.feed_status(feed.id)
-    gap = typical_gap(deps.store.recent_published(feed.id))
-    health, reason = assess(status, gap, now, deps.settings.health)
+def check_health(feed: FeedState, deps: PollDeps, now: datetime, outcome: PollOutcome | None = None) -> None:
+    """After a poll: did the feed start failing, go silent, or recover? Tell once.
+
+    After a success the feed's state is known without a read (``after_success``); a
+    failure reads it (the store counted the failure)."""
+    if outcome is not None and outcome.status != "error":
+        status = after_success(feed, now, new=outcome.new > 0)
+    else:
+        status = deps.store.feed_status(feed.id)
+
+    def gap_of() -> timedelta | None:
+        return typical_gap(deps.store.recent_published(feed.id))
+
+    health, reason = assess_lazily(status, gap_of, now, deps.settings.health)
     if health == status.health:
         return
     channel = deps.settings.health.channel

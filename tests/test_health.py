@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
 from monitor.app import App
 from monitor.config import HealthSettings
-from monitor.health import assess, silent_threshold, typical_gap
+from monitor.health import after_success, assess, assess_lazily, silent_threshold, typical_gap
 from monitor.models import FeedStatus
 from monitor.samples import rss_feed, rss_item
 from tests.conftest import Clock, JsonSink, SettingsFactory
@@ -86,6 +88,24 @@ def test_silent_feed_is_reported_once_and_recovers_with_a_new_article(
     assert titles == ["[feed health] Hourly is silent", "[feed health] Hourly has recovered"]
 
 
+def test_after_success_is_what_the_store_holds_after_a_successful_poll(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, json_sink: JsonSink, clock: Clock
+) -> None:
+    """The health check after a success reads nothing: what it assumes must be what the
+    store wrote (a first poll with new articles, then an unchanged one an hour later)."""
+    httpserver.expect_request("/f").respond_with_data(_hourly_feed(clock.now - 5 * H, 5))
+    with _app(settings_factory, httpserver.url_for("/f"), json_sink, clock) as app:
+        app.sync_feeds()
+        for advance, new in ((timedelta(0), True), (H, False)):
+            clock.advance(advance)
+            [before] = app.store.feeds()
+            [outcome] = app.poll([before])
+            assert (outcome.new > 0) is new
+            held, assumed = app.store.feed_status(before.id), after_success(before, clock.now, new=new)
+            fields = ("error_count", "last_error", "disabled", "last_success_at", "last_new_at", "health")
+            assert {f: getattr(assumed, f) for f in fields} == {f: getattr(held, f) for f in fields}
+
+
 def _status(**kw: object) -> FeedStatus:
     values: dict[str, object] = {
         "name": "F",
@@ -139,3 +159,36 @@ def test_typical_gap_and_threshold() -> None:
     assert typical_gap([NOW, NOW + H, NOW + 3 * H, NOW + 4 * H]) == H
     assert silent_threshold(None, HealthSettings()) == 24 * H
     assert silent_threshold(10 * H, HealthSettings()) == 40 * H
+
+
+_AGO = st.one_of(st.none(), st.integers(0, 24 * 90).map(lambda hours: NOW - hours * H))
+
+
+@given(
+    errors=st.integers(0, 3),
+    disabled=st.sampled_from([None, "fetch: HTTP 410 Gone"]),
+    success=_AGO,
+    new=_AGO,
+    gap=st.one_of(st.none(), st.integers(1, 24 * 30).map(lambda hours: hours * H)),
+)
+def test_assess_lazily_reads_the_gap_only_when_it_changes_nothing_else(
+    errors: int, disabled: str | None, success: datetime | None, new: datetime | None, gap: timedelta | None
+) -> None:
+    """The poll's health check skips the read of recent articles unless the feed looks
+    silent without it; the answer is always the one the full read gives."""
+    status = _status(
+        error_count=errors,
+        last_error="x" if errors else None,
+        disabled=disabled,
+        last_success_at=success,
+        last_new_at=new,
+    )
+    asked: list[bool] = []
+
+    def gap_of() -> timedelta | None:
+        asked.append(True)
+        return gap
+
+    settings = HealthSettings()
+    assert assess_lazily(status, gap_of, NOW, settings) == assess(status, gap, NOW, settings)
+    assert bool(asked) == (assess(status, None, NOW, settings)[0] == "silent")

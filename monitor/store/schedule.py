@@ -307,6 +307,8 @@ def feed_state(row: Any, *, leased: bool) -> FeedState:
         body_hash=row.body_hash,
         lease=row.leased_by if leased else None,
         items=row.item_hashes,
+        last_new_at=row.last_new_at,
+        health=row.health,
     )
 
 
