@@ -114,6 +114,25 @@ def test_collapse_whitespace(raw: str, text: str) -> None:
     assert collapse_whitespace(raw) == text
 
 
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\s*\n\s*")
+
+
+def _collapse_by_regex(text: str) -> str:
+    """The regular-expression version collapse_whitespace replaced: the reference."""
+    text = _SPACES.sub(" ", text.replace("\r", "\n").replace("\xa0", " "))
+    return _BLANK_LINES.sub("\n", text).strip()
+
+
+_WHITESPACE = [chr(c) for c in range(0x3000 + 1) if chr(c).isspace()] + ["\x00", "\u200b", "\ufeff"]
+
+
+@given(st.text(alphabet=st.sampled_from([*_WHITESPACE, "a", "b", "é", "Ж"])) | st.text())
+def test_collapse_whitespace_agrees_with_the_regular_expressions(raw: str) -> None:
+    """Every Unicode whitespace character, and near misses (NUL, zero-width space, BOM)."""
+    assert collapse_whitespace(raw) == _collapse_by_regex(raw)
+
+
 @pytest.mark.parametrize(
     ("text", "limit", "line"),
     [
