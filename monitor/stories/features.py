@@ -123,7 +123,8 @@ def _read_body(text: str, table: Mapping[str, float], counts: _Counts) -> None:
     """Tally words, names (single and runs) and numbers of the first MAX_TOKENS tokens.
 
     The hottest loop of story assignment (every matched article, 400 tokens): the
-    lookups are bound to locals, and a token without an apostrophe skips ``_token``."""
+    lookups are bound to locals, and a token without an apostrophe skips ``_token``.
+    """
     tokens = _body_tokens(text)
     lowered = dict(Counter(filter(str.islower, [raw for _, raw, _ in tokens])))
     words, names, numbers = counts.words, counts.names, counts.numbers
@@ -131,10 +132,7 @@ def _read_body(text: str, table: Mapping[str, float], counts: _Counts) -> None:
     run: list[str] = []
     tentative = False  # run[0] began a sentence: a name only if a name follows it
     for position, (stop, raw, headline) in enumerate(tokens):
-        if "'" in raw or "\u2019" in raw:
-            token, low = _token(raw)
-        else:
-            token, low = raw, raw.lower()
+        token, low = _token(raw) if "'" in raw or "\u2019" in raw else (raw, raw.lower())
         if low[0].isdigit():
             numbers[low] += 1
             if len(run) > 1:
@@ -159,7 +157,7 @@ def _read_body(text: str, table: Mapping[str, float], counts: _Counts) -> None:
         if capital:
             run, tentative = [low], True
             initial.append(low)
-        elif run:  # (an empty run is never tentative)
+        else:
             run, tentative = [], False
     _close_run(run, counts)
 
