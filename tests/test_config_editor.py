@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.config import load_settings
-from monitor.config.editor import AddResult, NewFeed, add_feeds, remove_feed, unique_name
+from monitor.config.editor import AddResult, NewFeed, add_feeds, one_editor, remove_feed, unique_name
 from monitor.errors import ConfigError
 
 WriteConfig = Callable[..., Path]
@@ -273,3 +276,55 @@ def test_mode_and_symlink_survive(write_config: WriteConfig, tmp_path: Path) -> 
 )
 def test_unique_name(name: str, taken: set[str], expected: str) -> None:
     assert unique_name(name, taken) == expected
+
+
+def _add_in_turn(path: str, prefix: str, count: int, ready: Any) -> None:
+    """A second process: wait for the other, then add ``count`` feeds one edit at a time."""
+    ready.wait()
+    for i in range(count):
+        add_feeds(Path(path), [NewFeed(f"{prefix} {i}", f"https://{prefix}.example.org/{i}")])
+
+
+def test_two_processes_editing_at_once_lose_no_feed(write_config: WriteConfig) -> None:
+    """Two `monitor feeds add` at the same moment: every read-modify-write holds the edit
+    lock, so each one reads what the other wrote and both sets of feeds land."""
+    path = write_config("feeds: []\n")
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(2)
+    others = [context.Process(target=_add_in_turn, args=(str(path), p, 8, ready)) for p in ("left", "right")]
+    for process in others:
+        process.start()
+    for process in others:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    names = {f.name for f in load_settings(path).feeds}
+    assert names == {f"{p} {i}" for p in ("left", "right") for i in range(8)}
+
+
+def _hold_the_lock(path: str, held: Any) -> None:
+    with one_editor(Path(path)):
+        held.set()
+        threading.Event().wait()  # until killed
+
+
+def test_a_waiting_edit_gives_up_with_the_file_named_and_a_dead_holder_frees_the_lock(
+    write_config: WriteConfig,
+) -> None:
+    path = write_config("feeds: []\n")
+    context = multiprocessing.get_context("spawn")
+    held = context.Event()
+    holder = context.Process(target=_hold_the_lock, args=(str(path), held))
+    holder.start()
+    try:
+        assert held.wait(timeout=60)
+        with pytest.raises(ConfigError) as raised:
+            add_feeds(path, NEW[:1], lock_wait=0.2)
+        assert (
+            str(raised.value)
+            == f"{path}:1:1: another edit of this file did not finish within 0.2s; try again"
+        )
+        assert path.read_text(encoding="utf-8") == "feeds: []\n"
+    finally:
+        holder.kill()
+        holder.join(timeout=60)
+    assert add_feeds(path, NEW[:1], lock_wait=5).added == (NEW[0],)  # the kernel let go of it

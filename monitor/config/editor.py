@@ -4,6 +4,9 @@ ruamel.yaml's round-trip mode keeps comments, key order and quoting; the indenta
 of the file is measured and reused, so untouched lines come back byte for byte. The
 edit is refused when the file does not validate now (a person is half-way through a
 change), and the new text must validate before it replaces the old one, atomically.
+One edit at a time: each read-modify-write holds an exclusive lock on the file's
+directory (``flock``), so two ``monitor feeds add`` run at once both land; the kernel
+drops the lock with its process, and a waiter gives up after ``LOCK_WAIT`` seconds.
 
 ruamel attaches the lines that follow a value (blank lines, comments) to that value.
 When a feed is appended after the last one, or the last one is removed, those lines
@@ -14,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fcntl
 import io
 import os
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +35,10 @@ from ruamel.yaml.tokens import CommentToken
 from monitor.config.bounded import bounded_yaml
 from monitor.config.loader import UrlCheck, load_settings
 from monitor.config.schema import FeedSpec, Settings
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, ConfigProblem
+
+LOCK_WAIT = 30.0  # seconds an edit waits for another one to finish
+_LOCK_RETRY = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +59,15 @@ class AddResult:
     """(feed asked for, name it is already watched under)"""
 
 
-def add_feeds(path: Path, feeds: Sequence[NewFeed], *, check_url: UrlCheck | None = None) -> AddResult:
+def add_feeds(
+    path: Path, feeds: Sequence[NewFeed], *, check_url: UrlCheck | None = None, lock_wait: float = LOCK_WAIT
+) -> AddResult:
     """Append feeds whose URL is not in the file yet; names are made unique (``Name (2)``)."""
+    with one_editor(path, lock_wait):
+        return _add_feeds(path, feeds, check_url)
+
+
+def _add_feeds(path: Path, feeds: Sequence[NewFeed], check_url: UrlCheck | None) -> AddResult:
     settings = current_settings(path, check_url)
     by_url = {f.url: f.name for f in settings.feeds}
     names = {f.name for f in settings.feeds}
@@ -77,8 +92,15 @@ def add_feeds(path: Path, feeds: Sequence[NewFeed], *, check_url: UrlCheck | Non
     return AddResult(added=tuple(added), present=tuple(present))
 
 
-def remove_feed(path: Path, name_or_url: str, *, check_url: UrlCheck | None = None) -> FeedSpec | None:
+def remove_feed(
+    path: Path, name_or_url: str, *, check_url: UrlCheck | None = None, lock_wait: float = LOCK_WAIT
+) -> FeedSpec | None:
     """Remove the feed with this name (else this URL); None when there is none."""
+    with one_editor(path, lock_wait):
+        return _remove_feed(path, name_or_url, check_url)
+
+
+def _remove_feed(path: Path, name_or_url: str, check_url: UrlCheck | None) -> FeedSpec | None:
     settings = current_settings(path, check_url)
     index = next((i for i, f in enumerate(settings.feeds) if f.name == name_or_url), None)
     if index is None:
@@ -89,6 +111,31 @@ def remove_feed(path: Path, name_or_url: str, *, check_url: UrlCheck | None = No
     _remove(tree, index)
     _write(path, yaml, tree, check_url)
     return settings.feeds[index]
+
+
+@contextlib.contextmanager
+def one_editor(path: Path, wait: float = LOCK_WAIT) -> Iterator[None]:
+    """Hold the exclusive edit lock of ``path`` (on its directory: the file itself is
+    replaced by every edit, so a lock on it would lock a file nobody opens next).
+
+    ConfigError at the file when another edit holds it for longer than ``wait`` seconds.
+    """
+    folder = Path(os.path.realpath(path)).parent
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    message = f"another edit of this file did not finish within {wait:g}s; try again"
+                    raise ConfigError([ConfigProblem(str(path), 1, 1, message)]) from None
+                time.sleep(_LOCK_RETRY)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def current_settings(path: Path, check_url: UrlCheck | None) -> Settings:
