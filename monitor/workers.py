@@ -22,8 +22,10 @@ sends ``item`` to a worker process, which answers ``function(item)``:
 - Workers come from the "forkserver" context: a clean single-threaded server process
   forks each one (forking the poller itself, which has threads, could copy a lock held
   by another thread). The server preloads the main module and every pool's function
-  module, so a worker starts in milliseconds and never imports the command line again
-  (for the ``monitor`` console script that would cost 0.6 s and 80 MB per worker). The
+  module, so a worker starts in milliseconds and never imports the main module again.
+  For the ``monitor`` console script the main module is pip's launcher, whose entry
+  point ``monitor.entry`` imports the command line only when it runs: the server and
+  its workers carry neither (ADR 0008). The
   preload list is the union over the pools made before the server's first start: the
   app makes its pools before any worker runs. "spawn" works too and is slower to start.
 - Only picklable values cross the pipe. ``close()`` stops every worker.
