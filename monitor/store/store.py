@@ -28,7 +28,7 @@ from monitor.store.migrate import READ_ONLY
 from monitor.store.outbox import Outbox
 from monitor.store.retention import Retention
 from monitor.store.schedule import FeedSchedule, claim_held, success_values
-from monitor.store.stories import SqlStoryIndex, StoryPlan, assign, new_alerts
+from monitor.store.stories import DecodedStories, SqlStoryIndex, StoryPlan, assign, new_alerts
 from monitor.store.story_reads import StoryReads
 from monitor.store.tables import ABOUT_QUEUE, ARTICLES, DELIVERIES, EMBEDDINGS, FEEDS, MATCHES, STORY_ARTICLES
 
@@ -53,6 +53,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.decoded_stories = DecodedStories()  # story rows decoded, for the story step
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:
@@ -172,7 +173,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
             claim_held(conn, feed_id, lease)
             ids = self._insert_articles(conn, feed_id, entries, now)
             queue_rows(conn, [ids[key] for key in about if key in ids], now)
-            story_of = assign(conn, stories, ids, now) if stories is not None else {}
+            story_of = assign(conn, stories, ids, now, self.decoded_stories) if stories is not None else {}
             matched, delivery_ids = self._record(conn, feed_id, ids, matches, stories, routing, story_of, now)
             conn.execute(
                 update(FEEDS)
@@ -229,9 +230,8 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
                 conn.execute(delete(ABOUT_QUEUE).where(ABOUT_QUEUE.c.article_id.in_(settled)))
         return SavedPoll(new=0, matched=matched, queued=len(delivery_ids), delivery_ids=tuple(delivery_ids))
 
-    @staticmethod
     def _stories_of(
-        conn: Connection, plan: StoryPlan, ids: Mapping[str, int], now: datetime
+        self, conn: Connection, plan: StoryPlan, ids: Mapping[str, int], now: datetime
     ) -> dict[str, int]:
         """Entry key -> story: the story an article has, else a new assignment."""
         query = select(STORY_ARTICLES.c.article_id, STORY_ARTICLES.c.story_id).where(
@@ -240,7 +240,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
         existing = {int(a): int(s) for a, s in conn.execute(query)}
         unassigned = {key: i for key, i in ids.items() if i not in existing}
         story_of = {key: existing[i] for key, i in ids.items() if i in existing}
-        story_of.update(assign(conn, plan, unassigned, now))
+        story_of.update(assign(conn, plan, unassigned, now, self.decoded_stories))
         return story_of
 
     def _record(

@@ -16,12 +16,27 @@ unique on the pair); later reports are recorded on the story.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, text, update
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.store.tables import STORIES, STORY_ALERTS, STORY_ARTICLES, STORY_TERMS
@@ -44,16 +59,58 @@ class StoryPlan:
     stats: TermStats = field(default_factory=WordfreqStats)
 
 
+class DecodedStories:
+    """Decoded story states by row id, each with the exact text it was decoded from.
+
+    Reading a candidate story means reading its row's JSON state (a few KB) and
+    decoding it, which was a third of the story step's time: a row whose text is
+    unchanged since it was last seen is not decoded again. Keyed by the text itself, a
+    hit is always right (another daemon's update, or a rolled-back write of ours,
+    changes the text and misses). Bounded (``size`` stories, least recently used go
+    first) and shared by the store's threads.
+    """
+
+    def __init__(self, size: int = 2048) -> None:
+        self._size = size
+        self._items: OrderedDict[int, tuple[str, StoryState]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def decode(self, row_id: int, state: str) -> StoryState | None:
+        """The story in ``state`` (None: another layout, closed for new reports)."""
+        with self._lock:
+            hit = self._items.get(row_id)
+            if hit is not None and hit[0] == state:
+                self._items.move_to_end(row_id)
+                return hit[1]
+        story = load(json.loads(state))
+        if story is not None:
+            self.keep(row_id, state, story)
+        return story
+
+    def keep(self, row_id: int, state: str, story: StoryState) -> None:
+        """Remember that ``state`` decodes to ``story`` (a write of ours)."""
+        with self._lock:
+            self._items[row_id] = (state, story)
+            self._items.move_to_end(row_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
 class SqlStoryIndex:
     """``monitor.stories.StoryIndex`` over the story tables, on one connection.
 
     Stories read in this transaction are kept by key, so the assigner sees its own
-    writes; ``ids`` maps a story's key to its row id.
+    writes; ``ids`` maps a story's key to its row id. ``decoded`` (the store's, shared
+    across transactions) spares decoding rows whose state has not changed.
     """
 
-    def __init__(self, conn: Connection, now: datetime) -> None:
+    def __init__(self, conn: Connection, now: datetime, decoded: DecodedStories | None = None) -> None:
         self._conn = conn
         self._now = now
+        self._decoded = decoded if decoded is not None else DecodedStories(size=0)
         self._cache: dict[str, StoryState] = {}
         self.ids: dict[str, int] = {}
 
@@ -65,18 +122,8 @@ class SqlStoryIndex:
         weights = dict(query)
         if not weights:
             return []
-        rank = func.row_number().over(
-            partition_by=STORY_TERMS.c.term, order_by=STORY_TERMS.c.posted_at.desc()
-        )
-        ranked = (
-            select(STORY_TERMS.c.term, STORY_TERMS.c.story_id, rank.label("n"))
-            .where(STORY_TERMS.c.term.in_(list(weights)))
-            .subquery()
-        )
         found: dict[int, float] = {}
-        for term, story_id in self._conn.execute(
-            select(ranked.c.term, ranked.c.story_id).where(ranked.c.n <= MAX_POSTINGS)
-        ):
+        for term, story_id in self._conn.execute(_newest_postings(len(weights)), _terms(weights)):
             found[story_id] = found.get(story_id, 0.0) + weights[term]
         best = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         return [story for story in self._load([sid for sid, _ in best]) if story is not None]
@@ -91,14 +138,16 @@ class SqlStoryIndex:
 
     def put(self, story: StoryState) -> None:
         """Insert or update the story's row; post the terms it has not posted yet."""
+        state = json.dumps(dump(story), ensure_ascii=False)
         values = {
             "first_seen": story.first_seen,
             "last_seen": story.last_seen,
             "articles": story.articles,
             "lang": story.lang,
-            "state": json.dumps(dump(story), ensure_ascii=False),
+            "state": state,
         }
         row_id = self.ids.get(story.id)
+        before = self._cache.get(story.id) if row_id is not None else None
         if row_id is None:
             row_id = self._conn.execute(
                 insert(STORIES).values(key=story.id, created_at=self._now, **values).returning(STORIES.c.id)
@@ -107,25 +156,21 @@ class SqlStoryIndex:
         else:
             self._conn.execute(update(STORIES).where(STORIES.c.id == row_id).values(**values))
         self._cache[story.id] = story
-        self._post(row_id, story)
+        self._decoded.keep(row_id, state, story)
+        self._post(row_id, story, before)
 
     def expire(self, before: datetime) -> int:
         """Take closed stories (latest report before ``before``) out of the index."""
         closed = select(STORIES.c.id).where(STORIES.c.last_seen < before)
         return int(self._conn.execute(delete(STORY_TERMS).where(STORY_TERMS.c.story_id.in_(closed))).rowcount)
 
-    def _post(self, row_id: int, story: StoryState) -> None:
-        terms = story_terms(story)
-        have = set(
-            self._conn.execute(
-                select(STORY_TERMS.c.term).where(
-                    STORY_TERMS.c.story_id == row_id, STORY_TERMS.c.term.in_(terms)
-                )
-            ).scalars()
-        )
-        fresh = [{"term": t, "story_id": row_id, "posted_at": self._now} for t in sorted(terms - have)]
-        if fresh:
-            self._conn.execute(insert(STORY_TERMS), fresh)
+    def _post(self, row_id: int, story: StoryState, before: StoryState | None) -> None:
+        """Post the story's index terms that its previous state (``before``, which posted
+        its own) did not have; a term posted by an older state is left as it is."""
+        fresh = story_terms(story) - (story_terms(before) if before is not None else frozenset())
+        rows = [{"term": t, "story_id": row_id, "posted_at": self._now} for t in sorted(fresh)]
+        if rows:
+            self._conn.execute(_insert_ignore(self._conn, STORY_TERMS, ["term", "story_id"]), rows)
 
     def _load(self, row_ids: Sequence[int]) -> list[StoryState | None]:
         known = {v: k for k, v in self.ids.items()}
@@ -139,7 +184,7 @@ class SqlStoryIndex:
         return [self._cache.get(known[i]) if i in known else None for i in row_ids]
 
     def _remember(self, row_id: int, state: str) -> StoryState | None:
-        story = load(json.loads(state))
+        story = self._decoded.decode(row_id, state)
         if story is None:  # another layout: closed for new reports
             return None
         self.ids[story.id] = row_id
@@ -147,14 +192,42 @@ class SqlStoryIndex:
         return story
 
 
-def assign(conn: Connection, plan: StoryPlan, inserted: Mapping[str, int], now: datetime) -> dict[str, int]:
+@cache
+def _newest_postings(terms: int) -> CompoundSelect[str, int]:
+    """Each of ``terms`` terms' newest MAX_POSTINGS postings: one ``LIMIT`` per term on
+    the (term, posted_at) index, so the work per query is bounded however many stories
+    have posted a common term (``2``, ``Ukraine``) within the window; a window function
+    over all their postings grew with the index. Bound as ``t0``, ``t1``, ...; built
+    once per number of terms (the caller's query has at most a few dozen)."""
+    parts = [
+        select(STORY_TERMS.c.term, STORY_TERMS.c.story_id)
+        .where(STORY_TERMS.c.term == bindparam(f"t{i}"))
+        .order_by(STORY_TERMS.c.posted_at.desc())
+        .limit(MAX_POSTINGS)
+        .subquery()
+        for i in range(terms)
+    ]
+    return union_all(*(select(part.c.term, part.c.story_id) for part in parts))
+
+
+def _terms(weights: Mapping[str, float]) -> dict[str, str]:
+    return {f"t{i}": term for i, term in enumerate(weights)}
+
+
+def assign(
+    conn: Connection,
+    plan: StoryPlan,
+    inserted: Mapping[str, int],
+    now: datetime,
+    decoded: DecodedStories | None = None,
+) -> dict[str, int]:
     """Put every newly inserted, matched article into a story; entry key -> story row id."""
     wanted = [(key, inserted[key]) for key in plan.articles if key in inserted]
     if not wanted:
         return {}
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
-    index = SqlStoryIndex(conn, now)
+    index = SqlStoryIndex(conn, now, decoded)
     assigner = StoryAssigner(index, plan.stats, window=plan.window)
     ordered = sorted(wanted, key=lambda kv: (*_published(plan.articles[kv[0]]), kv[1]))
     stories: dict[str, int] = {}

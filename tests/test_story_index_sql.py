@@ -1,0 +1,114 @@
+"""The store's story index (SQL tables, decoded-state cache, incremental postings) puts
+real articles into the same stories as the in-memory index the method is measured on.
+
+``bench stories`` measures the method on ``MemoryIndex``; the daemon runs it on
+``SqlStoryIndex`` inside each poll's transaction. Replayed in one order through both,
+a sample of ECB+ topics (each two real events of one kind) must end in the same groups.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import select
+
+from monitor.folding import story_article
+from monitor.models import Entry, Match, Snippet
+from monitor.store import PollResult, Store
+from monitor.store.stories import DecodedStories, StoryPlan
+from monitor.store.tables import ARTICLES, STORIES, STORY_ARTICLES, STORY_TERMS
+from monitor.stories import MemoryIndex, StoryAssigner, WordfreqStats
+from monitor.stories.codec import dump, load
+from monitor.stories.index import story_terms
+from tests.corpora import corpus
+
+STATS = WordfreqStats()
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+TOPICS = {"t03", "t07", "t13", "t27"}  # dev topics whose siblings share people, place and words
+
+
+@cache
+def _articles() -> list[dict[str, Any]]:
+    with gzip.open(corpus("stories") / "articles.jsonl.gz", "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    return [r for r in rows if r["topic"] in TOPICS]
+
+
+def _entries() -> list[Entry]:
+    return [
+        Entry(
+            key=f"a{i}",
+            title=r["title"] or "",
+            link=f"https://outlet.example/{i}",
+            author=None,
+            published=NOW + timedelta(minutes=i),
+            summary_html="",
+            summary_text=r["body"] or "",
+            content_html="",
+            content_text="",
+        )
+        for i, r in enumerate(_articles())
+    ]
+
+
+def _groups(pairs: list[tuple[str, object]]) -> set[frozenset[str]]:
+    found: dict[object, set[str]] = defaultdict(set)
+    for key, story in pairs:
+        found[story].add(key)
+    return {frozenset(keys) for keys in found.values()}
+
+
+def test_the_sql_index_groups_corpus_articles_as_the_memory_index_does(any_db_url: str) -> None:
+    entries = _entries()
+    assert len(entries) > 60
+    memory = StoryAssigner(MemoryIndex(), STATS)
+    expected = _groups([(e.key, memory.assign(story_article(e, "outlet", "en")).story.id) for e in entries])
+    store = Store.open(any_db_url)
+    try:
+        store.sync_feeds([("outlet", "https://outlet.example/feed")], NOW)
+        [feed] = store.feeds()
+        for start in range(0, len(entries), 3):  # a few articles per poll, as feeds bring them
+            batch = entries[start : start + 3]
+            matched = {e.key: [Match("r", "title", ("x",), Snippet(e.title[:40]))] for e in batch}
+            plan = StoryPlan(
+                {e.key: story_article(e, "outlet", "en") for e in batch}, frozenset({"r"}), stats=STATS
+            )
+            store.save_poll(
+                feed.id, PollResult(None, None, None), batch, matched, {"r": ["c"]}, NOW, NOW, stories=plan
+            )
+        with store.engine.connect() as conn:
+            assigned = conn.execute(
+                select(ARTICLES.c.key, STORY_ARTICLES.c.story_id).join(
+                    ARTICLES, ARTICLES.c.id == STORY_ARTICLES.c.article_id
+                )
+            ).all()
+            states = conn.execute(select(STORIES.c.id, STORIES.c.state)).all()
+            posted = {(s, t) for s, t in conn.execute(select(STORY_TERMS.c.story_id, STORY_TERMS.c.term))}
+        assert len(assigned) == len(entries)
+        assert _groups([(key, story) for key, story in assigned]) == expected
+        for story_id, state in states:  # every term of each story's state is posted for it
+            story = load(json.loads(state))
+            assert story is not None
+            assert {(story_id, t) for t in story_terms(story)} <= posted
+    finally:
+        store.close()
+
+
+def test_decoded_stories_reuse_only_the_very_same_text_and_stay_bounded() -> None:
+    memory = StoryAssigner(MemoryIndex(), STATS)
+    one, two = (memory.assign(story_article(e, "outlet", "en")).story for e in _entries()[:2])
+    text_one, text_two = (json.dumps(dump(s), ensure_ascii=False) for s in (one, two))
+    decoded = DecodedStories(size=2)
+    first = decoded.decode(1, text_one)
+    assert first == one and decoded.decode(1, text_one) is first  # the same text: not decoded again
+    changed = decoded.decode(1, text_two)  # another daemon updated row 1: its new text wins
+    assert changed == two and changed is not first
+    decoded.keep(2, text_one, one)
+    decoded.keep(3, text_two, two)
+    assert len(decoded) == 2 and decoded.decode(1, text_two) is not changed  # row 1 was dropped first
+    assert decoded.decode(9, json.dumps({"layout": "unknown"})) is None  # another layout: closed
