@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,13 @@ from itertools import accumulate
 from typing import Any
 
 import wordfreq
+from sqlalchemy import func, select
 
+from monitor.folding import story_article
+from monitor.models import Entry, Match, Snippet
+from monitor.store import PollResult, Store
+from monitor.store.stories import StoryPlan
+from monitor.store.tables import STORIES, STORY_TERMS
 from monitor.stories import MemoryIndex, StoryArticle, StoryAssigner, WordfreqStats
 from monitor.stories.assign import DEFAULT_CANDIDATES
 
@@ -111,4 +118,68 @@ def throughput(n: int, timed: int = 5_000) -> dict[str, Any]:
         "assign_per_wall_s": len(rest) / wall if wall else 0.0,
         "index_mib": deep_size(index) / 2**20,
         "max_candidates": DEFAULT_CANDIDATES,
+    }
+
+
+def store_throughput(n: int, timed: int = 1_000) -> dict[str, Any]:
+    """The story step as the daemon runs it: ``Store.save_poll`` on a SQLite file, 20
+    articles a poll, every one matched by a rule that folds by story, so each poll
+    assigns its articles inside its transaction (``SqlStoryIndex``). Fill with ``n``,
+    then time ``timed`` more; the rate is this process's CPU per article, and includes
+    storing the articles and their matches (a few per cent of it)."""
+    stats = WordfreqStats()
+    now = datetime(2024, 5, 8, tzinfo=UTC)
+    per_poll = 20
+
+    def polls(store: Store, batch: list[StoryArticle]) -> None:
+        feeds = store.feeds()
+        for start in range(0, len(batch), per_poll):
+            chunk = batch[start : start + per_poll]
+            entries = [
+                Entry(
+                    a.key,
+                    a.title,
+                    f"https://news.example/{a.key}",
+                    None,
+                    a.published or now,
+                    "",
+                    a.text,
+                    "",
+                    "",
+                )
+                for a in chunk
+            ]
+            feed = feeds[(start // per_poll) % len(feeds)]
+            matched = {e.key: [Match("r", "title", ("x",), Snippet(e.title[:40]))] for e in entries}
+            plan = StoryPlan(
+                {e.key: story_article(e, feed.name, "en") for e in entries}, frozenset({"r"}), stats=stats
+            )
+            store.save_poll(
+                feed.id, PollResult(None, None, None), entries, matched, {"r": ["c"]}, now, now, stories=plan
+            )
+
+    with tempfile.TemporaryDirectory() as work:
+        store = Store.open(f"sqlite:///{work}/stories.db")
+        try:
+            store.sync_feeds([(f"outlet {i}", f"https://news.example/{i}/feed") for i in range(200)], now)
+            stream = list(articles(n + timed))
+            began = time.perf_counter()
+            polls(store, stream[:n])
+            fill_s = time.perf_counter() - began
+            cpu = time.process_time()
+            polls(store, stream[n:])
+            cpu = time.process_time() - cpu
+            with store.engine.connect() as conn:
+                stories = conn.execute(select(func.count()).select_from(STORIES)).scalar_one()
+                postings = conn.execute(select(func.count()).select_from(STORY_TERMS)).scalar_one()
+        finally:
+            store.close()
+    return {
+        "indexed": n,
+        "stories": int(stories),
+        "postings": int(postings),
+        "fill_s": round(fill_s, 1),
+        "timed": timed,
+        "assign_cpu_s": round(cpu, 3),
+        "assign_per_s": timed / cpu if cpu else 0.0,
     }

@@ -28,7 +28,7 @@ from typing import Any
 
 from bench import _stories_eval as ev
 from bench._stories_fit import cross_validated, fitted
-from bench._stories_speed import throughput
+from bench._stories_speed import store_throughput, throughput
 from bench.corpora import corpus
 from monitor.stories import DEFAULT_THRESHOLD, MemoryIndex, StoryArticle, StoryAssigner, WordfreqStats
 
@@ -152,6 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--window", type=float, default=7.0, help="days (the first row)")
     parser.add_argument("--throughput", type=int, default=100_000, help="articles in the index (0: skip)")
+    parser.add_argument(
+        "--store-throughput",
+        type=int,
+        default=10_000,
+        help="articles in the store's SQLite story index, filled through save_poll (0: skip)",
+    )
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument(
         "--fit", action="store_true", help="print the decision weights fitted on dev, and stop"
@@ -179,6 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({speed['assign_per_wall_s']:,.0f}/s wall clock on this shared machine), "
             f"index {speed['index_mib']:.0f} MiB, at most {speed['max_candidates']} candidates an article"
         )
+    stored = store_throughput(args.store_throughput) if args.store_throughput else None
+    if stored:
+        print(
+            f"in the store (as the daemon runs it): SQLite index of {stored['indexed']:,} articles "
+            f"({stored['stories']:,} stories, {stored['postings']:,} postings), "
+            f"{stored['assign_per_s']:,.0f} articles/s per CPU-second, storing and assigning"
+        )
     RESULTS.mkdir(exist_ok=True)
     name = "stories.json" if args.split == "test" else f"stories-{args.split}.json"
     payload = {
@@ -191,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
         "targets": TARGETS,
         "throughput": speed,
+        "store_throughput": stored,
     }
     (RESULTS / name).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return 0

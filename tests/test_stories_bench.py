@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench import _stories_eval as ev
+from bench._stories_speed import store_throughput
 from tests.corpora import corpus
 
 
@@ -51,3 +52,10 @@ def test_the_cross_validation_folds_split_dev_by_topic_and_pool_their_counts():
         126,
     )
     assert round(pooled["pw_f1"], 3) == 0.85 and round(pooled["own_alert_share"], 3) == 0.99
+
+
+def test_the_store_throughput_scenario_assigns_every_article_through_save_poll():
+    done = store_throughput(60, timed=20)
+    assert done["indexed"] == 60 and done["timed"] == 20
+    assert 0 < done["stories"] <= 80 and done["postings"] >= done["stories"]
+    assert done["assign_per_s"] > 0
