@@ -55,19 +55,21 @@ class CycleReport:
         return [*(r for o in self.outcomes for r in o.rules), *self.about.rules]
 
 
-RESTART_ONLY = (
-    "database_upgrade",
-    "fetch.parse_timeout",
-    "fetch.parse_workers",
-    "fetch.page_timeout",
-    "fetch.page_workers",
-)
-"""Settings read once when the daemon starts (the parse and extraction pools are built then)."""
+RESTART_ONLY = ("database_upgrade",)
+"""Settings read once when the daemon starts."""
+PARSE_POOL = ("fetch.parse_timeout", "fetch.parse_workers", "fetch.max_bytes", "poll.concurrency")
+PAGE_POOL = ("fetch.page_timeout", "fetch.page_workers")
+"""The settings each worker pool is built from: a reload that changes one builds a new pool."""
 
 
 def restart_needed(old: Settings, new: Settings) -> list[str]:
     """The changed settings (dotted names) that a running daemon cannot apply."""
-    return [name for name in RESTART_ONLY if _setting(old, name) != _setting(new, name)]
+    return changed(old, new, RESTART_ONLY)
+
+
+def changed(old: Settings, new: Settings, names: Sequence[str]) -> list[str]:
+    """Those of these settings (dotted names) whose value differs."""
+    return [name for name in names if _setting(old, name) != _setting(new, name)]
 
 
 def _setting(settings: Settings, dotted: str) -> object:
@@ -97,10 +99,12 @@ class App:
         self.clock = clock
         self.strict = strict
         self.parse_pool = ParsePool.for_settings(settings)
+        self._own_parser = parser is None
         self.parser: Callable[[Fetched], ParsedFeed] = parser or self.parse_pool.parse
         self.extract_pool = ExtractPool.for_settings(settings)
         self._lock = threading.Lock()
         self._retired: list[Fetcher] = []
+        self._retired_pools: list[ParsePool | ExtractPool] = []
         self.metrics = Metrics()
         self.faults = Faults()
         # Word frequencies for story assignment, read once per language; English now,
@@ -163,9 +167,24 @@ class App:
         if settings.fetch != self.settings.fetch:
             self._retired.append(fetcher)
             fetcher = Fetcher(settings.fetch)
+        self._rebuild_pools(settings)
         self._assemble(settings, fetcher, notifier or AppriseNotifier(settings))
         self.sync_feeds()
         return pending
+
+    def _rebuild_pools(self, settings: Settings) -> None:
+        """New worker pools for changed pool settings; the old ones retire (calls in
+        flight finish in them, their workers stop)."""
+        if changed(self.settings, settings, PARSE_POOL):
+            self._retired_pools.append(self.parse_pool)
+            self.parse_pool.retire()
+            self.parse_pool = ParsePool.for_settings(settings)
+            if self._own_parser:
+                self.parser = self.parse_pool.parse
+        if changed(self.settings, settings, PAGE_POOL):
+            self._retired_pools.append(self.extract_pool)
+            self.extract_pool.retire()
+            self.extract_pool = ExtractPool.for_settings(settings)
 
     @classmethod
     def from_settings(
@@ -205,8 +224,8 @@ class App:
         """Release the HTTP clients and database connections."""
         for fetcher in [*self._retired, self.fetcher]:
             fetcher.close()
-        self.parse_pool.close()
-        self.extract_pool.close()
+        for pool in [*self._retired_pools, self.parse_pool, self.extract_pool]:
+            pool.close()
         self.store.close()
 
     def __enter__(self) -> App:

@@ -86,6 +86,10 @@ class ExtractPool:
         except WorkFailed as e:
             raise ExtractError(str(e)) from e
 
+    def retire(self) -> None:
+        """A reload replaced this pool: let calls in flight finish, keep no worker (``WorkerPool.retire``)."""
+        self._pool.retire()
+
     def close(self) -> None:
         """Stop the idle workers, kill busy ones; later calls to ``extract`` raise RuntimeError."""
         self._pool.close()

@@ -94,6 +94,10 @@ class ParsePool:
         except WorkFailed as e:
             raise ParseError(fetched.url, str(e)) from e
 
+    def retire(self) -> None:
+        """A reload replaced this pool: let calls in flight finish, keep no worker (``WorkerPool.retire``)."""
+        self._pool.retire()
+
     def close(self) -> None:
         """Stop the idle workers, kill busy ones; later calls to ``parse`` raise RuntimeError."""
         self._pool.close()

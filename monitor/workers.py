@@ -192,6 +192,7 @@ class WorkerPool(Generic[In, Out]):
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
         self._closed = False
+        self._retired = False
         self.started = 0  # workers started so far (tests watch replacements)
 
     @property
@@ -276,7 +277,7 @@ class WorkerPool(Generic[In, Out]):
         with self._lock:
             self._busy.discard(worker)
             spent = self._max_tasks is not None and worker.tasks >= self._max_tasks
-            if not self._closed and not spent:
+            if not (self._closed or self._retired or spent):
                 self._idle.append(worker)
                 return
         worker.stop()
@@ -299,6 +300,16 @@ class WorkerPool(Generic[In, Out]):
         theirs.close()
         self.started += 1
         return _Worker(process, ours)
+
+    def retire(self) -> None:
+        """Stop the idle workers now and each busy one when its call returns. Calls still
+        run (in a worker started for the call and stopped after it), so work that began
+        with this pool before a reload replaced it finishes with it; nothing stays up."""
+        with self._lock:
+            self._retired = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
 
     def close(self) -> None:
         """Stop the idle workers, kill busy ones; later calls to ``run`` raise RuntimeError."""

@@ -180,6 +180,40 @@ def test_closing_the_pool_stops_a_parse_in_progress(tmp_path: Path) -> None:
     assert pool.workers == 0
 
 
+def announce_and_wait(fetched: Fetched) -> ParsedFeed:
+    """Answer at once for an empty body; else tell the test that parsing began (FIFO
+    ``<body>.started``) and wait until it says go (FIFO ``<body>.go``)."""
+    if fetched.body:
+        with open(fetched.body + b".started", "w") as fifo:
+            fifo.write("parsing\n")
+        with open(fetched.body + b".go") as fifo:
+            fifo.readline()
+    return whoami(fetched)
+
+
+def test_a_retired_pool_finishes_the_parse_in_flight_and_keeps_no_worker(tmp_path: Path) -> None:
+    """A reload that changes the parse settings retires the old pool: its idle workers
+    stop at once, a parse in progress finishes and its worker stops, and a late call
+    (a poll that began before the reload) is still answered."""
+    gate = tmp_path / "gate"
+    os.mkfifo(f"{gate}.started")
+    os.mkfifo(f"{gate}.go")
+    with ParsePool(timeout=60, size=2, function=announce_and_wait) as pool, ThreadPoolExecutor(1) as threads:
+        running = threads.submit(pool.parse, fetched(str(gate).encode()))
+        with open(f"{gate}.started") as started:  # blocks until the first worker has the body
+            assert started.readline() == "parsing\n"
+        pool.parse(fetched(b""))  # a second worker, idle after it answers
+        assert pool.workers == 2
+        pool.retire()
+        assert pool.workers == 1  # the idle one stopped; the busy one goes on
+        with open(f"{gate}.go", "w") as go:
+            go.write("go\n")
+        assert running.result(timeout=30).title is not None
+        assert pool.workers == 0
+        assert pool.parse(fetched(b"")).title is not None  # a late call is answered ...
+        assert pool.workers == 0  # ... and leaves no worker behind
+
+
 def test_a_worker_that_needs_too_much_memory_gets_a_parse_error() -> None:
     with (
         ParsePool(timeout=20, size=1, memory_limit=256 * 1024 * 1024, function=hog) as pool,

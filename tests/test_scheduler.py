@@ -120,13 +120,16 @@ def test_a_prune_stops_between_batches_when_asked(settings_factory: SettingsFact
         assert app.store.prune(clock.now, timedelta(days=90), None, batch=10).articles == 20
 
 
-def test_a_reload_applies_concurrency_and_the_listen_address_and_names_what_needs_a_restart(
+def test_a_reload_applies_concurrency_the_listen_address_and_the_pools_and_names_what_needs_a_restart(
     settings_factory: SettingsFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     first = settings_factory(http={"listen": f"127.0.0.1:{free_port()}"}, poll={"concurrency": 2})
     port = free_port()
     second = settings_factory(
-        http={"listen": f"127.0.0.1:{port}"}, poll={"concurrency": 5}, fetch={"parse_timeout": "5s"}
+        http={"listen": f"127.0.0.1:{port}"},
+        poll={"concurrency": 5},
+        fetch={"parse_timeout": "5s", "page_workers": 3},
+        database_upgrade="manual",
     )
     configs = iter([second])
     with App.from_settings(first, strict=True) as app:
@@ -134,12 +137,16 @@ def test_a_reload_applies_concurrency_and_the_listen_address_and_names_what_need
         daemon.http = daemon._serve(first.http.listen)
         try:
             caplog.set_level(logging.INFO, logger="monitor")
+            old_parse, old_pages = app.parse_pool, app.extract_pool
             assert daemon.reload()
             assert app.settings.poll.concurrency == 5
+            assert app.parse_pool is not old_parse and app.parse_pool.timeout == 5
+            assert app.extract_pool is not old_pages and app.extract_pool.size == 3
+            assert app.deps.parser == app.parse_pool.parse and app.deps.extractor == app.extract_pool.extract
             assert daemon.http is not None and daemon.http.listen == f"127.0.0.1:{port}"
             assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=WAIT).status_code == 503
         finally:
             if daemon.http is not None:
                 daemon.http.stop()
     [line] = [r.getMessage() for r in caplog.records if "reload status=ok" in r.getMessage()]
-    assert "needs_restart=fetch.parse_timeout" in line
+    assert "needs_restart=database_upgrade " in line
