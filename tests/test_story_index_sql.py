@@ -11,11 +11,13 @@ from __future__ import annotations
 import gzip
 import json
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from monitor.folding import story_article
 from monitor.models import Entry, Match, Snippet
@@ -112,3 +114,43 @@ def test_decoded_stories_reuse_only_the_very_same_text_and_stay_bounded() -> Non
     decoded.keep(3, text_two, two)
     assert len(decoded) == 2 and decoded.decode(1, text_two) is not changed  # row 1 was dropped first
     assert decoded.decode(9, json.dumps({"layout": "unknown"})) is None  # another layout: closed
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ['{"v": 1, "id": ', "[1, 2]", "[" * 100_000 + "]" * 100_000, '"a string"', '{"v": 1}'],
+    ids=["cut-off", "a-list", "nested-100k", "a-string", "fields-missing"],
+)
+def test_a_story_row_that_cannot_be_read_closes_that_story_and_the_poll_goes_on(
+    any_db_url: str, damage: str
+) -> None:
+    """A damaged or hand-edited state: the next report of that event starts its own
+    story instead of failing its feed's poll on every try."""
+    first, again = _entries()[0], replace(_entries()[0], key="again", link="https://outlet.example/again")
+    store = Store.open(any_db_url)
+    try:
+        store.sync_feeds([("outlet", "https://outlet.example/feed")], NOW)
+        [feed] = store.feeds()
+
+        def poll(entry: Entry) -> None:
+            matched = {entry.key: [Match("r", "title", ("x",), Snippet(entry.title[:40]))]}
+            plan = StoryPlan({entry.key: story_article(entry, "outlet", "en")}, frozenset({"r"}), stats=STATS)
+            store.save_poll(
+                feed.id, PollResult(None, None, None), [entry], matched, {"r": ["c"]}, NOW, NOW, stories=plan
+            )
+
+        poll(first)
+        with store.engine.begin() as conn:
+            conn.execute(update(STORIES).values(state=damage))
+        poll(again)  # the same text: it would join, but the story cannot be read
+        with store.engine.connect() as conn:
+            stories = dict(
+                conn.execute(
+                    select(ARTICLES.c.key, STORY_ARTICLES.c.story_id).join(
+                        ARTICLES, ARTICLES.c.id == STORY_ARTICLES.c.article_id
+                    )
+                ).all()
+            )
+        assert set(stories) == {first.key, "again"} and stories[first.key] != stories["again"]
+    finally:
+        store.close()

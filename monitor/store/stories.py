@@ -87,7 +87,7 @@ class DecodedStories:
             if hit is not None and hit[0] == state:
                 self._items.move_to_end(row_id)
                 return hit[1]
-        story = load(json.loads(state))
+        story = _read_state(state)
         if story is not None:
             self.keep(row_id, state, story)
         return story
@@ -99,6 +99,17 @@ class DecodedStories:
             self._items.move_to_end(row_id)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
+
+
+def _read_state(state: str | None) -> StoryState | None:
+    """A row's story, or None for a row that cannot be read (damaged, edited by hand,
+    another layout): that story is closed for new reports, and the article that would
+    have met it joins another or starts its own; the poll goes on."""
+    try:
+        data = json.loads(state or "")
+    except (ValueError, RecursionError):
+        return None
+    return load(data) if isinstance(data, dict) else None
 
 
 class SqlStoryIndex:
