@@ -15,10 +15,14 @@ from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
+from sqlalchemy import select, update
 
 from monitor.app import App
 from monitor.cli import main
+from monitor.models import Entry, Match, Snippet
 from monitor.samples import rss_feed, rss_item
+from monitor.store import PollResult
+from monitor.store.tables import DELIVERIES, MATCHES
 from tests.conftest import (
     WAIT,
     Clock,
@@ -328,3 +332,50 @@ rules: [{{name: ATACMS, all: [ATACMS], notify: [hook], stories: each}}]
     assert len(ids) == 3, "every alert was delivered"
     assert [key for key, n in ids.items() if n > 1] == [in_flight["monitor_id"]]
     assert sum(ids.values()) == 4
+
+
+@pytest.mark.parametrize(
+    "damage", ["{cut off", "[[1, 2, 3]]", "[" * 100_000 + "]" * 100_000, "null", '{"a": 1}']
+)
+def test_an_outbox_row_that_cannot_be_read_does_not_hold_back_the_messages_claimed_with_it(
+    settings_factory: SettingsFactory, json_sink: JsonSink, clock: Clock, damage: str
+) -> None:
+    """A deliveries row (or its match) edited by hand or written by a broken version:
+    its JSON columns read back as empty, and every message of the claim goes out."""
+    settings = settings_factory(
+        channels={"up": json_sink.url()}, feeds=[{"name": "News", "url": "https://news.example/f"}]
+    )
+    with App.from_settings(settings, clock=clock, strict=True) as app:
+        app.sync_feeds()
+        [feed] = app.store.feeds()
+        entries = [
+            Entry(
+                f"k{i}",
+                f"Story {i} about ATACMS",
+                f"https://news.example/{i}",
+                None,
+                clock.now,
+                "",
+                "ATACMS",
+                "",
+                "",
+            )
+            for i in range(3)
+        ]
+        matches = {
+            e.key: [Match("ATACMS", "title", ("ATACMS",), Snippet(e.title, ((9, 15),)))] for e in entries
+        }
+        saved = app.store.save_poll(
+            feed.id, PollResult(None, None, None), entries, matches, {"ATACMS": ["up"]}, clock.now, clock.now
+        )
+        first, second, _ = saved.delivery_ids
+        with app.store.engine.begin() as conn:
+            conn.execute(
+                update(DELIVERIES).where(DELIVERIES.c.id == first).values(rules=damage, done_targets=damage)
+            )
+            article = select(DELIVERIES.c.article_id).where(DELIVERIES.c.id == second).scalar_subquery()
+            conn.execute(update(MATCHES).where(MATCHES.c.article_id == article).values(highlights=damage))
+        report = app.courier.deliver()
+        assert (report.sent, report.failed) == (3, 0)
+        assert len(json_sink.inbox.wait_for(3)) == 3
+        assert {s.channel: s.sent for s in app.store.channel_statuses()} == {"up": 3}
