@@ -322,12 +322,12 @@ def _guarded(deps: PollDeps, context: str, step: Callable[[], _T]) -> _T | None:
     return None
 
 
-def check_health(feed: FeedState, deps: PollDeps, now: datetime, outcome: PollOutcome | None = None) -> None:
+def check_health(feed: FeedState, deps: PollDeps, now: datetime, outcome: PollOutcome) -> None:
     """After a poll: did the feed start failing, go silent, or recover? Tell once.
 
     After a success the feed's state is known without a read (``after_success``); a
     failure reads it (the store counted the failure)."""
-    if outcome is not None and outcome.status != "error":
+    if outcome.status != "error":
         status = after_success(feed, now, new=outcome.new > 0)
     else:
         status = deps.store.feed_status(feed.id)

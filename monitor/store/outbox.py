@@ -24,20 +24,19 @@ import os
 import socket
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.models import Alert, ChannelStatus, Snippet, StoryRef
+from monitor.store.json_columns import read_json
 from monitor.store.story_refs import story_refs
 from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES, QUOTA
-
-_T = TypeVar("_T")
 
 _ALERT_QUERY = (
     select(
@@ -380,26 +379,19 @@ def _snippets(conn: Connection, article_ids: Sequence[int | None]) -> dict[tuple
     return {
         (row.article_id, row.rule): Snippet(
             text=row.snippet,
-            highlights=_decoded(row.highlights, lambda d: tuple((int(s), int(e)) for s, e in d), ()),
+            highlights=read_json(row.highlights, lambda d: tuple((int(s), int(e)) for s, e in d), ()),
         )
         for row in conn.execute(query)
     }
 
 
-def _decoded(text: str | None, read: Callable[[Any], _T], default: _T) -> _T:
-    """A JSON column of an outbox row read back, or ``default`` for a row that cannot be
-    read (edited by hand, written by a broken version). ``claim`` builds every message
-    of a claim after committing it, so one unreadable row would fail the claim and hold
-    every message claimed with it until the claim expired, again on each retry."""
-    try:
-        return read(json.loads(text or "null"))
-    except (ValueError, TypeError, RecursionError):
-        return default
-
-
 def _alert(row: Any, snippets: dict[tuple[int, str], Snippet], refs: dict[int, StoryRef]) -> Alert:
-    """An outbox row as an Alert; a feed-health notice has no article behind it."""
-    rules: tuple[str, ...] = _decoded(row.rules, lambda d: tuple(str(r) for r in d), ())
+    """An outbox row as an Alert; a feed-health notice has no article behind it.
+
+    ``claim`` builds its messages after committing the claim, so a JSON column that
+    cannot be read comes back empty (``read_json``) rather than failing the claim and
+    holding every message in it until the claim expires, again on each retry."""
+    rules: tuple[str, ...] = read_json(row.rules, lambda d: tuple(str(r) for r in d), ())
     if row.article_id is None:
         feed, title, link, published = "monitor", row.notice_title or "", None, row.created_at
         snippet = Snippet(text=row.notice_body or "")
@@ -420,7 +412,7 @@ def _alert(row: Any, snippets: dict[tuple[int, str], Snippet], refs: dict[int, S
         snippet=snippet,
         attempts=row.attempts,
         message_key=row.message_key,
-        done_targets=_decoded(row.done_targets, lambda d: frozenset(int(i) for i in d), frozenset()),
+        done_targets=read_json(row.done_targets, lambda d: frozenset(int(i) for i in d), frozenset()),
         batched=bool(row.batched),
         story=refs.get(row.story_id) if row.story_id is not None else None,
         kind="update" if row.kind == "update" else "alert",

@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from monitor.store.json_columns import read_json
 from monitor.store.tables import STORIES, STORY_ALERTS, STORY_ARTICLES, STORY_TERMS
 from monitor.stories import Explanation, StoryArticle, StoryAssigner, StoryState, TermStats, WordfreqStats
 from monitor.stories.codec import dump, load
@@ -105,11 +106,7 @@ def _read_state(state: str | None) -> StoryState | None:
     """A row's story, or None for a row that cannot be read (damaged, edited by hand,
     another layout): that story is closed for new reports, and the article that would
     have met it joins another or starts its own; the poll goes on."""
-    try:
-        data = json.loads(state or "")
-    except (ValueError, RecursionError):
-        return None
-    return load(data) if isinstance(data, dict) else None
+    return read_json(state, lambda data: load(data) if isinstance(data, dict) else None, None)
 
 
 class SqlStoryIndex:
