@@ -331,3 +331,33 @@ def test_monitor_stories_lists_stories_and_shows_one(
     [listed] = json.loads(capsys.readouterr().out)
     assert (listed["id"], listed["articles"], listed["rules"]) == (story.id, 2, ["polygamy"])
     assert main(["stories", "show", "999", "-c", str(config)]) == 1
+
+
+@pytest.mark.parametrize("damage", ['{"created": tru', "[1, 2]", '"created"', "[" * 100_000, "null"])
+def test_stories_show_lists_a_report_whose_explanation_is_damaged(
+    settings_factory: SettingsFactory,
+    outlets: Outlets,
+    notifier: RecordingNotifier,
+    clock: Clock,
+    damage: str,
+) -> None:
+    """A hand-edited or cut-off explanation must not hide the story's reports from people."""
+    from sqlalchemy import update
+
+    from monitor.store.tables import STORY_ARTICLES
+
+    clock.now = START + timedelta(hours=6)
+    for n, report in enumerate(reports(JEFFS, 2)):
+        outlets.publish(f"o{n}", report, START + timedelta(hours=n))
+    with App.from_settings(
+        _settings(settings_factory, outlets, ["o0", "o1"]), clock=clock, notifier=notifier
+    ) as app:
+        app.run_once()
+        [story] = app.store.stories()
+        intact = app.store.story(story.id)
+        assert intact is not None and [r.started for r in intact.reports] == [True, False]
+        with app.store.engine.begin() as conn:
+            conn.execute(update(STORY_ARTICLES).values(explanation=damage))
+        shown = app.store.story(story.id)
+    assert shown is not None
+    assert [(r.feed, r.started) for r in shown.reports] == [("o0", False), ("o1", False)]

@@ -5,7 +5,6 @@ Pure reads (DEFERRED on SQLite), so they never wait for a polling daemon.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -14,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from monitor.models import StoryDetail, StoryReport, StorySummary
+from monitor.store.json_columns import read_json
 from monitor.store.tables import ARTICLES, FEEDS, STORIES, STORY_ALERTS, STORY_ARTICLES
 
 LIMIT = 500
@@ -101,8 +101,14 @@ def _summaries(conn: Connection, ids: list[int]) -> list[StorySummary]:
     return [found[i] for i in ids if i in found]
 
 
+def _started(explained: Any) -> bool:
+    """Whether the explanation says the article started its story (a dict's ``created``)."""
+    if not isinstance(explained, dict):
+        raise TypeError("an explanation is a JSON object")
+    return bool(explained.get("created"))
+
+
 def _report(row: Any) -> StoryReport:
-    explained = json.loads(row.explanation or "{}")
     return StoryReport(
         article_id=row.article_id,
         feed=row.name,
@@ -110,5 +116,5 @@ def _report(row: Any) -> StoryReport:
         link=row.link,
         published=row.published_at,
         score=float(row.score),
-        started=bool(explained.get("created")),
+        started=read_json(row.explanation, _started, False),  # a damaged row still lists
     )
