@@ -286,6 +286,24 @@ def _entry(report: Report, when: datetime) -> Entry:
     )
 
 
+def _one_story_from_two_outlets(
+    settings_factory: SettingsFactory, outlets: Outlets, notifier: RecordingNotifier, clock: Clock
+) -> App:
+    """An app whose one cycle stored two outlets' reports of one event (one story)."""
+    clock.now = START + timedelta(hours=6)
+    for n, report in enumerate(reports(JEFFS, 2)):
+        outlets.publish(f"o{n}", report, START + timedelta(hours=n))
+    app = App.from_settings(
+        _settings(settings_factory, outlets, ["o0", "o1"]), clock=clock, notifier=notifier
+    )
+    try:
+        app.run_once()
+    except BaseException:
+        app.close()
+        raise
+    return app
+
+
 def test_monitor_stories_lists_stories_and_shows_one(
     settings_factory: SettingsFactory,
     outlets: Outlets,
@@ -295,13 +313,7 @@ def test_monitor_stories_lists_stories_and_shows_one(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    clock.now = START + timedelta(hours=6)
-    for n, report in enumerate(reports(JEFFS, 2)):
-        outlets.publish(f"o{n}", report, START + timedelta(hours=n))
-    with App.from_settings(
-        _settings(settings_factory, outlets, ["o0", "o1"]), clock=clock, notifier=notifier
-    ) as app:
-        app.run_once()
+    with _one_story_from_two_outlets(settings_factory, outlets, notifier, clock) as app:
         [story] = app.store.stories()
     config = tmp_path / "stories.yaml"
     config.write_text(f"database: {db_url}\n", encoding="utf-8")
@@ -346,13 +358,7 @@ def test_stories_show_lists_a_report_whose_explanation_is_damaged(
 
     from monitor.store.tables import STORY_ARTICLES
 
-    clock.now = START + timedelta(hours=6)
-    for n, report in enumerate(reports(JEFFS, 2)):
-        outlets.publish(f"o{n}", report, START + timedelta(hours=n))
-    with App.from_settings(
-        _settings(settings_factory, outlets, ["o0", "o1"]), clock=clock, notifier=notifier
-    ) as app:
-        app.run_once()
+    with _one_story_from_two_outlets(settings_factory, outlets, notifier, clock) as app:
         [story] = app.store.stories()
         intact = app.store.story(story.id)
         assert intact is not None and [r.started for r in intact.reports] == [True, False]
