@@ -1,10 +1,11 @@
 """What parsing costs, option by option and pool shape by pool shape (ADR 0019).
 
 - ``options``: ``monitor.parse.parse`` on the same bodies with each combination of
-  feedparser's ``sanitize_html`` and ``resolve_relative_uris``: milliseconds per feed
-  (the median of ``--passes`` passes), and how many entries come out different from
-  the default (both on): in what rules and identity see (key, title, link, author,
-  plain text) and in the stored HTML alone;
+  feedparser's ``sanitize_html`` (off: monitor stores its HTML through nh3 instead,
+  ADR 0022) and ``resolve_relative_uris``: milliseconds per feed (the median of
+  ``--passes`` passes), and how many entries come out different from feedparser's
+  defaults (both on): in what rules and identity see (key, title, link, author, plain
+  text) and in the stored HTML alone;
 - ``pool``: ``--bodies`` bodies parsed from ``--threads`` threads (as poll threads do)
   in-process and through a ParsePool of 1, 2, 4 and 8 workers: seconds for all.
 
@@ -162,11 +163,14 @@ def main(argv: Sequence[str]) -> int:
         "pool": pool_shapes(sets["news"], args.threads),
     }
     for name, rows in report["options"].items():
-        print(f"{name} ({len(sets[name])} bodies): sanitize resolve  ms/feed (range)  seen apart  html apart")
+        print(
+            f"{name} ({len(sets[name])} bodies): sanitizer  resolve  ms/feed (range)  seen apart  html apart"
+        )
         for r in rows:
             low, high = r["ms_range"]
+            sanitizer = "feedparser" if r["sanitize_html"] else "nh3"
             print(
-                f"  {r['sanitize_html']!s:>8} {r['resolve_relative_uris']!s:>7}  {r['ms_per_feed']:6.2f} "
+                f"  {sanitizer:>10} {r['resolve_relative_uris']!s:>7}  {r['ms_per_feed']:6.2f} "
                 f"({low:.2f}-{high:.2f})  {r['entries_seen_differently']:>6} of {r['entries']:,}"
                 f"  {r['entries_html_differs']:>6}"
             )

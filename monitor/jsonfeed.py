@@ -37,6 +37,7 @@ from typing import Any
 from monitor.entries import bounded_reasons, collect_noted, make_entry, text_or_none, utc_clamped, web_link
 from monitor.errors import ParseError
 from monitor.items import split_json
+from monitor.markup import safe_html
 from monitor.models import Entry, Fetched, ParsedFeed
 from monitor.skipping import Noted, skim
 from monitor.text import html_to_text, one_line, plain_text
@@ -141,7 +142,7 @@ def _content(item: Mapping[str, Any]) -> tuple[str, str]:
     markup = _string(item, "content_html")
     text = html_to_text(markup)
     if text:
-        return markup, text
+        return safe_html(markup), text
     text = plain_text(_string(item, "content_text"))
     return (html.escape(text), text) if text else ("", "")
 

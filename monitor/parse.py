@@ -47,6 +47,7 @@ from monitor.entries import bounded_reasons, collect_noted, make_entry, text_or_
 from monitor.errors import ParseError
 from monitor.items import split_xml
 from monitor.jsonfeed import JSON_TYPES, parse_json_feed
+from monitor.markup import safe_html
 from monitor.models import Entry, Fetched, ParsedFeed
 from monitor.skipping import Noted, skim
 from monitor.text import ascii_int, html_to_text, one_line, plain_text
@@ -68,9 +69,11 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16be"),
     (codecs.BOM_UTF16_LE, "utf-16le"),
 )
-# feedparser's options (ADR 0019): its sanitizer and its URI resolver each parse every
-# HTML field again. Set once per process; ``python -m bench parse_options`` measures them.
-FEEDPARSER_OPTIONS: dict[str, bool] = {"sanitize_html": True, "resolve_relative_uris": False}
+# feedparser's options (ADR 0019, 0022): its sanitizer and its URI resolver each parse
+# every HTML field again. Neither is needed: links are resolved in ``_link``, and stored
+# HTML goes through ``markup.safe_html`` (nh3) at a seventh of the sanitizer's cost.
+# Set once per process; ``python -m bench parse_options`` measures them.
+FEEDPARSER_OPTIONS: dict[str, bool] = {"sanitize_html": False, "resolve_relative_uris": False}
 MAX_TTL_MINUTES = 7 * 24 * 60  # a week: the longest wait any hint may ask for (as fetch's MAX_WAIT)
 
 
@@ -299,15 +302,15 @@ def _exception_text(problem: object) -> str:
 
 def _entry(raw: Any, fetched: Fetched, inherited_author: str | None) -> Entry | None:
     """One feedparser entry -> Entry; None for ghosts with nothing in them."""
-    summary_html = str(raw.get("summary", ""))
-    content_html, content_type = _content(raw.get("content") or ())
-    if content_html == summary_html:
-        content_html = ""
+    summary = str(raw.get("summary", ""))
+    content, content_type = _content(raw.get("content") or ())
+    if content == summary:
+        content = ""
     summary_type = _detail_type(raw, "summary", content_type)
+    summary_html, summary_text = _kept(summary, summary_type)
+    content_html, content_text = _kept(content, content_type)
     link = _link(raw, fetched.final_url)
     title = one_line(_text(raw, "title"), 1000)
-    summary_text = _as_text(summary_html, summary_type)
-    content_text = _as_text(content_html, content_type)
     return make_entry(
         guid=text_or_none(raw.get("id")),
         link=link,
@@ -330,6 +333,16 @@ def _detail_type(raw: Any, name: str, default: str = "") -> str:
     """The MIME type feedparser gives a text construct (``title_detail`` ...)."""
     detail = raw.get(f"{name}_detail") or {}
     return str(detail.get("type") or default)
+
+
+def _kept(value: str, mime_type: str) -> tuple[str, str]:
+    """(the HTML to store, the plain text) of a field. Unless feedparser sanitised it
+    already, (X)HTML is stored as ``markup.safe_html`` makes it; the text is read from
+    the field as it came either way (ADR 0022). Plain text is stored as it came."""
+    html_value = value
+    if mime_type not in _PLAIN_TYPES and not FEEDPARSER_OPTIONS["sanitize_html"]:
+        html_value = safe_html(value)
+    return html_value, _as_text(value, mime_type)
 
 
 def _as_text(value: str, mime_type: str) -> str:

@@ -51,7 +51,9 @@ _BLOCK = frozenset(
         "ul",
     ]
 )
-_DROP = ("script", "style", "noscript", "template", "head", "title")
+# Elements whose content a browser does not show. An iframe's content is a fallback no
+# browser renders (and, left unclosed, lxml reads the rest of the fragment into it).
+_DROP = ("script", "style", "noscript", "template", "head", "title", "iframe", "noembed", "noframes")
 # C0 controls except tab/newline/CR, DEL, and lone surrogates (which no database or
 # mail encoder accepts; lxml silently cuts the text at the first one).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -72,9 +74,10 @@ def html_to_text(markup: str) -> str:
         markup = _NUMERIC_REF.sub(_safe_reference, markup)
     # Wrapped, so lxml always has a body to put things in: markup that is a whole
     # document without one ("<html><head>...</head></html>") would otherwise trip an
-    # assertion inside lxml.html.fragment_fromstring.
+    # assertion inside lxml.html.fragment_fromstring. No closing tags: inside an
+    # unclosed raw-text element (<xmp>, <plaintext>) they would be read as its text.
     try:
-        root = lxml.html.document_fromstring(f"<html><body>{markup}</body></html>")
+        root = lxml.html.document_fromstring(f"<html><body>{markup}")
     except (lxml.etree.LxmlError, ValueError):  # lxml gave up on this markup: drop the tags instead
         return collapse_whitespace(_CONTROL.sub(" ", html.unescape(_TAG.sub(" ", markup))))
     for element in list(root.iter(*_DROP)):
