@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
-from monitor.identity import entry_key, told_apart
+from monitor.identity import alias_key, entry_key, told_apart
 from monitor.items import key_digest
 from monitor.models import Entry
 from monitor.text import clean, one_line
@@ -207,7 +207,9 @@ def make_entry(
     """An Entry with its identity and time rules applied; None for an empty ghost.
 
     ``summary`` and ``content`` are (HTML, plain text); an undated entry gets the
-    fetch time and ``dated=False``. The HTML is stored as it came, but ``clean``ed.
+    fetch time and ``dated=False``. The HTML comes sanitised by the format's parser
+    (``markup.safe_html``) and is ``clean``ed here. The alias key is computed here, in
+    the parse worker, so that the poll threads do not.
     """
     summary_html, summary_text = summary
     content_html, content_text = content
@@ -224,4 +226,5 @@ def make_entry(
         summary_text=summary_text,
         content_html=clean(content_html),
         content_text=content_text,
+        alias=alias_key(link, title),
     )

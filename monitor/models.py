@@ -60,6 +60,9 @@ class Entry:
     dated: bool = True
     page_text: str = ""
     page_error: str | None = None
+    # identity.alias_key(link, title), computed where the entry is made (a parse worker,
+    # not the poll threads' one interpreter); None: the store computes it.
+    alias: str | None = None
 
     def text(self, name: Field) -> str:
         """The plain text of one field, as rules see it (``page``: the article's web page)."""

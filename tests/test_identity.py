@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.identity import MAX_KEY, digest, entry_key, is_tracking_param, normalize_link
+from monitor.identity import MAX_KEY, alias_key, digest, entry_key, is_tracking_param, normalize_link
 from monitor.models import Fetched
 from monitor.parse import parse
 
@@ -328,3 +328,22 @@ def test_a_new_entry_never_takes_the_key_of_an_old_one(feed: list[Item]) -> None
     before = keys_of(*(item.xml() for item in old)) if old else {}
     after = keys_of(*(item.xml() for item in feed))
     assert after[new.title] not in before.values()
+
+
+def test_parsed_entries_carry_the_alias_key_of_their_link_and_title() -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>D</title>'
+        b"<item><title>Prisoner  Exchange</title><link>HTTPS://News.Example/a?utm_source=x</link>"
+        b"<guid>g1</guid></item><item><title>No link</title>"
+        b'<guid isPermaLink="false">g2</guid></item></channel></rss>'
+    )
+    fetched = Fetched(
+        "https://news.example/f", "https://news.example/f", 200, body, None, None, None, datetime.now(UTC)
+    )
+    linked, unlinked = parse(fetched).entries
+    assert (
+        linked.alias
+        == alias_key(linked.link, linked.title)
+        == alias_key("https://news.example/a", "prisoner exchange")
+    )
+    assert unlinked.alias is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from monitor.errors import StorageError
+from monitor.identity import alias_key
 from monitor.models import Entry, Match, Snippet
 from monitor.store import PollResult, Store
 
@@ -69,6 +71,24 @@ def test_save_poll_stores_only_new_entries_in_one_go(store: Store) -> None:
     [status] = store.feed_statuses()
     assert (status.articles, status.alerts, status.last_success_at) == (3, 2, NOW)
     assert store.feeds()[0].etag == '"e"'
+
+
+def test_an_entry_is_seen_by_its_alias_whether_the_parser_computed_it_or_not(store: Store) -> None:
+    """Parsed entries carry their alias key (computed in the parse worker); an entry
+    made anywhere else has none and the store computes the same one."""
+    feed = _feed_id(store)
+    made_here = _entry("guid-1", "Prisoner exchange agreed")
+    assert made_here.alias is None
+    store.save_poll(feed, RESULT, [made_here], {}, {}, NOW, LATER)
+    rotated = replace(
+        made_here, key="guid-2", alias=alias_key(made_here.link, made_here.title)
+    )  # a new guid for the same link and title, as the parser would make it
+    assert rotated.alias is not None
+    assert store.seen(feed, [rotated]) == {"guid-2"}
+    store.save_poll(
+        feed, RESULT, [replace(made_here, key="guid-3", link="https://x.example/other")], {}, {}, NOW, LATER
+    )
+    assert store.seen(feed, [replace(rotated, key="guid-4", alias=None)]) == {"guid-4"}
 
 
 def test_concurrent_saves_of_the_same_entries_never_duplicate(store: Store) -> None:
@@ -152,6 +172,23 @@ def test_nul_characters_from_feeds_are_stored_without_them(store: Store) -> None
     entry = Entry("k\x00", "ti\x00tle", None, None, NOW, "<p>a\x00b</p>", "a\x00b", "", "")
     assert store.save_poll(feed, RESULT, [entry], {}, {}, NOW, LATER).new == 1
     assert store.known_keys(feed, ["k"]) == {"k"}
+
+
+def test_nul_and_lone_surrogates_in_non_ascii_text_are_stored_without_them(store: Store) -> None:
+    """The last guard before the driver: ASCII text takes a fast path, other text the
+    surrogate scan; both lose their NULs."""
+    feed = _feed_id(store)
+    entry = Entry(
+        "ключ\x00", "Обмін\ud800 полоненими", None, None, NOW, "<p>\udfffа\x00б</p>", "а\x00б", "", ""
+    )
+    assert store.save_poll(feed, RESULT, [entry], {}, {}, NOW, LATER).new == 1
+    assert store.known_keys(feed, ["ключ"]) == {"ключ"}
+    [stored] = [a.entry for batch in store.read_articles()[1] for a in batch]
+    assert (stored.title, stored.summary_html, stored.summary_text) == (
+        "Обмін\ufffd полоненими",
+        "<p>\ufffdаб</p>",
+        "аб",
+    )
 
 
 def test_claiming_nothing_and_a_database_that_does_not_answer(store: Store) -> None:

@@ -124,7 +124,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
         by_key = {_clean(e.key): e.key for e in entries}
         by_alias: dict[str, list[str]] = {}
         for e in entries:
-            alias = alias_key(e.link, e.title)
+            alias = e.alias or alias_key(e.link, e.title)
             if alias is not None:
                 by_alias.setdefault(alias, []).append(e.key)
         found: set[str] = set()
@@ -384,14 +384,16 @@ def _clean(text: str | None) -> str | None:
     surrogate (no UTF-8 encoder takes one). Parsing removes both; this is the last guard."""
     if not text:
         return text
-    return _SURROGATES.sub("\ufffd", text.replace("\x00", ""))
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text if text.isascii() else _SURROGATES.sub("\ufffd", text)
 
 
 def _article_row(feed_id: int, entry: Entry, now: datetime) -> dict[str, Any]:
     return {
         "feed_id": feed_id,
         "key": _clean(entry.key),
-        "alias_key": alias_key(entry.link, entry.title),
+        "alias_key": entry.alias or alias_key(entry.link, entry.title),
         "title": _clean(entry.title),
         "link": _clean(entry.link),
         "author": _clean(entry.author),
