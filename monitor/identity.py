@@ -7,6 +7,7 @@ re-alert old stories, so the rules are pinned by tests (see ADR 0002).
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _TRACKING_PREFIXES = ("utm_", "mtm_", "pk_")
@@ -43,6 +44,7 @@ def is_tracking_param(name: str) -> bool:
     return lowered in _TRACKING or lowered.startswith(_TRACKING_PREFIXES)
 
 
+@lru_cache(maxsize=2048)  # an entry's link is normalised for its alias and for its key
 def normalize_link(url: str) -> str:
     """Lower-case scheme and host, drop default port, fragment and tracking parameters.
 
