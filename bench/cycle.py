@@ -292,7 +292,7 @@ def _one_pass_extraction(app: App) -> None:
     )
     app.extract_pool.close()
     app.extract_pool = pool
-    app.deps = dataclasses.replace(app.deps, extractor=pool.extract)
+    app.use_deps(dataclasses.replace(app.deps, extractor=pool.extract))
 
 
 def summary(report: CycleReport, seconds: float) -> dict[str, Any]:

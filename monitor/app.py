@@ -21,6 +21,7 @@ from monitor.errors import MonitorError
 from monitor.extract_pool import ExtractPool
 from monitor.faults import Faults, describe
 from monitor.fetch import Fetcher
+from monitor.generations import Closer, Generations
 from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.models import FeedState, Fetched, ParsedFeed, PollOutcome
@@ -103,8 +104,7 @@ class App:
         self.parser: Callable[[Fetched], ParsedFeed] = parser or self.parse_pool.parse
         self.extract_pool = ExtractPool.for_settings(settings)
         self._lock = threading.Lock()
-        self._retired: list[Fetcher] = []
-        self._retired_pools: list[ParsePool | ExtractPool] = []
+        self._generations: Generations[PollDeps] | None = None
         self.metrics = Metrics()
         self.faults = Faults()
         # Word frequencies for story assignment, read once per language; English now,
@@ -115,8 +115,18 @@ class App:
         self.metrics.watch_database(store.feed_statuses, store.channel_statuses, store.about_backlog)
         self._assemble(settings, fetcher, notifier)
 
-    def _assemble(self, settings: Settings, fetcher: Fetcher, notifier: Notifier) -> None:
-        """Build everything that depends on the configuration; swap it in at once."""
+    @property
+    def deps(self) -> PollDeps:
+        """What a poll that starts now uses."""
+        assert self._generations is not None  # set by __init__
+        return self._generations.current
+
+    def _assemble(
+        self, settings: Settings, fetcher: Fetcher, notifier: Notifier, retired: Sequence[Closer] = ()
+    ) -> None:
+        """Build everything that depends on the configuration; swap it in at once.
+        ``retired``: what the old configuration used alone, closed once no poll that
+        began with it still runs (``generations``)."""
         courier = Courier(
             self.store,
             notifier,
@@ -143,7 +153,11 @@ class App:
         )
         with self._lock:
             self.settings, self.fetcher, self.notifier = settings, fetcher, notifier
-            self.courier, self.deps = courier, deps
+            self.courier = courier
+            if self._generations is None:
+                self._generations = Generations(deps)
+            else:
+                self._generations.replace(deps, retired)
 
     def _meaning(self, settings: Settings) -> Meaning | None:
         """The about rules, prepared on first use; None (no model, no numpy) without them."""
@@ -163,28 +177,40 @@ class App:
         if settings.database != self.settings.database:
             raise MonitorError("reload: the database cannot change while running; restart monitor")
         pending = restart_needed(self.settings, settings)
-        fetcher = self.fetcher
+        fetcher, retired = self.fetcher, []
         if settings.fetch != self.settings.fetch:
-            self._retired.append(fetcher)
+            retired.append(fetcher.close)
             fetcher = Fetcher(settings.fetch)
-        self._rebuild_pools(settings)
-        self._assemble(settings, fetcher, notifier or AppriseNotifier(settings))
+        retired += self._rebuild_pools(settings)
+        self._assemble(settings, fetcher, notifier or AppriseNotifier(settings), retired)
         self.sync_feeds()
         return pending
 
-    def _rebuild_pools(self, settings: Settings) -> None:
+    def _rebuild_pools(self, settings: Settings) -> list[Closer]:
         """New worker pools for changed pool settings; the old ones retire (calls in
-        flight finish in them, their workers stop)."""
+        flight finish in them, their workers stop) and close when no old poll runs."""
+        retired: list[Closer] = []
         if changed(self.settings, settings, PARSE_POOL):
-            self._retired_pools.append(self.parse_pool)
+            retired.append(self.parse_pool.close)
             self.parse_pool.retire()
             self.parse_pool = ParsePool.for_settings(settings)
             if self._own_parser:
                 self.parser = self.parse_pool.parse
         if changed(self.settings, settings, PAGE_POOL):
-            self._retired_pools.append(self.extract_pool)
+            retired.append(self.extract_pool.close)
             self.extract_pool.retire()
             self.extract_pool = ExtractPool.for_settings(settings)
+        return retired
+
+    def use_deps(self, deps: PollDeps) -> None:
+        """Polls that start from now on use ``deps`` (a seam for benchmarks and tests)."""
+        assert self._generations is not None  # set by __init__
+        self._generations.replace(deps)
+
+    @property
+    def retired_pending(self) -> int:
+        """Old clients and pools a reload retired that some poll still uses."""
+        return self._generations.pending if self._generations is not None else 0
 
     @classmethod
     def from_settings(
@@ -222,9 +248,10 @@ class App:
 
     def close(self) -> None:
         """Release the HTTP clients and database connections."""
-        for fetcher in [*self._retired, self.fetcher]:
-            fetcher.close()
-        for pool in [*self._retired_pools, self.parse_pool, self.extract_pool]:
+        if self._generations is not None:
+            self._generations.close()
+        self.fetcher.close()
+        for pool in (self.parse_pool, self.extract_pool):
             pool.close()
         self.store.close()
 
@@ -244,8 +271,10 @@ class App:
         The last resort: a bug in recording a failure is logged and the daemon lives on;
         the feed's lease then expires by itself.
         """
+        assert self._generations is not None  # set by __init__
         try:
-            outcome = poll_feed(feed, self.deps)
+            with self._generations.use() as deps:
+                outcome = poll_feed(feed, deps)
         except Exception as e:
             if self.strict:
                 raise
@@ -283,6 +312,8 @@ class App:
     ) -> AboutReport:
         """Drain the about queue (``monitor.about_job``): every due article, or until
         ``stop()`` or ``budget`` seconds; the alerts go out as each batch is stored."""
-        report = about_job.drain(self.deps, owner, stop=stop, budget=budget)
+        assert self._generations is not None  # set by __init__
+        with self._generations.use() as deps:
+            report = about_job.drain(deps, owner, stop=stop, budget=budget)
         self.metrics.observe_about(report)
         return report

@@ -96,6 +96,11 @@ class Fetcher:
         """Release pooled connections."""
         self._client.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` ran (a reload's old client is closed once unused)."""
+        return self._client.is_closed
+
     def __enter__(self) -> Fetcher:
         return self
 
