@@ -2,7 +2,8 @@
 
 Some parsing costs grow faster than the body: feedparser's author-email regex is
 quadratic on a crafted ``<author>`` (feedparser issue 562: seconds per entry, minutes
-for a feed), and a thread in Python cannot be stopped from outside. A process can.
+for a feed; ``parse`` now cuts the runs it needs, ADR 0023, but the next such bug is
+not known yet), and a thread in Python cannot be stopped from outside. A process can.
 ``ParsePool.parse`` has the signature of ``parse.parse`` and is what the app hands the
 pipeline (``PollDeps.parser``): it runs ``parse`` in a ``workers.WorkerPool`` and waits
 at most ``timeout`` seconds for the answer. A worker that takes longer is killed

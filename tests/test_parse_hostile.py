@@ -17,7 +17,7 @@ import pytest
 from monitor.entries import MAX_DROPPED, bounded_reasons, collect, make_entry
 from monitor.errors import ParseError
 from monitor.models import Entry, ParsedFeed
-from monitor.parse import parse
+from monitor.parse import MAX_RUN, parse
 from tests.test_parse import FETCHED_AT, atom, fetched, rss
 
 WEEK = 7 * 24 * 3600.0
@@ -307,3 +307,29 @@ def test_the_cut_entry_of_a_truncated_body_is_reported_as_dropped() -> None:
 def test_a_body_that_is_not_a_feed_still_raises_parse_error() -> None:
     with pytest.raises(ParseError, match=r"^parse: not a feed"):
         parse(fetched(b"<foo>&#xD800;</foo>"))
+
+
+@pytest.mark.parametrize(
+    "author",
+    ["a@" + "a." * 16_000 + "!", "x" * 100_000, "Jane Doe " + "x" * 5_000 + " (jane@news.example.com)"],
+    ids=["issue-562-labels", "100k-run", "long-run-and-an-address"],
+)
+def test_an_author_that_makes_feedparsers_email_regex_quadratic_parses_at_once(author: str) -> None:
+    """feedparser's e-mail regex (its issue 562) took seconds to a minute on such authors,
+    so the feed failed on every poll at ``parse_timeout``; runs over MAX_RUN word
+    characters are cut before it reads them, and the entry is kept."""
+    body = rss(f"<item><title>Kharkiv</title><guid>g1</guid><author>{author}</author></item>" + GOOD)
+    parsed = parse(fetched(body))
+    assert titles(parsed) == ["Kharkiv", "Kharkiv: the good one"]
+    first = parsed.entries[0]
+    assert first.author is not None and len(first.author) <= 2000
+    assert_clean(first)
+
+
+def test_word_runs_up_to_the_limit_are_left_as_they_are() -> None:
+    """The longest run in the real-feed corpus is 580 characters; MAX_RUN leaves those."""
+    run = "k" * MAX_RUN
+    parsed = parse(
+        fetched(rss(f"<item><title>T</title><guid>g</guid><description>{run} {run}k</description></item>"))
+    )
+    assert parsed.entries[0].summary_text == f"{run} {run}"
