@@ -49,6 +49,7 @@ from monitor.samples import rss_feed, rss_item
 from monitor.store import Store
 from tests.conftest import Clock, RecordingNotifier, SettingsFactory
 from tests.netseams import PUBLIC_IP, Resolver, Server, pretend_public
+from tests.test_parse_pool import large_feed
 
 DATA = Path(__file__).parent / "data"
 GOOD, HOSTILE = "Good", "Hostile"
@@ -643,20 +644,10 @@ def test_ten_thousand_entries_are_stored_in_one_poll(
     assert_bounded(cycle, app, memory=64 * 1024 * 1024, work=15)
 
 
-def slow_feed(count: int = 30_000) -> bytes:
-    """A valid feed that takes feedparser several seconds (3.4 MB, 30,000 items)."""
-    body = "".join(
-        f"<item><title>Slow {i}</title><guid>g{i}</guid>"
-        f"<description>&lt;p&gt;Kharkiv {i}&lt;/p&gt;</description></item>"
-        for i in range(count)
-    )
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
-
-
 def test_a_parse_that_takes_too_long_is_stopped_and_its_worker_replaced(
     make_app: AppFactory, feeds: FeedServer, notifier: RecordingNotifier
 ) -> None:
-    feeds.routes["/hostile"] = body(slow_feed())
+    feeds.routes["/hostile"] = body(large_feed())  # a real parse of several seconds
     app = make_app(feeds.url("/hostile"), parse_timeout=1, max_bytes=8 * 1024 * 1024)
     cycle = run_cycle(app, notifier)
     assert cycle.error() == "parse: took longer than 1s (worker stopped)"
