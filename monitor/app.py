@@ -104,7 +104,6 @@ class App:
         self.parser: Callable[[Fetched], ParsedFeed] = parser or self.parse_pool.parse
         self.extract_pool = ExtractPool.for_settings(settings)
         self._lock = threading.Lock()
-        self._generations: Generations[PollDeps] | None = None
         self.metrics = Metrics()
         self.faults = Faults()
         # Word frequencies for story assignment, read once per language; English now,
@@ -113,20 +112,17 @@ class App:
         self.story_stats.zipf_table("en")
         self.dispatch = Dispatch()  # lanes per channel: kept across reloads
         self.metrics.watch_database(store.feed_statuses, store.channel_statuses, store.about_backlog)
-        self._assemble(settings, fetcher, notifier)
+        deps = self._assemble(settings, fetcher, notifier)
+        self.settings, self.fetcher, self.notifier, self.courier = settings, fetcher, notifier, deps.courier
+        self._generations = Generations(deps)
 
     @property
     def deps(self) -> PollDeps:
         """What a poll that starts now uses."""
-        assert self._generations is not None  # set by __init__
         return self._generations.current
 
-    def _assemble(
-        self, settings: Settings, fetcher: Fetcher, notifier: Notifier, retired: Sequence[Closer] = ()
-    ) -> None:
-        """Build everything that depends on the configuration; swap it in at once.
-        ``retired``: what the old configuration used alone, closed once no poll that
-        began with it still runs (``generations``)."""
+    def _assemble(self, settings: Settings, fetcher: Fetcher, notifier: Notifier) -> PollDeps:
+        """Build everything that depends on the configuration (the caller swaps it in)."""
         courier = Courier(
             self.store,
             notifier,
@@ -137,7 +133,7 @@ class App:
             dispatch=self.dispatch,
             redact=settings.redactor(),
         )
-        deps = PollDeps(
+        return PollDeps(
             settings,
             fetcher,
             self.store,
@@ -151,13 +147,6 @@ class App:
             story_stats=self.story_stats,
             meaning=self._meaning(settings),
         )
-        with self._lock:
-            self.settings, self.fetcher, self.notifier = settings, fetcher, notifier
-            self.courier = courier
-            if self._generations is None:
-                self._generations = Generations(deps)
-            else:
-                self._generations.replace(deps, retired)
 
     def _meaning(self, settings: Settings) -> Meaning | None:
         """The about rules, prepared on first use; None (no model, no numpy) without them."""
@@ -182,7 +171,16 @@ class App:
             retired.append(fetcher.close)
             fetcher = Fetcher(settings.fetch)
         retired += self._rebuild_pools(settings)
-        self._assemble(settings, fetcher, notifier or AppriseNotifier(settings), retired)
+        notifier = notifier or AppriseNotifier(settings)
+        deps = self._assemble(settings, fetcher, notifier)
+        with self._lock:  # swapped at once; ``retired`` closes when no poll of the old one runs
+            self.settings, self.fetcher, self.notifier, self.courier = (
+                settings,
+                fetcher,
+                notifier,
+                deps.courier,
+            )
+            self._generations.replace(deps, retired)
         self.sync_feeds()
         return pending
 
@@ -204,13 +202,12 @@ class App:
 
     def use_deps(self, deps: PollDeps) -> None:
         """Polls that start from now on use ``deps`` (a seam for benchmarks and tests)."""
-        assert self._generations is not None  # set by __init__
         self._generations.replace(deps)
 
     @property
     def retired_pending(self) -> int:
         """Old clients and pools a reload retired that some poll still uses."""
-        return self._generations.pending if self._generations is not None else 0
+        return self._generations.pending
 
     @classmethod
     def from_settings(
@@ -248,8 +245,7 @@ class App:
 
     def close(self) -> None:
         """Release the HTTP clients and database connections."""
-        if self._generations is not None:
-            self._generations.close()
+        self._generations.close()
         self.fetcher.close()
         for pool in (self.parse_pool, self.extract_pool):
             pool.close()
@@ -271,7 +267,6 @@ class App:
         The last resort: a bug in recording a failure is logged and the daemon lives on;
         the feed's lease then expires by itself.
         """
-        assert self._generations is not None  # set by __init__
         try:
             with self._generations.use() as deps:
                 outcome = poll_feed(feed, deps)
@@ -312,7 +307,6 @@ class App:
     ) -> AboutReport:
         """Drain the about queue (``monitor.about_job``): every due article, or until
         ``stop()`` or ``budget`` seconds; the alerts go out as each batch is stored."""
-        assert self._generations is not None  # set by __init__
         with self._generations.use() as deps:
             report = about_job.drain(deps, owner, stop=stop, budget=budget)
         self.metrics.observe_about(report)

@@ -64,7 +64,7 @@ _CHARREF = re.compile(rb"&#([xX][0-9a-fA-F]+|[0-9]+);")
 # feedparser's e-mail regex for <author> and <dc:creator> text (its issue 562) takes time
 # quadratic in a run of these characters: 54 s for 100,000 "x" spliced into one, 4 s for
 # "a@a.a.a...". Runs are cut to MAX_RUN before it reads them (about 10 ms a run at
-# worst); the longest in the 180 real feeds of the corpus is 580 (ADR 0022).
+# worst); the longest in the 180 real feeds of the corpus is 580 (ADR 0023).
 MAX_RUN = 1000
 _LONG_RUN = re.compile(rb"[A-Za-z0-9_.+\-]{%d,}" % (MAX_RUN + 1))
 # Longest first: a UTF-32LE mark starts with the UTF-16LE one (feedparser's own order).

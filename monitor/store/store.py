@@ -124,7 +124,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
         by_key = {_clean(e.key): e.key for e in entries}
         by_alias: dict[str, list[str]] = {}
         for e in entries:
-            alias = e.alias or alias_key(e.link, e.title)
+            alias = _alias(e)
             if alias is not None:
                 by_alias.setdefault(alias, []).append(e.key)
         found: set[str] = set()
@@ -389,11 +389,16 @@ def _clean(text: str | None) -> str | None:
     return text if text.isascii() else _SURROGATES.sub("\ufffd", text)
 
 
+def _alias(entry: Entry) -> str | None:
+    """The entry's alias key: as the parser computed it, else computed now."""
+    return entry.alias or alias_key(entry.link, entry.title)
+
+
 def _article_row(feed_id: int, entry: Entry, now: datetime) -> dict[str, Any]:
     return {
         "feed_id": feed_id,
         "key": _clean(entry.key),
-        "alias_key": entry.alias or alias_key(entry.link, entry.title),
+        "alias_key": _alias(entry),
         "title": _clean(entry.title),
         "link": _clean(entry.link),
         "author": _clean(entry.author),
