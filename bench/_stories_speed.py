@@ -5,10 +5,10 @@ has 2-4 people and 1-2 places drawn from a pool of 40,000 made-up names (so name
 recur across stories, as real ones do), 8 topic words from the long tail of real
 English (wordfreq's top list, ranks 3,000-20,000) and a few numbers; articles are a
 title and about 350 words of sentences that mix common English words (Zipf-weighted)
-with the story's names, words and numbers, all published within one week. The index
-is filled with ``n`` articles through the real assigner, then 5,000 more are timed:
-articles per second of this process's CPU time (one core, whatever else the machine
-runs), and per wall-clock second beside it.
+with the story's names (capitalised, as in print), words and numbers, all published
+within one week. The index is filled with ``n`` articles through the real assigner,
+then 5,000 more are timed: articles per second of this process's CPU time (one core,
+whatever else the machine runs), and per wall-clock second beside it.
 Memory is the deep size of the MemoryIndex's objects (shared objects counted once).
 """
 
@@ -64,7 +64,8 @@ def articles(n: int, seed: int = SEED) -> Iterator[StoryArticle]:
                 words = rng.choices(common, cum_weights=cum, k=rng.randint(10, 20))
                 for _ in range(3):
                     words.insert(rng.randrange(1, len(words)), rng.choice(parts))
-                sentences.append(" ".join(words).capitalize() + ".")
+                sentence = " ".join(words)  # str.capitalize would lower-case the names
+                sentences.append(sentence[:1].upper() + sentence[1:] + ".")
             published = start + timedelta(seconds=made * 6)
             yield StoryArticle(f"s{made}", title, " ".join(sentences), published, f"outlet{made % 300}", "en")
             made += 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.stories.background import TermStats
-from monitor.stories.decide import WEIGHTS, Evidence, core_names, evidence, main_years, overlap
+from monitor.stories.decide import WEIGHTS, Evidence, core_names, cosines, evidence, main_years
 from monitor.stories.features import Signature, StoryArticle, Vector, extract
 from monitor.stories.index import StoryIndex, query_terms
 from monitor.stories.state import StoryState, add_article, new_story
@@ -94,10 +94,11 @@ class StoryAssigner:
         looks = []
         for story in self.index.candidates(query_terms(sig), self.limit):
             if story.is_open(sig.published, self.window_s):
-                looks.append((-overlap(sig, story), story.id, story))
+                first_look = cosines(sig, story)
+                looks.append((-sum(first_look), story.id, story, first_look))
         scored: list[tuple[float, str, StoryState, Evidence]] = []
-        for _, _, story in sorted(looks, key=lambda row: (row[0], row[1]))[:SCORED]:
-            proof = evidence(sig, story)
+        for _, _, story, first_look in sorted(looks, key=lambda row: (row[0], row[1]))[:SCORED]:
+            proof = evidence(sig, story, first_look)
             if proof.plausible():
                 scored.append((-proof.probability(self.weights), story.id, story, proof))
         if not scored:

@@ -22,8 +22,10 @@ the test half.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import mul
+from typing import TypeVar, cast
 
 from monitor.stories.features import YEAR, Signature, Vector
 from monitor.stories.state import StoryState
@@ -75,21 +77,44 @@ class Evidence:
         return self.words + self.names >= MIN_OVERLAP and self.shared >= MIN_SHARED
 
 
+T = TypeVar("T")
+
+
 def cosine(article: Mapping[str, float], centroid: Mapping[str, float], length: float) -> float:
     """Cosine of an article's unit vector and a story centroid of ``length`` (as maps)."""
     if not article or not length:
         return 0.0
-    return sum(article[t] * centroid[t] for t in article.keys() & centroid.keys()) / length
+    shared = article.keys() & centroid.keys()
+    products: Iterable[float] = map(mul, map(article.__getitem__, shared), map(centroid.__getitem__, shared))
+    return sum(products) / length
+
+
+def cosines(sig: Signature, story: StoryState) -> tuple[float, float]:
+    """Words and names cosines: the cheap first look at a candidate (``overlap``)."""
+    (words, names, _), (s_words, s_names, _) = sig.lookup, story.lookup
+    return cosine(words, s_words, story.norms[0]), cosine(names, s_names, story.norms[1])
 
 
 def overlap(sig: Signature, story: StoryState) -> float:
-    """Words plus names cosine: the cheap first look at a candidate."""
-    (words, names, _), (s_words, s_names, _) = sig.lookup, story.lookup
-    return cosine(words, s_words, story.norms[0]) + cosine(names, s_names, story.norms[1])
+    """Words plus names cosine."""
+    return sum(cosines(sig, story))
+
+
+def _kept(story: StoryState, key: str, derive: Callable[[StoryState], T]) -> T:
+    """``derive(story)``, computed once per story state (see ``StoryState.memo``)."""
+    if key not in story.memo:
+        story.memo[key] = derive(story)
+    return cast(T, story.memo[key])
 
 
 def core_names(story: StoryState, limit: int = 3) -> list[str]:
     """Names that at least half the story's articles named, most weighty first."""
+    if limit == 3:
+        return _kept(story, "core", _core_names)
+    return _core_names(story, limit)
+
+
+def _core_names(story: StoryState, limit: int = 3) -> list[str]:
     weight = dict(story.names)
     floor = max(1, story.articles / 2)
     core = [(n, c) for n, c in story.name_counts if c >= floor]
@@ -136,15 +161,19 @@ def _missing(names: list[str] | tuple[str, ...], present: frozenset[str] | set[s
     return sum(1 for n in names if n not in present) / len(names) if names else 0.0
 
 
-def evidence(sig: Signature, story: StoryState) -> Evidence:
-    """Compare one article with one story."""
-    story_names = {n for n, _ in story.name_counts}
-    article_years, story_years = event_years(sig), story_event_years(story)
-    conflict = year_gap(article_years, story_years)
+def _name_set(story: StoryState) -> frozenset[str]:
+    return frozenset(n for n, _ in story.name_counts)
+
+
+def evidence(sig: Signature, story: StoryState, first_look: tuple[float, float] | None = None) -> Evidence:
+    """Compare one article with one story (``first_look``: its ``cosines``, if known)."""
+    story_names = _kept(story, "names", _name_set)
+    conflict = year_gap(event_years(sig), _kept(story, "years", story_event_years))
     (words, names, numbers), (s_words, s_names, s_numbers) = sig.lookup, story.lookup
+    words_cosine, names_cosine = first_look or cosines(sig, story)
     return Evidence(
-        words=cosine(words, s_words, story.norms[0]),
-        names=cosine(names, s_names, story.norms[1]),
+        words=words_cosine,
+        names=names_cosine,
         numbers=cosine(numbers, s_numbers, story.norms[2]),
         lead_missing=_missing(sig.lead, story_names),
         core_missing=_missing(core_names(story), sig.name_words),

@@ -77,11 +77,12 @@ class MemoryIndex:
     def candidates(self, query: Query, limit: int) -> list[StoryState]:
         """At most ``limit`` stories sharing the most query weight (ties by id)."""
         found: dict[str, float] = {}
+        shared, postings = found.get, self._postings.get
         for term, weight in query:
-            for story_id in self._postings.get(term, ()):
-                found[story_id] = found.get(story_id, 0.0) + weight
-        best = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-        return [self._stories[story_id] for story_id, _ in best]
+            for story_id in postings(term, ()):
+                found[story_id] = shared(story_id, 0.0) + weight
+        best = sorted([(-weight, story_id) for story_id, weight in found.items()])[:limit]
+        return [self._stories[story_id] for _, story_id in best]
 
     def put(self, story: StoryState) -> None:
         """Add or replace a story; post the terms it did not post yet."""

@@ -38,6 +38,9 @@ class StoryState:
     lead_counts: Counts  # name word -> articles that led with it
     norms: tuple[float, float, float] = field(default=(0.0, 0.0, 0.0), compare=False, repr=False)
     lookup: tuple[Mapping[str, float], ...] = field(default=(), compare=False, repr=False)
+    memo: dict[str, object] = field(default_factory=dict, init=False, compare=False, repr=False)
+    """What scoring derives from this (immutable) state, kept on first use (``decide``):
+    a story is scored against many articles; ``replace`` starts a new state empty."""
 
     def __post_init__(self) -> None:
         """Derived once, never stored: the centroids' lengths and term -> weight maps."""
@@ -98,7 +101,8 @@ def _add_vectors(centroid: Vector, vector: Vector, limit: int) -> Vector:
     total = dict(centroid)
     for term, weight in vector:
         total[term] = total.get(term, 0.0) + weight
-    return tuple(sorted(total.items(), key=lambda tw: (-tw[1], tw[0]))[:limit])
+    strongest = sorted([(-weight, term) for term, weight in total.items()])[:limit]  # a plain tuple sort
+    return tuple((term, -weight) for weight, term in strongest)
 
 
 def _add_counts(counts: Counts, words: Iterable[str], limit: int) -> Counts:
