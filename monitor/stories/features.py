@@ -97,14 +97,16 @@ def extract(article: StoryArticle, stats: TermStats) -> Signature:
             counts.names[word] += 1
     _read_title(article.title, table, counts)
 
+    zipf_of = table.get
+
     def name_idf(name: str) -> float:  # a run of names (``tara reid``) weighs the most
-        return NAME_BASE + (MAX_IDF if " " in name else MAX_IDF - table.get(name, UNSEEN_ZIPF))
+        return NAME_BASE + (MAX_IDF if " " in name else MAX_IDF - zipf_of(name, UNSEEN_ZIPF))
 
     return Signature(
         key=article.key,
         lang=lang,
         published=article.published,
-        words=_vector(counts.words, lambda w: max(0.0, MAX_IDF - table.get(w, UNSEEN_ZIPF)), MAX_WORDS),
+        words=_vector(counts.words, lambda w: max(0.0, MAX_IDF - zipf_of(w, UNSEEN_ZIPF)), MAX_WORDS),
         names=_vector(counts.names, name_idf, MAX_NAMES),
         numbers=_vector(counts.numbers, lambda _: 1.0, MAX_NUMBERS),
         lead=tuple(sorted(counts.lead, key=lambda n: (-name_idf(n), n))[:MAX_LEAD]),
@@ -228,13 +230,11 @@ def _read_title(title: str, table: Mapping[str, float], counts: _Counts) -> None
 def _vector(tally: Mapping[str, float], weight: Callable[[str], float], limit: int) -> Vector:
     """Sublinear tf times the term's weight; the strongest ``limit``; unit length."""
     log = math.log
-    scored = []  # (-weight, term): a plain tuple sort, strongest first, ties by term
-    for term, n in tally.items():
-        if n > 0:
-            w = (1.0 + log(n)) * weight(term)
-            if w > 0:
-                scored.append((-w, term))
-    scored.sort()
+    scored = [(-(1.0 + log(n)) * weight(t), t) for t, n in tally.items() if n > 0]
+    scored.sort()  # (-weight, term): a plain tuple sort, strongest first, ties by term
+    while scored and scored[-1][0] >= 0:  # no weight: not a feature
+        scored.pop()
     top = scored[:limit]
-    norm = math.sqrt(sum(w * w for w, _ in top)) or 1.0
-    return tuple((sys.intern(t), -w / norm) for w, t in top)  # one copy of a term across stories
+    norm = math.sqrt(sum([w * w for w, _ in top])) or 1.0
+    intern = sys.intern  # one copy of a term across stories
+    return tuple([(intern(t), -w / norm) for w, t in top])
