@@ -84,7 +84,7 @@ def cosine(article: Mapping[str, float], centroid: Mapping[str, float], length: 
     """Cosine of an article's unit vector and a story centroid of ``length`` (as maps)."""
     if not article or not length:
         return 0.0
-    shared = article.keys() & centroid.keys()
+    shared = [t for t in article if t in centroid]  # the article's order: the same sum in every process
     products: Iterable[float] = map(mul, map(article.__getitem__, shared), map(centroid.__getitem__, shared))
     return sum(products) / length
 
