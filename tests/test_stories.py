@@ -7,7 +7,7 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -24,6 +24,7 @@ from monitor.stories import (
     new_story,
     story_terms,
 )
+from monitor.stories.decide import _core_names, core_names
 from monitor.stories.index import MAX_POSTINGS
 from monitor.stories.state import norm
 from tests.corpora import corpus
@@ -146,6 +147,10 @@ def sig_of(title: str, text: str, lang: str = "en", key: str = "k"):
         ("The Kremlin's spokesman spoke.", {"kremlin"}, {"kremlin's", "the"}),
         ("Удар по Києву: заявив Зеленський вчора.", {"києву", "зеленський"}, {"удар"}),
         ("Er sprach mit Olaf Scholz in Berlin.", {"olaf", "scholz", "olaf scholz", "berlin"}, {"er"}),
+        ("Tara Reid entered rehab in Malibu.", {"tara", "reid", "tara reid", "malibu"}, {"entered"}),
+        ("They met Jack. Ketsoyan said no.", {"jack"}, {"jack ketsoyan"}),  # a stop ends a run
+        ("Fans in the crowd saw Tara 33 Reid on the stage.", {"tara", "reid"}, {"tara reid"}),  # a number too
+        ("An aide to Tara Reid The Times said so.", {"tara reid"}, {"the", "times", "reid the"}),
     ],
     ids=[
         "run-and-singles",
@@ -154,6 +159,10 @@ def sig_of(title: str, text: str, lang: str = "en", key: str = "k"):
         "possessive",
         "cyrillic",
         "german",
+        "run-at-sentence-start",
+        "stop-ends-run",
+        "number-ends-run",
+        "common-word-ends-run",
     ],
 )
 def test_names_are_capitalised_words_that_do_not_start_a_sentence(text, names, not_names):
@@ -226,6 +235,20 @@ def test_a_story_counts_articles_and_names_and_keeps_known_times():
     assert dict(both.name_counts)["reid"] == 2
     assert both.is_open(None, 0) and both.is_open(T0 + timedelta(days=1), 86_400)
     assert not both.is_open(T0 + timedelta(days=2), 86_400)
+
+
+def test_what_scoring_keeps_on_a_story_state_never_outlives_that_state():
+    one = sig_of("", "Officials said Jack Ketsoyan met the press in Malibu on Friday.")
+    story = new_story(one)
+    assert core_names(story) == _core_names(story) and story.memo  # kept on first use
+    other = sig_of("", "Officials said Lindsay Lohan and Jack Ketsoyan left Malibu at night.", key="k2")
+    grown = add_article(story, other)
+    assert not grown.memo  # a new state derives its own
+    for sig in (one, other):
+        assert evidence(sig, grown) == evidence(sig, grown) and core_names(grown) == _core_names(grown)
+    evidence(other, story)
+    assert "lohan" in cast(frozenset[str], grown.memo["names"])
+    assert "lohan" not in cast(frozenset[str], story.memo["names"])
 
 
 def test_evidence_separates_a_rewrite_from_a_sibling():
