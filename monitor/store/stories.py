@@ -15,6 +15,7 @@ unique on the pair); later reports are recorded on the story.
 
 from __future__ import annotations
 
+import heapq
 import json
 import threading
 from collections import OrderedDict
@@ -135,8 +136,8 @@ class SqlStoryIndex:
         found: dict[int, float] = {}
         for term, story_id in self._conn.execute(_newest_postings(len(weights)), _terms(weights)):
             found[story_id] = found.get(story_id, 0.0) + weights[term]
-        best = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-        return [story for story in self._load([sid for sid, _ in best]) if story is not None]
+        best = heapq.nsmallest(limit, [(-weight, story_id) for story_id, weight in found.items()])
+        return [story for story in self._load([sid for _, sid in best]) if story is not None]
 
     def get(self, story_id: str) -> StoryState | None:
         if story_id in self._cache:

@@ -11,6 +11,7 @@ data (stories by id; term -> story ids), which maps one to one onto two SQL tabl
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -81,7 +82,7 @@ class MemoryIndex:
         for term, weight in query:
             for story_id in postings(term, ()):
                 found[story_id] = shared(story_id, 0.0) + weight
-        best = sorted([(-weight, story_id) for story_id, weight in found.items()])[:limit]
+        best = heapq.nsmallest(limit, [(-weight, story_id) for story_id, weight in found.items()])
         return [self._stories[story_id] for _, story_id in best]
 
     def put(self, story: StoryState) -> None:
