@@ -143,7 +143,8 @@ _TAGS = [
 ]
 _ATTRS = ["", ' href="javascript:x()"', ' onload="x()"', ' href="https://a.example/"', ' style="color:red"']
 _leaves = st.one_of(
-    st.text(alphabet=st.characters(codec="utf-8", exclude_characters="<&"), max_size=12),
+    # no NEL: the table below has what it does alone in a dropped element
+    st.text(alphabet=st.characters(codec="utf-8", exclude_characters="<&\x85"), max_size=12),
     st.sampled_from(
         ["&amp;", "&lt;", "&#169;", "&nbsp;", "<!-- c -->", " < ", "<br>", '<img src="x" onerror="y()">']
     ),
@@ -202,6 +203,9 @@ def test_what_rules_read_does_not_depend_on_the_sanitizer(markup: str) -> None:
         ("<xmp>Kyiv <b>strikes", "Kyiv strikes", "Kyiv <b>strikes"),
         ("<title>Kyiv</title>", "Kyiv", ""),
         ("Kyiv &A; strikes", "Kyiv &A strikes", "Kyiv &A; strikes"),
+        # NEL (U+0085) is whitespace to str.strip, which the old path applied once the
+        # object was gone; elsewhere the text reads it as cp1252's ellipsis, now here too
+        ("<object>\x85</object>", "", "\u2026"),
     ],
     ids=[
         "stray-script-end",
@@ -213,6 +217,7 @@ def test_what_rules_read_does_not_depend_on_the_sanitizer(markup: str) -> None:
         "xmp",
         "title",
         "unknown-entity",
+        "lone-nel-in-object",
     ],
 )
 def test_where_feedparsers_sanitizer_read_otherwise_the_text_is_what_a_browser_shows(
