@@ -146,7 +146,7 @@ class SqlStoryIndex:
         if not weights:
             return []
         found: dict[int, float] = {}
-        for term, story_id in self._conn.execute(_newest_postings(len(weights)), _terms(weights)):
+        for term, story_id in self._conn.execute(_newest_postings(len(weights)), _terms(weights)).all():
             found[story_id] = found.get(story_id, 0.0) + weights[term]
         best = heapq.nsmallest(limit, [(-weight, story_id) for story_id, weight in found.items()])
         return [story for story in self._load([sid for _, sid in best]) if story is not None]
@@ -198,7 +198,7 @@ class SqlStoryIndex:
         known = {v: k for k, v in self.ids.items()}
         wanted = [i for i in row_ids if i not in known]
         if wanted:
-            for row in self._conn.execute(_STORIES_BY_ID, {"row_ids": wanted}):
+            for row in self._conn.execute(_STORIES_BY_ID, {"row_ids": wanted}).all():
                 self._remember(row.id, row.state)
             known = {v: k for k, v in self.ids.items()}
         return [self._cache.get(known[i]) if i in known else None for i in row_ids]

@@ -93,7 +93,7 @@ def add_article(story: StoryState, sig: Signature) -> StoryState:
 
 def norm(vector: Vector) -> float:
     """Euclidean length."""
-    return math.sqrt(sum(w * w for _, w in vector))
+    return math.sqrt(sum([w * w for _, w in vector]))
 
 
 def _add_vectors(centroid: Vector, vector: Vector, limit: int) -> Vector:
