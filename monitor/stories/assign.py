@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.stories.background import TermStats
-from monitor.stories.decide import WEIGHTS, Evidence, core_names, cosines, evidence, main_years
+from monitor.stories.decide import WEIGHTS, Evidence, core_names, cosines, evidence, main_years, story_names
 from monitor.stories.features import Signature, StoryArticle, Vector, extract
 from monitor.stories.index import StoryIndex, query_terms
 from monitor.stories.state import StoryState, add_article, new_story
@@ -113,7 +113,7 @@ def explain(
     """Shared and conflicting terms between an article and its best candidate."""
     if story is None or proof is None:
         return Explanation(score=0.0, candidate=None, considered=considered)
-    story_names = {n for n, _ in story.name_counts}
+    names_kept = story_names(story)
     years = main_years(sig.numbers, 1) + main_years(story.numbers, 2) if proof.year_conflict else []
     return Explanation(
         score=round(score, 4),
@@ -122,7 +122,7 @@ def explain(
         shared_names=_shared(sig.names, story.names),
         shared_words=_shared(sig.words, story.words),
         shared_numbers=_shared(sig.numbers, story.numbers),
-        conflicting_names=tuple(n for n in sig.lead if n not in story_names)[:SHOWN],
+        conflicting_names=tuple(n for n in sig.lead if n not in names_kept)[:SHOWN],
         missing_names=tuple(n for n in core_names(story) if n not in sig.name_words)[:SHOWN],
         conflicting_years=tuple(years),
         evidence=proof,

@@ -36,6 +36,7 @@ STORY_YEARS = 32  # every year among the story's kept numbers
 YEAR_GAP = 4
 MIN_OVERLAP = 0.1  # words + names cosine below this: not even a candidate
 MIN_SHARED = 2  # ... nor with fewer shared terms than this
+CORE_NAMES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,19 +108,27 @@ def _kept(story: StoryState, key: str, derive: Callable[[StoryState], T]) -> T:
     return cast(T, story.memo[key])
 
 
-def core_names(story: StoryState, limit: int = 3) -> list[str]:
-    """Names that at least half the story's articles named, most weighty first."""
-    if limit == 3:
-        return _kept(story, "core", _core_names)
-    return _core_names(story, limit)
+def core_names(story: StoryState) -> list[str]:
+    """The CORE_NAMES names that at least half the story's articles named, most weighty
+    first (kept with the state)."""
+    return _kept(story, "core", _core_names)
 
 
-def _core_names(story: StoryState, limit: int = 3) -> list[str]:
+def _core_names(story: StoryState) -> list[str]:
     weight = dict(story.names)
     floor = max(1, story.articles / 2)
     core = [(n, c) for n, c in story.name_counts if c >= floor]
     core.sort(key=lambda nc: (-nc[1], -weight.get(nc[0], 0.0), nc[0]))
-    return [n for n, _ in core[:limit]]
+    return [n for n, _ in core[:CORE_NAMES]]
+
+
+def story_names(story: StoryState) -> frozenset[str]:
+    """Every name word the story keeps a count for (kept with the state)."""
+    return _kept(story, "names", _name_set)
+
+
+def _name_set(story: StoryState) -> frozenset[str]:
+    return frozenset(n for n, _ in story.name_counts)
 
 
 def story_leads(story: StoryState, limit: int = 2) -> list[str]:
@@ -161,13 +170,9 @@ def _missing(names: list[str] | tuple[str, ...], present: frozenset[str] | set[s
     return sum(1 for n in names if n not in present) / len(names) if names else 0.0
 
 
-def _name_set(story: StoryState) -> frozenset[str]:
-    return frozenset(n for n, _ in story.name_counts)
-
-
 def evidence(sig: Signature, story: StoryState, first_look: tuple[float, float] | None = None) -> Evidence:
     """Compare one article with one story (``first_look``: its ``cosines``, if known)."""
-    story_names = _kept(story, "names", _name_set)
+    names_kept = story_names(story)
     conflict = year_gap(event_years(sig), _kept(story, "years", story_event_years))
     (words, names, numbers), (s_words, s_names, s_numbers) = sig.lookup, story.lookup
     words_cosine, names_cosine = first_look or cosines(sig, story)
@@ -175,7 +180,7 @@ def evidence(sig: Signature, story: StoryState, first_look: tuple[float, float] 
         words=words_cosine,
         names=names_cosine,
         numbers=cosine(numbers, s_numbers, story.norms[2]),
-        lead_missing=_missing(sig.lead, story_names),
+        lead_missing=_missing(sig.lead, names_kept),
         core_missing=_missing(core_names(story), sig.name_words),
         story_lead_missing=_missing(story_leads(story), sig.name_words),
         year_conflict=conflict,

@@ -131,9 +131,8 @@ def _read_body(text: str, table: Mapping[str, float], counts: _Counts) -> None:
     """
     raws, starts = _body_tokens(text)
     lows = list(map(str.lower, raws))
-    if any("'" in raw or "\u2019" in raw for raw in raws):
-        for i in [i for i, raw in enumerate(raws) if "'" in raw or "\u2019" in raw]:
-            lows[i] = _token(raws[i])[1]
+    for i in [i for i, raw in enumerate(raws) if "'" in raw or "\u2019" in raw]:
+        lows[i] = _token(raws[i])[1]  # a possessive ending comes off
     words, numbers, zipf_of = counts.words, counts.numbers, table.get
     for low, n in Counter(lows).items():
         if low[0].isdigit():
