@@ -92,18 +92,19 @@ class StoryAssigner:
     def _best(self, sig: Signature) -> tuple[StoryState | None, Evidence | None, int]:
         """The most probable open, plausible candidate (ties: smaller id), and how many."""
         looks = []
-        for story in self.index.candidates(query_terms(sig), self.limit):
+        for n, story in enumerate(self.index.candidates(query_terms(sig), self.limit)):
             if story.is_open(sig.published, self.window_s):
                 first_look = cosines(sig, story)
-                looks.append((-sum(first_look), story.id, story, first_look))
-        scored: list[tuple[float, str, StoryState, Evidence]] = []
-        for _, _, story, first_look in sorted(looks, key=lambda row: (row[0], row[1]))[:SCORED]:
+                looks.append((-sum(first_look), story.id, n, story, first_look))
+        looks.sort()  # plain tuples: the unique n ends every tie before a story is compared
+        scored: list[tuple[float, str, int, StoryState, Evidence]] = []
+        for _, _, n, story, first_look in looks[:SCORED]:
             proof = evidence(sig, story, first_look)
             if proof.plausible():
-                scored.append((-proof.probability(self.weights), story.id, story, proof))
+                scored.append((-proof.probability(self.weights), story.id, n, story, proof))
         if not scored:
             return None, None, 0
-        _, _, story, proof = min(scored, key=lambda row: (row[0], row[1]))
+        _, _, _, story, proof = min(scored)
         return story, proof, len(scored)
 
 

@@ -85,7 +85,11 @@ def cosine(article: Mapping[str, float], centroid: Mapping[str, float], length: 
     """Cosine of an article's unit vector and a story centroid of ``length`` (as maps)."""
     if not article or not length:
         return 0.0
-    shared = [t for t in article if t in centroid]  # the article's order: the same sum in every process
+    common = article.keys() & centroid.keys()  # in C: most pairs share a term or two, or none
+    if not common:
+        return 0.0
+    # In the article's order, so the sum is the same in every process (two add up alike either way).
+    shared = [t for t in article if t in common] if len(common) > 2 else common
     products: Iterable[float] = map(mul, map(article.__getitem__, shared), map(centroid.__getitem__, shared))
     return sum(products) / length
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,51 @@ class Signature:
             object.__setattr__(self, "lookup", maps)
 
 
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """What reading an article asks of a language's Zipf table, derived from it once:
+    set lookups and a ready idf instead of a Zipf comparison per token (``lexicon``)."""
+
+    zipf: Mapping[str, float]
+    common: frozenset[str]  # above MAX_WORD_ZIPF: never a word feature (the, said)
+    common_names: frozenset[str]  # NAME_MAX_ZIPF or above: never a name (The, But)
+    idf: Mapping[str, float]  # MAX_IDF - Zipf, never below 0, of every word listed
+
+    @classmethod
+    def of(cls, table: Mapping[str, float]) -> Lexicon:
+        return cls(
+            zipf=table,
+            common=frozenset(w for w, z in table.items() if z > MAX_WORD_ZIPF),
+            common_names=frozenset(w for w, z in table.items() if z >= NAME_MAX_ZIPF),
+            idf={w: max(0.0, MAX_IDF - z) for w, z in table.items()},
+        )
+
+
+UNSEEN_IDF = max(0.0, MAX_IDF - UNSEEN_ZIPF)
+_NO_WEIGHTS: Mapping[str, float] = {}  # every number weighs its default, 1
+_LEXICONS: dict[int, Lexicon] = {}  # by id() of a table the Lexicon holds, so the id stays its own
+_LEXICONS_KEPT = 32  # tables are per language: a few; a stats object that makes one per call churns
+_LEXICONS_LOCK = threading.Lock()
+_NO_LEXICON = Lexicon.of({})
+
+
+def lexicon(table: Mapping[str, float]) -> Lexicon:
+    """The Lexicon of ``table``, derived once per table object (``TermStats`` tables are
+    fixed once returned). An empty table (a language without one) needs no derivation."""
+    if not table:
+        return _NO_LEXICON
+    with _LEXICONS_LOCK:
+        found = _LEXICONS.get(id(table))
+        if found is not None and found.zipf is table:
+            return found
+    made = Lexicon.of(table)
+    with _LEXICONS_LOCK:
+        if len(_LEXICONS) >= _LEXICONS_KEPT:
+            _LEXICONS.pop(next(iter(_LEXICONS)))
+        _LEXICONS[id(table)] = made
+    return made
+
+
 @dataclass
 class _Counts:
     """Mutable tallies while one article is read."""
@@ -89,7 +135,7 @@ class _Counts:
 def extract(article: StoryArticle, stats: TermStats) -> Signature:
     """The signature of one article (pure; any text, any language, never raises)."""
     lang = article.lang or "und"
-    table = stats.zipf_table(lang)
+    table = lexicon(stats.zipf_table(lang))
     counts = _Counts()
     _read_body(article.text, table, counts)
     for word in counts.initial:  # "Reid said ..." once "Reid" is known to be a name
@@ -97,19 +143,16 @@ def extract(article: StoryArticle, stats: TermStats) -> Signature:
             counts.names[word] += 1
     _read_title(article.title, table, counts)
 
-    zipf_of = table.get
-
-    def name_idf(name: str) -> float:  # a run of names (``tara reid``) weighs the most
-        return NAME_BASE + (MAX_IDF if " " in name else MAX_IDF - zipf_of(name, UNSEEN_ZIPF))
-
+    zipf_of, run = table.zipf.get, MAX_IDF  # a run of names (``tara reid``) weighs the most
+    name_idf = {n: NAME_BASE + (run if " " in n else MAX_IDF - zipf_of(n, UNSEEN_ZIPF)) for n in counts.names}
     return Signature(
         key=article.key,
         lang=lang,
         published=article.published,
-        words=_vector(counts.words, lambda w: max(0.0, MAX_IDF - zipf_of(w, UNSEEN_ZIPF)), MAX_WORDS),
-        names=_vector(counts.names, name_idf, MAX_NAMES),
-        numbers=_vector(counts.numbers, lambda _: 1.0, MAX_NUMBERS),
-        lead=tuple(sorted(counts.lead, key=lambda n: (-name_idf(n), n))[:MAX_LEAD]),
+        words=_vector(counts.words, table.idf.get, UNSEEN_IDF, MAX_WORDS),
+        names=_vector(counts.names, name_idf.get, 0.0, MAX_NAMES),
+        numbers=_vector(counts.numbers, _NO_WEIGHTS.get, 1.0, MAX_NUMBERS),
+        lead=tuple(sorted(counts.lead, key=lambda n: (-name_idf[n], n))[:MAX_LEAD]),
         name_words=frozenset(w for n in counts.names for w in n.split(" ")),
     )
 
@@ -121,7 +164,7 @@ def _token(raw: str) -> tuple[str, str]:
     return raw, raw.lower()
 
 
-def _read_body(text: str, table: Mapping[str, float], counts: _Counts) -> None:
+def _read_body(text: str, table: Lexicon, counts: _Counts) -> None:
     """Tally words, names (single and runs) and numbers of the first MAX_TOKENS tokens.
 
     The hottest code of story assignment (every matched article, 400 tokens), so no
@@ -133,27 +176,25 @@ def _read_body(text: str, table: Mapping[str, float], counts: _Counts) -> None:
     lows = list(map(str.lower, raws))
     for i in [i for i, raw in enumerate(raws) if "'" in raw or "\u2019" in raw]:
         lows[i] = _token(raws[i])[1]  # a possessive ending comes off
-    words, numbers, zipf_of = counts.words, counts.numbers, table.get
+    words, numbers, common = counts.words, counts.numbers, table.common
     for low, n in Counter(lows).items():
         if low[0].isdigit():
             numbers[low] += n
-        elif zipf_of(low, UNSEEN_ZIPF) <= MAX_WORD_ZIPF:
+        elif low not in common:
             words[low] += n
     _read_names(raws, lows, starts, table, counts)
 
 
-def _read_names(
-    raws: list[str], lows: list[str], starts: set[int], table: Mapping[str, float], counts: _Counts
-) -> None:
+def _read_names(raws: list[str], lows: list[str], starts: set[int], table: Lexicon, counts: _Counts) -> None:
     """Names, single and in runs, from the capitalised tokens (``_read_body``)."""
-    lowered_of, zipf_of = Counter(filter(str.islower, raws)).get, table.get
+    lowered_of, common = Counter(filter(str.islower, raws)).get, table.common_names
     names, lead, initial = counts.names, counts.lead, counts.initial
     run: list[str] = []
     tentative = False  # run[0] began a sentence: a name only if a name follows it
     previous = -2
     for position in [i for i, raw in enumerate(raws) if raw[0].isupper()]:
         low = lows[position]
-        if zipf_of(low, UNSEEN_ZIPF) >= NAME_MAX_ZIPF or lowered_of(low, 0) >= 2:
+        if low in common or lowered_of(low, 0) >= 2:
             continue  # a common word, or one the article writes in lower case: no name
         if position != previous + 1:  # something that is no name came between
             _close_run(run, counts)
@@ -211,7 +252,7 @@ def _close_run(run: list[str], counts: _Counts) -> None:
         counts.names[" ".join(run)] += 1
 
 
-def _read_title(title: str, table: Mapping[str, float], counts: _Counts) -> None:
+def _read_title(title: str, table: Lexicon, counts: _Counts) -> None:
     """Title words count TITLE_BOOST times; a title word is a name when the body says so
     (headlines capitalise every word, so their capitals prove nothing)."""
     for _, raw in _TOKEN.findall(title[:1000]):
@@ -222,14 +263,17 @@ def _read_title(title: str, table: Mapping[str, float], counts: _Counts) -> None
             counts.names[low] += TITLE_BOOST
             counts.lead.add(low)
             counts.words[low] += TITLE_BOOST
-        elif table.get(low, UNSEEN_ZIPF) <= MAX_WORD_ZIPF:
+        elif low not in table.common:
             counts.words[low] += TITLE_BOOST
 
 
-def _vector(tally: Mapping[str, float], weight: Callable[[str], float], limit: int) -> Vector:
-    """Sublinear tf times the term's weight; the strongest ``limit``; unit length."""
+def _vector(
+    tally: Mapping[str, float], weight: Callable[[str, float], float], default: float, limit: int
+) -> Vector:
+    """Sublinear tf times the term's weight (``weight(term, default)``, a mapping's get);
+    the strongest ``limit``; unit length."""
     log = math.log
-    scored = [(-(1.0 + log(n)) * weight(t), t) for t, n in tally.items() if n > 0]
+    scored = [(-(1.0 + log(n)) * weight(t, default), t) for t, n in tally.items() if n > 0]
     scored.sort()  # (-weight, term): a plain tuple sort, strongest first, ties by term
     while scored and scored[-1][0] >= 0:  # no weight: not a feature
         scored.pop()

@@ -62,7 +62,7 @@ class MemoryIndex:
 
     def __init__(self) -> None:
         self._stories: dict[str, StoryState] = {}
-        self._postings: dict[str, list[str]] = {}
+        self._postings: dict[str, tuple[str, ...]] = {}  # tuples: the collector skips them
         self._posted: dict[str, frozenset[str]] = {}
 
     def __len__(self) -> int:
@@ -92,11 +92,11 @@ class MemoryIndex:
         terms = story_terms(story)
         self._posted[story.id] = before | terms
         for term in sorted(terms - before):
-            ids = self._postings.setdefault(term, [])
-            ids.append(story.id)
-            if len(ids) > MAX_POSTINGS:
-                gone = ids.pop(0)
+            ids = self._postings.get(term, ())
+            if len(ids) >= MAX_POSTINGS:
+                gone, ids = ids[0], ids[1:]
                 self._posted[gone] = self._posted.get(gone, frozenset()) - {term}
+            self._postings[term] = (*ids, story.id)
 
     def expire(self, before: datetime) -> int:
         """Drop stories whose last known report is older than ``before``; how many."""
@@ -104,9 +104,11 @@ class MemoryIndex:
         for story_id in old:
             del self._stories[story_id]
             for term in self._posted.pop(story_id, frozenset()):
-                ids = self._postings.get(term)
-                if ids is not None and story_id in ids:
-                    ids.remove(story_id)
-                    if not ids:
+                ids = self._postings.get(term, ())
+                if story_id in ids:
+                    kept = tuple(i for i in ids if i != story_id)
+                    if kept:
+                        self._postings[term] = kept
+                    else:
                         del self._postings[term]
         return len(old)

@@ -115,4 +115,5 @@ def _add_counts(counts: Counts, words: Iterable[str], limit: int) -> Counts:
 
 def _top_counts(items: Iterable[tuple[str, int]], limit: int) -> Counts:
     """The ``limit`` highest counts, highest first, ties by word."""
-    return tuple(sorted(items, key=lambda wc: (-wc[1], wc[0]))[:limit])
+    strongest = sorted([(-count, word) for word, count in items])[:limit]  # a plain tuple sort
+    return tuple([(word, -count) for count, word in strongest])
