@@ -29,7 +29,7 @@ from monitor.notify import AppriseNotifier, Notifier
 from monitor.parse_pool import ParsePool
 from monitor.pipeline import PollDeps, poll_feed
 from monitor.store import Store
-from monitor.stories import WordfreqStats
+from monitor.stories import WordfreqStats, lexicon
 
 if TYPE_CHECKING:
     from monitor.meaning import Meaning, ModelLoader
@@ -109,7 +109,7 @@ class App:
         # Word frequencies for story assignment, read once per language; English now,
         # so the first matched article's poll does not pay for it.
         self.story_stats = WordfreqStats()
-        self.story_stats.zipf_table("en")
+        lexicon(self.story_stats.zipf_table("en"))  # and the sets read from it
         self.dispatch = Dispatch()  # lanes per channel: kept across reloads
         self.metrics.watch_database(store.feed_statuses, store.channel_statuses, store.about_backlog)
         deps = self._assemble(settings, fetcher, notifier)

@@ -47,6 +47,7 @@ from monitor.language import LANGUAGES
 from monitor.models import Alert, FeedStatus, Fetched
 from monitor.samples import rss_feed, rss_item
 from monitor.store import Store
+from monitor.stories import lexicon
 from tests.conftest import Clock, RecordingNotifier, SettingsFactory
 from tests.netseams import PUBLIC_IP, Resolver, Server, pretend_public
 from tests.test_parse_pool import large_feed
@@ -250,7 +251,7 @@ def _fill_word_tables(app: App) -> None:
     """Story assignment reads a word-frequency table once per language per process (a few
     MB): fill them before a cycle is measured, so the memory bound sees the cycle's own use."""
     for language in LANGUAGES:
-        app.story_stats.zipf_table(language)
+        lexicon(app.story_stats.zipf_table(language))
 
 
 def run_cycle(app: App, notifier: RecordingNotifier, *, trace: bool = True) -> Cycle:

@@ -15,7 +15,7 @@ from monitor.stories.assign import (
 )
 from monitor.stories.background import TermStats, UniformStats, WordfreqStats, base_language
 from monitor.stories.decide import Evidence, evidence
-from monitor.stories.features import Signature, StoryArticle, extract
+from monitor.stories.features import Signature, StoryArticle, extract, lexicon
 from monitor.stories.index import MemoryIndex, StoryIndex, query_terms, story_terms
 from monitor.stories.state import StoryState, add_article, new_story
 
@@ -38,6 +38,7 @@ __all__ = [
     "base_language",
     "evidence",
     "extract",
+    "lexicon",
     "new_story",
     "query_terms",
     "story_terms",
