@@ -143,8 +143,10 @@ def extract(article: StoryArticle, stats: TermStats) -> Signature:
             counts.names[word] += 1
     _read_title(article.title, table, counts)
 
-    zipf_of, run = table.zipf.get, MAX_IDF  # a run of names (``tara reid``) weighs the most
-    name_idf = {n: NAME_BASE + (run if " " in n else MAX_IDF - zipf_of(n, UNSEEN_ZIPF)) for n in counts.names}
+    # A run of names (``tara reid``) weighs the most; a single name is never a common word
+    # (Zipf under NAME_MAX_ZIPF), so its idf is MAX_IDF - Zipf, never clamped.
+    idf_of = table.idf.get
+    name_idf = {n: NAME_BASE + (MAX_IDF if " " in n else idf_of(n, UNSEEN_IDF)) for n in counts.names}
     return Signature(
         key=article.key,
         lang=lang,
