@@ -22,6 +22,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import compress, count
+from operator import itemgetter
 
 from monitor.stories.background import MAX_IDF, UNSEEN_ZIPF, TermStats
 
@@ -33,6 +35,7 @@ _POSSESSIVE = re.compile(r"['\u2019][sS]$")
 YEAR = re.compile(r"(?:19[5-9]\d|20[0-4]\d)")
 
 MAX_TOKENS = 400  # body tokens read: the lead and the first paragraphs state the event
+BODY_CHARS = MAX_TOKENS * 20  # where reading stops, whatever the text's length
 LEAD_TOKENS = 40  # names this early (or in the title) are what the article is about
 TITLE_BOOST = 2.0
 MAX_WORD_ZIPF = MAX_IDF - 2.0  # words commoner than this (the, said, would) are not features
@@ -176,8 +179,9 @@ def _read_body(text: str, table: Lexicon, counts: _Counts) -> None:
     """
     raws, starts = _body_tokens(text)
     lows = list(map(str.lower, raws))
-    for i in [i for i, raw in enumerate(raws) if "'" in raw or "\u2019" in raw]:
-        lows[i] = _token(raws[i])[1]  # a possessive ending comes off
+    if text.find("'", 0, BODY_CHARS) >= 0 or text.find("\u2019", 0, BODY_CHARS) >= 0:  # many texts have none
+        for i in [i for i, raw in enumerate(raws) if "'" in raw or "\u2019" in raw]:
+            lows[i] = _token(raws[i])[1]  # a possessive ending comes off
     words, numbers, common = counts.words, counts.numbers, table.common
     for low, n in Counter(lows).items():
         if low[0].isdigit():
@@ -194,7 +198,7 @@ def _read_names(raws: list[str], lows: list[str], starts: set[int], table: Lexic
     run: list[str] = []
     tentative = False  # run[0] began a sentence: a name only if a name follows it
     previous = -2
-    for position in [i for i, raw in enumerate(raws) if raw[0].isupper()]:
+    for position in compress(count(), map(str.isupper, map(itemgetter(0), raws))):
         low = lows[position]
         if low in common or lowered_of(low, 0) >= 2:
             continue  # a common word, or one the article writes in lower case: no name
@@ -222,17 +226,17 @@ def _body_tokens(text: str) -> tuple[list[str], set[int]]:
     stop, first of a line, or anywhere in a headline line."""
     raws: list[str] = []
     starts: set[int] = set()
-    for line in text[: MAX_TOKENS * 20].split("\n"):
+    for line in text[:BODY_CHARS].split("\n"):
         found = _TOKEN.findall(line)[: MAX_TOKENS - len(raws)]
         if not found:
             continue
         base = len(raws)
-        line_raws = [raw for _, raw in found]
+        line_raws = list(map(itemgetter(1), found))
         if _headline(line_raws):
             starts.update(range(base, base + len(found)))
         else:
             starts.add(base)
-            starts.update([base + i for i, (stop, _) in enumerate(found) if stop])
+            starts.update(compress(count(base), map(itemgetter(0), found)))  # after a stop
         raws += line_raws
         if len(raws) >= MAX_TOKENS:
             break
