@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from monitor.errors import StorageError
 from monitor.identity import alias_key
 from monitor.models import Entry, Match, Snippet
 from monitor.store import PollResult, Store
+from monitor.store.engine import WriterGate
 
 NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=10)
@@ -146,6 +149,56 @@ def test_an_expired_lease_makes_the_delivery_due_again(store: Store) -> None:
     assert again.delivery_id == claimed.delivery_id
     assert store.release_claims() == 1
     assert len(store.claim_due(NOW + timedelta(minutes=3), timedelta(minutes=2)).alerts) == 1
+
+
+def test_sqlite_writers_of_one_process_take_turns_instead_of_timing_out(db_url: str) -> None:
+    """With SQLite's busy timeout cut to 1 ms, 16 poll threads saving at once would fail
+    with "database is locked" if they raced in SQLite's busy handler; they queue instead."""
+    store = Store.open(db_url)
+    try:
+
+        @event.listens_for(store.engine, "connect")
+        def _impatient(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("PRAGMA busy_timeout=1")
+
+        store.engine.dispose()  # new connections: the store's pragmas, then this one
+        store.sync_feeds([(f"F{i}", f"https://x.example/{i}") for i in range(16)], NOW)
+        feeds = [f.id for f in store.feeds()]
+
+        def save(feed: int) -> int:
+            saved = 0
+            for batch in range(10):
+                entries = [_entry(f"f{feed}-{batch}-{i}") for i in range(20)]
+                saved += store.save_poll(feed, RESULT, entries, {}, {}, NOW, LATER).new
+            return saved
+
+        with ThreadPoolExecutor(16) as pool:
+            assert list(pool.map(save, feeds)) == [200] * 16
+        with store.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 1
+    finally:
+        store.close()
+
+
+def test_a_writer_kept_waiting_by_the_others_too_long_is_a_storage_error() -> None:
+    gate, held, done = WriterGate(wait_s=0.05), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with gate:
+            held.set()
+            done.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    try:
+        with pytest.raises(StorageError, match=r"^store: database is locked: waited 0\.05s"), gate:
+            pass
+    finally:
+        done.set()
+        holder.join()
+    with gate, gate:  # free again, and a thread's nested transaction does not wait on itself
+        pass
 
 
 def test_naive_datetimes_are_refused(store: Store) -> None:

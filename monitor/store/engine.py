@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from monitor.errors import StorageError
 from monitor.store.migrate import READ_ONLY, SchemaState, ensure_schema, schema_state
 
 BUSY_TIMEOUT_MS = 10_000
+WRITER_WAIT_S = 60.0  # a writer's wait for this process's other writers (SQLite), at most
 
 
 def make_engine(url: str) -> Engine:
@@ -45,6 +49,37 @@ def _sqlite_pragmas(engine: Engine) -> None:
         # Pure reads (Store.reading) begin DEFERRED: in WAL they never wait for writers.
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+class WriterGate:
+    """One SQLite writer at a time in this process, taking turns on a lock.
+
+    SQLite lets one connection write at a time; without this, every other poll thread's
+    BEGIN IMMEDIATE sleeps in SQLite's busy handler (1 ms, then up to 100 ms at a time)
+    and retries, so the lock sits free between sleeps and a thread that keeps losing the
+    race fails with "database is locked" after BUSY_TIMEOUT_MS on a loaded machine. Here
+    the threads queue on a lock that wakes the next one at release; the busy timeout is
+    left to other processes (a second daemon, a command). Reentrant, so a nested
+    transaction fails on SQLite's timeout as before instead of waiting here forever.
+    """
+
+    def __init__(self, wait_s: float = WRITER_WAIT_S) -> None:
+        self.wait_s = wait_s
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=self.wait_s):
+            waited = f"waited {self.wait_s:g}s for this process's other writers"
+            raise StorageError(f"store: database is locked: {waited}")
+
+    def __exit__(self, *_exc: object) -> None:
+        self._lock.release()
+
+
+def writer_gate(engine: Engine) -> AbstractContextManager[None]:
+    """What a write transaction on ``engine`` holds first: a WriterGate on SQLite;
+    nothing on PostgreSQL, whose writers lock rows, not the database."""
+    return WriterGate() if engine.dialect.name == "sqlite" else nullcontext()
 
 
 def create_schema(engine: Engine, *, upgrade: bool = True) -> SchemaState:

@@ -23,7 +23,7 @@ from monitor.identity import alias_key
 from monitor.models import Entry, Match, SavedPoll, StoredArticle
 from monitor.store.about_queue import AboutClaim, AboutQueue, Queued, entry_of, held_ids, queue_rows
 from monitor.store.alerts import Routing, alert_rows, match_row, update_rows
-from monitor.store.engine import create_schema, make_engine
+from monitor.store.engine import create_schema, make_engine, writer_gate
 from monitor.store.migrate import READ_ONLY
 from monitor.store.outbox import Outbox
 from monitor.store.retention import Retention
@@ -53,6 +53,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._writers = writer_gate(engine)  # in-process writers take turns (SQLite)
         self.decoded_stories = DecodedStories()  # story rows decoded, for the story step
 
     @classmethod
@@ -79,7 +80,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
     def transaction(self) -> Iterator[Connection]:
         """One transaction; operational database errors become StorageError."""
         try:
-            with self.engine.begin() as conn:
+            with self._writers, self.engine.begin() as conn:
                 yield conn
         except OperationalError as e:
             raise StorageError(f"store: {str(e.orig).splitlines()[0]}") from e
