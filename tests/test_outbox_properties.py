@@ -187,8 +187,12 @@ def store(any_db_url: str) -> Iterator[Store]:
 
 
 def test_the_claim_protocol_agrees_with_its_model(store: Store) -> None:
+    class OnThisStore(OutboxModel):
+        def __init__(self) -> None:
+            super().__init__(store)
+
     run_state_machine_as_test(
-        lambda: OutboxModel(store),
+        OnThisStore,
         settings=settings(
             max_examples=60,
             stateful_step_count=30,
