@@ -5,9 +5,10 @@ A loopback feed serves a sequence of documents drawn from a small pool of items
 (guids that come and go, links that change, edits, reorders, items that vanish and
 return, a channel that refuses some sends). After every poll, and after a last pass
 with the clock past every retry, the channel must have received each matched stored
-article exactly once: never twice (no message key repeats) and never lost (every
-matched article's message arrived). The database is the judge of what was new; the
-identity rules themselves are tested elsewhere (test_identity, test_skipping).
+article exactly once (``stories: each``), or each story a matched article reports on
+(``fold``, the default): never twice (no message key repeats) and never lost. The
+database is the judge of what was new and which story it joined; the identity rules
+and the story method are tested elsewhere (test_identity, test_skipping, test_stories).
 """
 
 from __future__ import annotations
@@ -38,11 +39,22 @@ _items = st.builds(
 )
 
 
-def _matched_articles(database: str) -> int:
+_EXPECTED = {
+    # one message per matched article
+    "each": "SELECT COUNT(DISTINCT article_id) FROM matches",
+    # one message per story a matched article reports on (folding, the default)
+    "fold": (
+        "SELECT COUNT(DISTINCT s.story_id) FROM matches m"
+        " JOIN story_articles s ON s.article_id = m.article_id"
+    ),
+}
+
+
+def _expected_messages(database: str, stories: str) -> int:
     engine = create_engine(database)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(text("SELECT COUNT(DISTINCT article_id) FROM matches")).scalar_one())
+            return int(conn.execute(text(_EXPECTED[stories])).scalar_one())
     finally:
         engine.dispose()
 
@@ -59,9 +71,10 @@ def _matched_articles(database: str) -> int:
         min_size=1,
         max_size=5,  # at most 5 refusals: the default backoff gives a message 6 attempts
     ),
+    stories=st.sampled_from(["each", "fold"]),
 )
 def test_each_matched_article_alerts_exactly_once(
-    httpserver: HTTPServer, pool: list[Item], polls: list[tuple[list[int], bool]]
+    httpserver: HTTPServer, pool: list[Item], polls: list[tuple[list[int], bool]], stories: str
 ) -> None:
     folder = Path(tempfile.mkdtemp(prefix="alerts-property-"))
     database = f"sqlite:///{folder / 'monitor.db'}"
@@ -79,12 +92,13 @@ def test_each_matched_article_alerts_exactly_once(
             "poll": {"first_poll": "all"},
             "channels": {"hook": "json://127.0.0.1:9/never"},
             "feeds": [{"name": "F", "url": httpserver.url_for("/f")}],
-            "rules": [{"name": "ATACMS", "any": ["ATACMS"], "notify": ["hook"], "stories": "each"}],
+            "rules": [{"name": "ATACMS", "any": ["ATACMS"], "notify": ["hook"], "stories": stories}],
         }
     )
     clock, notifier = Clock(), RecordingNotifier()
     try:
-        _poll_all(config, clock, notifier, pool, polls, current)
+        sent = _poll_all(config, clock, notifier, pool, polls, current)
+        assert sent == _expected_messages(database, stories), "a matched article's alert was lost"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -96,7 +110,8 @@ def _poll_all(
     pool: list[Item],
     polls: list[tuple[list[int], bool]],
     current: list[bytes],
-) -> None:
+) -> int:
+    """Serve and poll each document; the messages the channel received, each once."""
     with App.from_settings(config, clock=clock, notifier=notifier, strict=True) as app:
         for n, (picks, refuses) in enumerate(polls):
             current[0] = rss([pool[i % len(pool)] for i in picks], str(n))
@@ -110,4 +125,4 @@ def _poll_all(
         app.run_once()
     keys = Counter(alert.message_key for alert in notifier.sent)
     assert max(keys.values(), default=1) == 1, "an alert was sent twice"
-    assert len(keys) == _matched_articles(config.database), "a matched article's alert was lost"
+    return len(keys)
