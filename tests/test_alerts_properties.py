@@ -3,8 +3,9 @@ channel refuses: a property test through the real poller.
 
 A loopback feed serves a sequence of documents drawn from a small pool of items
 (guids that come and go, links that change, edits, reorders, items that vanish and
-return, a channel that refuses some sends). After every poll, and after a last pass
-with the clock past every retry, the channel must have received each matched stored
+return), a channel refuses some sends, and retention prunes old articles between
+polls. After every poll, and after a last pass with the clock past every retry, the
+channel must have received each matched stored
 article exactly once (``stories: each``), or each story a matched article reports on
 (``fold``, the default): never twice (no message key repeats) and never lost. The
 database is the judge of what was new and which story it joined; the identity rules
@@ -67,14 +68,15 @@ def _expected_messages(database: str, stories: str) -> int:
 @given(
     pool=st.lists(_items, min_size=1, max_size=6),
     polls=st.lists(
-        st.tuples(st.lists(st.integers(0, 5), max_size=6), st.booleans()),  # (items served, channel refuses)
+        # (items served, the channel refuses, retention prunes old articles before the poll)
+        st.tuples(st.lists(st.integers(0, 5), max_size=6), st.booleans(), st.booleans()),
         min_size=1,
         max_size=5,  # at most 5 refusals: the default backoff gives a message 6 attempts
     ),
     stories=st.sampled_from(["each", "fold"]),
 )
 def test_each_matched_article_alerts_exactly_once(
-    httpserver: HTTPServer, pool: list[Item], polls: list[tuple[list[int], bool]], stories: str
+    httpserver: HTTPServer, pool: list[Item], polls: list[tuple[list[int], bool, bool]], stories: str
 ) -> None:
     folder = Path(tempfile.mkdtemp(prefix="alerts-property-"))
     database = f"sqlite:///{folder / 'monitor.db'}"
@@ -108,12 +110,14 @@ def _poll_all(
     clock: Clock,
     notifier: RecordingNotifier,
     pool: list[Item],
-    polls: list[tuple[list[int], bool]],
+    polls: list[tuple[list[int], bool, bool]],
     current: list[bytes],
 ) -> int:
     """Serve and poll each document; the messages the channel received, each once."""
     with App.from_settings(config, clock=clock, notifier=notifier, strict=True) as app:
-        for n, (picks, refuses) in enumerate(polls):
+        for n, (picks, refuses, prunes) in enumerate(polls):
+            if prunes:  # articles fetched over 30 minutes ago that no alert needs go
+                app.store.prune(clock(), timedelta(minutes=30), None)
             current[0] = rss([pool[i % len(pool)] for i in picks], str(n))
             notifier.failing = {"hook"} if refuses else set()
             app.run_once()
