@@ -21,11 +21,13 @@ sends ``item`` to a worker process, which answers ``function(item)``:
   ``run`` at once (they wait for a free worker).
 - Workers come from the "forkserver" context: a clean single-threaded server process
   forks each one (forking the poller itself, which has threads, could copy a lock held
-  by another thread). The server preloads the main module and every pool's function
-  module, so a worker starts in milliseconds and never imports the main module again.
-  For the ``monitor`` console script the main module is pip's launcher, whose entry
-  point ``monitor.entry`` imports the command line only when it runs: the server and
-  its workers carry neither (ADR 0008). The
+  by another thread). The server preloads every pool's function module, so a worker
+  starts in milliseconds. It does not import the main module (CPython 3.11 asks for a
+  ``main_path`` that ``spawn.get_preparation_data`` never gives), so each worker runs
+  a main *script* once more as ``__mp_main__`` (a ``python -m`` package's
+  ``__main__`` is skipped). For the ``monitor`` console script that script is pip's
+  launcher, whose entry point ``monitor.entry`` imports the command line only when it
+  runs: the server and its workers carry neither (ADR 0008). The
   preload list is the union over the pools made before the server's first start: the
   app makes its pools before any worker runs. "spawn" works too and is slower to start.
 - Only picklable values cross the pipe. ``close()`` stops every worker.
