@@ -30,6 +30,7 @@ from monitor.config import Settings
 from monitor.errors import NotifyError
 from monitor.log import install_redactor
 from monitor.models import Alert
+from monitor.store import Store
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 WAIT = 30.0  # seconds a test waits on an event before failing (generous: CI machines can be loaded)
@@ -129,6 +130,14 @@ def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'monitor.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def any_store(any_db_url: str) -> Iterator[Store]:
+    """An open Store on a SQLite file, and on PostgreSQL."""
+    store = Store.open(any_db_url)
+    yield store
+    store.close()
 
 
 class Inbox:

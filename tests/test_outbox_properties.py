@@ -15,21 +15,11 @@ outbox and queues its own deliveries.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    Bundle,
-    RuleBasedStateMachine,
-    consumes,
-    invariant,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import Bundle, consumes, invariant, rule
 from sqlalchemy import delete
 
 from monitor.store import Store
@@ -37,6 +27,7 @@ from monitor.store.outbox import Claim
 from monitor.store.tables import DELIVERIES as DELIVERY_ROWS
 from monitor.store.tables import QUOTA
 from tests.delivery import NOW, queue
+from tests.state_machines import StoreMachine, run_on
 
 LEASE = timedelta(minutes=2)
 DELIVERIES = 6
@@ -64,12 +55,12 @@ class Row:
         self.token, self.until = None, None
 
 
-class OutboxModel(RuleBasedStateMachine):
+class OutboxModel(StoreMachine):
     claims = Bundle("claims")
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.store = store
+        store = self.store
         with store.transaction() as conn:  # an empty outbox, whatever the last example left
             conn.execute(delete(DELIVERY_ROWS))
             conn.execute(delete(QUOTA))
@@ -179,24 +170,5 @@ class OutboxModel(RuleBasedStateMachine):
         assert status.sent + status.dead == DELIVERIES
 
 
-@pytest.fixture
-def store(any_db_url: str) -> Iterator[Store]:
-    store = Store.open(any_db_url)
-    yield store
-    store.close()
-
-
-def test_the_claim_protocol_agrees_with_its_model(store: Store) -> None:
-    class OnThisStore(OutboxModel):
-        def __init__(self) -> None:
-            super().__init__(store)
-
-    run_state_machine_as_test(
-        OnThisStore,
-        settings=settings(
-            max_examples=60,
-            stateful_step_count=30,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+def test_the_claim_protocol_agrees_with_its_model(any_store: Store) -> None:
+    run_on(OutboxModel, any_store)

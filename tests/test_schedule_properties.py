@@ -14,21 +14,13 @@ nobody holds, due now.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    Bundle,
-    RuleBasedStateMachine,
-    invariant,
-    multiple,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import Bundle, invariant, multiple, rule
 from sqlalchemy import select, update
 
 from monitor.errors import LeaseLost
@@ -36,6 +28,7 @@ from monitor.models import FeedState
 from monitor.store import PollResult, Store
 from monitor.store.tables import FEEDS
 from tests.delivery import NOW
+from tests.state_machines import StoreMachine, run_on
 
 LEASE = timedelta(minutes=5)
 FEEDS_COUNT = 4
@@ -59,12 +52,12 @@ class Feed:
         self.next_at, self.errors, self.holder, self.until = next_at, errors, None, None
 
 
-class LeaseModel(RuleBasedStateMachine):
+class LeaseModel(StoreMachine):
     polls = Bundle("polls")
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.store = store
+        store = self.store
         store.sync_feeds([(f"Feed {n}", f"https://news.example/{n}.xml") for n in range(FEEDS_COUNT)], NOW)
         with store.transaction() as conn:  # whatever the last example left: nobody holds anything
             conn.execute(
@@ -168,24 +161,5 @@ class LeaseModel(RuleBasedStateMachine):
         assert {f.id for f in claimed} == set(self.feeds)
 
 
-@pytest.fixture
-def store(any_db_url: str) -> Iterator[Store]:
-    store = Store.open(any_db_url)
-    yield store
-    store.close()
-
-
-def test_feed_leases_agree_with_their_model(store: Store) -> None:
-    class OnThisStore(LeaseModel):
-        def __init__(self) -> None:
-            super().__init__(store)
-
-    run_state_machine_as_test(
-        OnThisStore,
-        settings=settings(
-            max_examples=60,
-            stateful_step_count=30,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+def test_feed_leases_agree_with_their_model(any_store: Store) -> None:
+    run_on(LeaseModel, any_store)
