@@ -31,7 +31,7 @@ from monitor.store.about_queue import (
     backoff,
     held_ids,
 )
-from monitor.store.tables import ABOUT_QUEUE
+from monitor.store.tables import ABOUT_QUEUE, ARTICLES
 
 NOW = datetime(2026, 5, 31, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=10)
@@ -58,8 +58,9 @@ def poll(store: Store, keys: Sequence[str], about: Sequence[str], when: datetime
     store.save_poll(
         feed, PollResult(None, None, "News"), entries, {}, {}, when, when + timedelta(hours=1), about=about
     )
-    _, batches = store.read_articles()
-    return {a.entry.key: a.id for batch in batches for a in batch}
+    query = select(ARTICLES.c.key, ARTICLES.c.id).where(ARTICLES.c.feed_id == feed, ARTICLES.c.key.in_(keys))
+    with store.reading() as conn:
+        return {str(key): int(article_id) for key, article_id in conn.execute(query)}
 
 
 def test_a_poll_queues_only_the_entries_it_names_and_a_claim_reads_them_back(store: Store) -> None:

@@ -16,7 +16,6 @@ queue and queues its own articles.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,16 +23,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, initialize, invariant, rule
 from sqlalchemy import delete, select, update
 
-from monitor.models import Entry, Match, Snippet
-from monitor.store import PollResult, Store
+from monitor.store import Store
 from monitor.store.about_queue import MAX_ATTEMPTS, AboutClaim, backoff
-from monitor.store.tables import ABOUT_QUEUE, ARTICLES
+from monitor.store.tables import ABOUT_QUEUE
 from tests.delivery import NOW
 from tests.state_machines import StoreMachine, run_on
+from tests.test_about_queue import MEANING, poll
 
 LEASE = timedelta(minutes=10)
 ARTICLES_COUNT = 5
-URL = "https://news.example/about.xml"
 OWNERS = st.sampled_from(["host-1", "host-12"])  # one a prefix of the other, as hostnames are
 SUBSET = st.sets(st.integers(0, ARTICLES_COUNT - 1))  # positions among the example's rows
 # Up to a couple of hours, and now and then exactly a lease or a backoff, to land on their edges.
@@ -42,23 +40,7 @@ SECONDS = st.one_of(st.integers(0, 7200), st.sampled_from([int(e.total_seconds()
 # How often the model already failed on each row: a few more failures reach gave_up.
 TRIED = st.lists(st.sampled_from(range(MAX_ATTEMPTS)), min_size=ARTICLES_COUNT, max_size=ARTICLES_COUNT)
 SOME = st.one_of(st.none(), SUBSET)  # None: the claim's own rows, as the about job passes them
-MEANING = Match("energy", "summary", (), Snippet("strikes on the grid [meaning: similarity 0.61]", ()))
 _examples = itertools.count()
-
-
-def poll(store: Store, titles: Sequence[str]) -> list[int]:
-    """One poll's transaction: an article per title stored and queued; their ids."""
-    store.sync_feeds([("News", URL)], NOW)
-    feed = next(f.id for f in store.feeds() if f.url == URL)
-    entries = [
-        Entry(title, title, f"https://news.example/{title.replace(' ', '-')}", None, NOW, "", title, "", "")
-        for title in titles
-    ]
-    result = PollResult(None, None, "News")
-    store.save_poll(feed, result, entries, {}, {}, NOW, NOW + timedelta(hours=1), about=titles)
-    query = select(ARTICLES.c.id).where(ARTICLES.c.feed_id == feed, ARTICLES.c.key.in_(list(titles)))
-    with store.reading() as conn:
-        return sorted(conn.execute(query).scalars())
 
 
 @dataclass
@@ -94,7 +76,8 @@ class AboutQueueModel(StoreMachine):
         with store.transaction() as conn:  # an empty queue, whatever the last example left
             conn.execute(delete(ABOUT_QUEUE))
         example = next(_examples)
-        ids = poll(store, [f"story {example}-{n}" for n in range(ARTICLES_COUNT)])
+        keys = [f"story {example}-{n}" for n in range(ARTICLES_COUNT)]
+        ids = sorted(poll(store, keys, about=keys, when=NOW).values())
         assert len(ids) == ARTICLES_COUNT
         self.ids = ids
         self.rows = {i: Row(i) for i in ids}
