@@ -16,8 +16,7 @@ queue and queues its own articles.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, initialize, invariant, rule
@@ -27,7 +26,7 @@ from monitor.store import Store
 from monitor.store.about_queue import MAX_ATTEMPTS, AboutClaim, backoff
 from monitor.store.tables import ABOUT_QUEUE
 from tests.delivery import NOW
-from tests.state_machines import StoreMachine, run_on
+from tests.state_machines import LeasedRow, StoreMachine, run_on
 from tests.test_about_queue import MEANING, poll
 
 LEASE = timedelta(minutes=10)
@@ -43,30 +42,6 @@ SOME = st.one_of(st.none(), SUBSET)  # None: the claim's own rows, as the about 
 _examples = itertools.count()
 
 
-@dataclass
-class Row:
-    """What the model knows of one queue row."""
-
-    id: int
-    state: str = "pending"  # pending | gave_up | gone (settled or dropped: the row is deleted)
-    not_before: datetime = NOW
-    attempts: int = 0
-    token: str | None = None
-    until: datetime | None = None
-
-    def claimable(self, now: datetime) -> bool:
-        free = self.until is None or self.until <= now
-        return self.state == "pending" and self.not_before <= now and free
-
-    def held_by(self, token: str) -> bool:
-        """The claim still holds the row: its token is on it (an expired lease that nobody
-        claimed again still holds; a new claim takes the row over)."""
-        return self.state == "pending" and self.token == token
-
-    def released(self) -> None:
-        self.token, self.until = None, None
-
-
 class AboutQueueModel(StoreMachine):
     claims = Bundle("claims")
 
@@ -80,7 +55,7 @@ class AboutQueueModel(StoreMachine):
         ids = sorted(poll(store, keys, about=keys, when=NOW).values())
         assert len(ids) == ARTICLES_COUNT
         self.ids = ids
-        self.rows = {i: Row(i) for i in ids}
+        self.rows = {i: LeasedRow(i) for i in ids}
         self.now = NOW
 
     @initialize(tried=TRIED)
@@ -121,7 +96,7 @@ class AboutQueueModel(StoreMachine):
         assert sorted(gave_up) == sorted(r.id for r in held if r.attempts + 1 >= MAX_ATTEMPTS)
         for row in held:
             row.attempts += 1
-            row.not_before = self.now + backoff(row.attempts)
+            row.due = self.now + backoff(row.attempts)
             row.state = "gave_up" if row.attempts >= MAX_ATTEMPTS else "pending"
             row.released()
 
@@ -184,7 +159,7 @@ class AboutQueueModel(StoreMachine):
         with self.store.reading() as conn:
             found = {row[0]: tuple(row[1:]) for row in conn.execute(query)}
         assert found == {
-            r.id: (r.state, r.attempts, r.not_before, r.token, r.until)
+            r.id: (r.state, r.attempts, r.due, r.token, r.until)
             for r in self.rows.values()
             if r.state != "gone"
         }
@@ -192,7 +167,7 @@ class AboutQueueModel(StoreMachine):
     def teardown(self) -> None:
         """Past every lease and backoff, one claim takes every pending row."""
         rows = self.rows.values()
-        ends = [self.now, *(r.not_before for r in rows), *(r.until for r in rows if r.until)]
+        ends = [self.now, *(r.due for r in rows), *(r.until for r in rows if r.until)]
         later = max(ends) + timedelta(seconds=1)
         claim = self.store.claim_about(later, LEASE, "host-2", 100)
         waiting = sorted(r.id for r in rows if r.state == "pending")

@@ -15,8 +15,7 @@ outbox and queues its own deliveries.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, consumes, invariant, rule
@@ -27,32 +26,11 @@ from monitor.store.outbox import Claim
 from monitor.store.tables import DELIVERIES as DELIVERY_ROWS
 from monitor.store.tables import QUOTA
 from tests.delivery import NOW, queue
-from tests.state_machines import StoreMachine, run_on
+from tests.state_machines import LeasedRow, StoreMachine, run_on
 
 LEASE = timedelta(minutes=2)
 DELIVERIES = 6
 _examples = itertools.count()
-
-
-@dataclass
-class Row:
-    """What the model knows of one delivery."""
-
-    id: int
-    state: str = "pending"  # pending | sent | dead
-    due_at: datetime = NOW
-    token: str | None = None
-    until: datetime | None = None
-    attempts: int = 0
-
-    def claimable(self, now: datetime) -> bool:
-        return self.state == "pending" and self.due_at <= now and (self.until is None or self.until <= now)
-
-    def owned_by(self, token: str) -> bool:
-        return self.state == "pending" and self.token == token
-
-    def released(self) -> None:
-        self.token, self.until = None, None
 
 
 class OutboxModel(StoreMachine):
@@ -67,11 +45,11 @@ class OutboxModel(StoreMachine):
         example = next(_examples)
         ids = queue(store, [f"story {example}-{n}" for n in range(DELIVERIES)], ["hook"])
         assert len(ids) == DELIVERIES
-        self.rows = {i: Row(i) for i in ids}
+        self.rows = {i: LeasedRow(i) for i in ids}
         self.now = NOW
 
     def _expected_claim(self, limit: int) -> list[int]:
-        due = sorted((r.due_at, r.id) for r in self.rows.values() if r.claimable(self.now))
+        due = sorted((r.due, r.id) for r in self.rows.values() if r.claimable(self.now))
         return [i for _, i in due[:limit]]
 
     @rule(target=claims, limit=st.integers(1, DELIVERIES))
@@ -85,7 +63,7 @@ class OutboxModel(StoreMachine):
 
     @rule(claim=consumes(claims))
     def send(self, claim: Claim) -> None:
-        ours = {i for i in claim.ids if self.rows[i].owned_by(claim.token)}
+        ours = {i for i in claim.ids if self.rows[i].held_by(claim.token)}
         assert self.store.mark_sent(claim.token, claim.ids, self.now) == ours
         for i in ours:
             row = self.rows[i]
@@ -97,7 +75,7 @@ class OutboxModel(StoreMachine):
         retry_at = None if retry is None else self.now + timedelta(seconds=retry)
         for i in claim.ids:
             row = self.rows[i]
-            expected = row.owned_by(claim.token)
+            expected = row.held_by(claim.token)
             assert self.store.mark_failed(claim.token, i, "notify: refused", retry_at) is expected
             if expected:
                 row.attempts += 1
@@ -105,18 +83,18 @@ class OutboxModel(StoreMachine):
                 if retry_at is None:
                     row.state = "dead"
                 else:
-                    row.due_at = retry_at
+                    row.due = retry_at
 
     @rule(claim=claims, seconds=st.integers(0, 600))
     def renew(self, claim: Claim, seconds: int) -> None:
-        ours = [r for r in self.rows.values() if r.owned_by(claim.token)]
+        ours = [r for r in self.rows.values() if r.held_by(claim.token)]
         assert self.store.renew(claim.token, self.now + timedelta(seconds=seconds)) == len(ours)
         for row in ours:
             row.until = self.now + timedelta(seconds=seconds)
 
     @rule(claim=consumes(claims))
     def release(self, claim: Claim) -> None:
-        ours = [r for r in self.rows.values() if r.owned_by(claim.token)]
+        ours = [r for r in self.rows.values() if r.held_by(claim.token)]
         assert self.store.release(claim.token) == len(ours)
         for row in ours:
             row.released()
@@ -124,10 +102,10 @@ class OutboxModel(StoreMachine):
     @rule(claim=consumes(claims), seconds=st.integers(0, 7200))
     def defer(self, claim: Claim, seconds: int) -> None:
         until = self.now + timedelta(seconds=seconds)
-        ours = [self.rows[i] for i in claim.ids if self.rows[i].owned_by(claim.token)]
+        ours = [self.rows[i] for i in claim.ids if self.rows[i].held_by(claim.token)]
         assert self.store.defer(claim.token, claim.ids, until) == len(ours)
         for row in ours:
-            row.due_at = until
+            row.due = until
             row.released()
 
     @rule()
@@ -140,7 +118,7 @@ class OutboxModel(StoreMachine):
         ]
         assert self.store.make_due(self.now) == len(chosen)
         for row in chosen:
-            row.state, row.due_at = "pending", self.now
+            row.state, row.due = "pending", self.now
 
     @rule(seconds=st.integers(0, 400))
     def tick(self, seconds: int) -> None:
@@ -159,7 +137,7 @@ class OutboxModel(StoreMachine):
         """At the end one honest worker, past every lease and retry, claims and sends
         everything that is not dead: nothing stays claimed or pending for ever."""
         rows = self.rows.values()
-        ends = [self.now, *(r.due_at for r in rows), *(r.until for r in rows if r.until)]
+        ends = [self.now, *(r.due for r in rows), *(r.until for r in rows if r.until)]
         later = max(ends) + timedelta(seconds=1)  # every retry due, every lease (renewed or not) over
         claim = self.store.claim_due(later, LEASE, limit=100)
         waiting = sorted(r.id for r in self.rows.values() if r.state == "pending")
