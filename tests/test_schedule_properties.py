@@ -88,25 +88,18 @@ class LeaseModel(StoreMachine):
             write()
         return False
 
-    @rule(poll=polls, minutes=st.integers(0, 30))
-    def succeed(self, poll: FeedState, minutes: int) -> None:
+    @rule(poll=polls, minutes=st.integers(0, 30), news=st.booleans())
+    def succeed(self, poll: FeedState, minutes: int, news: bool) -> None:
+        """A poll that worked: nothing new (a 304), or news saved in one transaction
+        whose lease is checked first (``claim_held``)."""
         next_at = self.now + timedelta(minutes=minutes)
 
         def write() -> None:
-            self.store.record_unchanged(poll.id, self.now, next_at, lease=poll.lease)
-
-        if self._lands(poll, write):
-            write()
-            self.feeds[poll.id].settle(next_at, 0)
-
-    @rule(poll=polls, minutes=st.integers(0, 30))
-    def save(self, poll: FeedState, minutes: int) -> None:
-        """A poll with news: its whole result in one transaction, lease checked first."""
-        next_at = self.now + timedelta(minutes=minutes)
-
-        def write() -> None:
-            result = PollResult(None, None, "News")
-            self.store.save_poll(poll.id, result, [], {}, {}, self.now, next_at, lease=poll.lease)
+            if news:
+                result = PollResult(None, None, "News")
+                self.store.save_poll(poll.id, result, [], {}, {}, self.now, next_at, lease=poll.lease)
+            else:
+                self.store.record_unchanged(poll.id, self.now, next_at, lease=poll.lease)
 
         if self._lands(poll, write):
             write()
