@@ -5,9 +5,7 @@ with their reason, pruned articles leave the queue, and two daemons share it."""
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +13,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from sqlalchemy import select
 
 from monitor.app import App
@@ -27,9 +24,7 @@ from monitor.store.about_queue import (
     FIRST_BACKOFF,
     LONGEST_BACKOFF,
     MAX_ATTEMPTS,
-    AboutClaim,
     backoff,
-    held_ids,
 )
 from monitor.store.tables import ABOUT_QUEUE, ARTICLES
 
@@ -219,95 +214,6 @@ def test_status_and_metrics_show_what_waits_and_what_was_given_up(
         text = app.metrics.render().decode()
     assert 'monitor_about_queue{state="pending"} 1.0' in text
     assert 'monitor_about_queue{state="gave_up"} 1.0' in text
-
-
-class QueueMachine(RuleBasedStateMachine):
-    """Workers claim, settle, fail and crash in any order, with time passing: every queued
-    article ends settled exactly once or given up, none is held by two claims at a time,
-    and a late claim never settles what another now holds."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.folder = tempfile.TemporaryDirectory()
-        self.store = Store.open(f"sqlite:///{Path(self.folder.name) / 'q.db'}")
-        self.now = NOW
-        self.ids: dict[str, int] = {}
-        self.claims: list[AboutClaim] = []
-        self.taken: dict[str, datetime] = {}  # claim token -> when it was taken
-        self.settled: Counter[int] = Counter()
-        self.serial = 0
-
-    @rule(count=st.integers(1, 4))
-    def poll_new(self, count: int) -> None:
-        keys = [f"k{self.serial + i}" for i in range(count)]
-        self.serial += count
-        self.ids = poll(self.store, keys, about=keys, when=self.now)
-
-    @rule(owner=st.sampled_from(["a", "b"]), limit=st.integers(0, 3))
-    def claim(self, owner: str, limit: int) -> None:
-        held = {i.article_id for c in self.live() for i in c.items}
-        claim = self.store.claim_about(self.now, LEASE, owner, limit)
-        assert not held & {i.article_id for i in claim.items}, "a row held by a live claim was claimed again"
-        if claim.items:
-            self.claims.append(claim)
-            self.taken[claim.token] = self.now
-
-    @precondition(lambda self: bool(self.claims))
-    @rule(pick=st.integers(0, 50), matched=st.booleans())
-    def settle(self, pick: int, matched: bool) -> None:
-        claim = self.claims.pop(pick % len(self.claims))
-        mine = self._held(claim)
-        found = {i.article_id: [MEANING] for i in claim.items} if matched else {}
-        saved = self.store.save_about(claim, found, {"energy": ["hook"]}, self.now)
-        assert saved.matched == (len(mine) if matched else 0)
-        self.settled.update(mine)
-
-    @precondition(lambda self: bool(self.claims))
-    @rule(pick=st.integers(0, 50))
-    def fail(self, pick: int) -> None:
-        claim = self.claims.pop(pick % len(self.claims))
-        self.store.fail_about(claim.token, {i.article_id: "about: boom" for i in claim.items}, self.now)
-
-    @precondition(lambda self: bool(self.claims))
-    @rule(pick=st.integers(0, 50))
-    def crash(self, pick: int) -> None:
-        self.claims.pop(pick % len(self.claims))  # the worker dies: its claim must expire
-
-    @rule(minutes=st.integers(0, 90))
-    def wait(self, minutes: int) -> None:
-        self.now += timedelta(minutes=minutes)
-
-    def live(self) -> list[AboutClaim]:
-        """Claims whose lease runs and that still hold their rows."""
-        return [c for c in self.claims if self.now < self.taken[c.token] + LEASE and self._held(c)]
-
-    def _held(self, claim: AboutClaim) -> set[int]:
-        with self.store.reading() as conn:
-            return held_ids(conn, claim.token, [i.article_id for i in claim.items]) if claim.items else set()
-
-    @invariant()
-    def each_article_settled_at_most_once(self) -> None:
-        assert all(n == 1 for n in self.settled.values())
-
-    def teardown(self) -> None:
-        # Time passes, every worker but one is gone: everything is settled or given up.
-        self.claims.clear()
-        for _ in range(MAX_ATTEMPTS * 2 + 2):
-            self.now += LONGEST_BACKOFF + LEASE
-            claim = self.store.claim_about(self.now, LEASE, "last", 1_000)
-            if claim.items:
-                self.settled.update(self._held(claim))
-                self.store.save_about(claim, {}, {}, self.now)
-        backlog = self.store.about_backlog()
-        assert backlog.pending == 0, "nothing stays pending"
-        assert len(self.settled) + backlog.gave_up == self.serial
-        assert all(n == 1 for n in self.settled.values())
-        self.store.close()
-        self.folder.cleanup()
-
-
-TestQueueMachine = QueueMachine.TestCase
-TestQueueMachine.settings = settings(max_examples=40, stateful_step_count=20, deadline=None)
 
 
 def test_a_huge_failure_reason_is_kept_bounded(store: Store) -> None:

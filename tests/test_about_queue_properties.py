@@ -1,13 +1,15 @@
 """The about queue's claim protocol against a model, in any order hypothesis can find.
 
-Two owners (one's name a prefix of the other's, as hostnames are) claim rows, fail
-them, release them, drop them and settle them while the clock moves, leases run out
-and failures back off. After every step the queue must agree with a plain model of
-the protocol (``monitor.store.about_queue``): a claim takes exactly the due rows nobody
-holds (the oldest first), only the claim that still holds a row can change it (a
-failure counts a try and backs off, then gives up at ``MAX_ATTEMPTS``), and the backlog
-``monitor status`` shows follows. At the end, with the clock past every lease and every
-backoff, one claim takes every pending row: nothing stays claimed or waiting for ever.
+Two owners (one's name a prefix of the other's, as hostnames are) claim rows, fail them,
+release them, drop them and settle them while the clock moves, leases run out, failures
+back off and later polls queue more articles (or name stored ones again, which queues
+nothing). A claim that is never used again is a worker that died with it. After every
+step the queue must agree with a plain model of the protocol
+(``monitor.store.about_queue``): a claim takes exactly the due rows nobody holds (the
+oldest first), only the claim that still holds a row can change it (a failure counts a
+try and backs off, then gives up at ``MAX_ATTEMPTS``), and the backlog ``monitor
+status`` shows follows. At the end, with the clock past every lease and every backoff,
+one claim takes every pending row: nothing stays claimed or waiting for ever.
 
 The real Store, on a SQLite file and on PostgreSQL; each example starts from an empty
 queue and queues its own articles.
@@ -31,6 +33,7 @@ from tests.test_about_queue import MEANING, poll
 
 LEASE = timedelta(minutes=10)
 ARTICLES_COUNT = 5
+MORE_ARTICLES = 4  # queued by later polls, at most, in one example
 OWNERS = st.sampled_from(["host-1", "host-12"])  # one a prefix of the other, as hostnames are
 SUBSET = st.sets(st.integers(0, ARTICLES_COUNT - 1))  # positions among the example's rows
 # Up to a couple of hours, and now and then exactly a lease or a backoff, to land on their edges.
@@ -55,7 +58,9 @@ class AboutQueueModel(StoreMachine):
         ids = sorted(poll(store, keys, about=keys, when=NOW).values())
         assert len(ids) == ARTICLES_COUNT
         self.ids = ids
+        self.keys = keys
         self.rows = {i: LeasedRow(i) for i in ids}
+        self.queued = dict.fromkeys(ids, NOW)
         self.now = NOW
 
     @initialize(tried=TRIED)
@@ -73,13 +78,26 @@ class AboutQueueModel(StoreMachine):
             return [i.article_id for i in claim.items]
         return [self.ids[k] for k in sorted(subset)]
 
+    @rule(fresh=st.integers(0, 2), again=st.sets(st.integers(0, ARTICLES_COUNT - 1), max_size=2))
+    def poll_more(self, fresh: int, again: set[int]) -> None:
+        """A later poll: ``fresh`` new articles queued now, and stored ones named again
+        (settled, given up or waiting), which must queue nothing."""
+        fresh = min(fresh, ARTICLES_COUNT + MORE_ARTICLES - len(self.keys))
+        new = [f"{self.keys[0]}+{len(self.keys) + n}" for n in range(fresh)]
+        named = new + [self.keys[k] for k in sorted(again)]
+        ids = poll(self.store, named, about=named, when=self.now)
+        self.keys += new
+        for key in new:
+            self.rows[ids[key]] = LeasedRow(ids[key], due=self.now)
+            self.queued[ids[key]] = self.now
+
     @rule(target=claims, owner=OWNERS, limit=st.integers(1, ARTICLES_COUNT))
     def claim(self, owner: str, limit: int) -> AboutClaim:
-        # All rows were queued at once: oldest first is by id.
-        due = sorted(r.id for r in self.rows.values() if r.claimable(self.now))
+        # Oldest first: by when the row was queued, then by id.
+        due = sorted((self.queued[r.id], r.id) for r in self.rows.values() if r.claimable(self.now))
         claim = self.store.claim_about(self.now, LEASE, owner, limit)
         assert claim.token.startswith(owner + "#")
-        assert [i.article_id for i in claim.items] == due[:limit]
+        assert [i.article_id for i in claim.items] == [i for _, i in due[:limit]]
         for item in claim.items:
             row = self.rows[item.article_id]
             assert item.attempts == row.attempts
@@ -144,7 +162,8 @@ class AboutQueueModel(StoreMachine):
         pending = sum(r.state == "pending" for r in rows)
         assert backlog.pending == pending
         assert backlog.gave_up == sum(r.state == "gave_up" for r in rows)
-        assert backlog.oldest == (NOW if pending else None)
+        waiting = [self.queued[r.id] for r in rows if r.state == "pending"]
+        assert backlog.oldest == min(waiting, default=None)
 
     @invariant()
     def table_agrees(self) -> None:
@@ -170,8 +189,8 @@ class AboutQueueModel(StoreMachine):
         ends = [self.now, *(r.due for r in rows), *(r.until for r in rows if r.until)]
         later = max(ends) + timedelta(seconds=1)
         claim = self.store.claim_about(later, LEASE, "host-2", 100)
-        waiting = sorted(r.id for r in rows if r.state == "pending")
-        assert [i.article_id for i in claim.items] == waiting
+        waiting = sorted((self.queued[r.id], r.id) for r in rows if r.state == "pending")
+        assert [i.article_id for i in claim.items] == [i for _, i in waiting]
         self.store.save_about(claim, {}, {}, later)
         backlog = self.store.about_backlog()
         assert (backlog.pending, backlog.gave_up) == (0, sum(r.state == "gave_up" for r in rows))
