@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from monitor.errors import ExtractError
 from monitor.extract import Page, extract_page
-from monitor.workers import DEFAULT_MEMORY_LIMIT, StartMethod, WorkerPool, WorkFailed
+from monitor.workers import DEFAULT_MEMORY_LIMIT, PoolFront, StartMethod, WorkerPool, WorkFailed
 
 if TYPE_CHECKING:
     from monitor.config import Settings  # only for types: workers need not import pydantic
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 MAX_TASKS = 200  # pages per worker before a fresh one takes over
 
 
-class ExtractPool:
+class ExtractPool(PoolFront):
     """Up to ``size`` extractor processes; ``extract`` gives each page ``timeout`` seconds."""
 
     def __init__(
@@ -68,16 +68,6 @@ class ExtractPool:
         workers = settings.fetch.page_workers or max(2, os.cpu_count() or 1)
         return cls(timeout=settings.fetch.page_timeout.total_seconds(), size=workers)
 
-    @property
-    def started(self) -> int:
-        """Workers started so far (tests watch replacements)."""
-        return self._pool.started
-
-    @property
-    def workers(self) -> int:
-        """Worker processes alive now (idle or extracting)."""
-        return self._pool.workers
-
     def extract(self, page: Page, *, wait: float | None = None) -> str:
         """``extract_page(page)`` in a worker: at most ``wait`` seconds to get one, then
         ``timeout`` seconds to answer; anything else is ExtractError."""
@@ -85,17 +75,3 @@ class ExtractPool:
             return self._pool.run(page, wait=wait)
         except WorkFailed as e:
             raise ExtractError(str(e)) from e
-
-    def retire(self) -> None:
-        """A reload replaced this pool: let calls in flight finish, keep no worker (``WorkerPool.retire``)."""
-        self._pool.retire()
-
-    def close(self) -> None:
-        """Stop the idle workers, kill busy ones; later calls to ``extract`` raise RuntimeError."""
-        self._pool.close()
-
-    def __enter__(self) -> ExtractPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING
 from monitor.errors import ParseError
 from monitor.models import Fetched, ParsedFeed
 from monitor.parse import parse
-from monitor.workers import DEFAULT_MEMORY_LIMIT, RemoteTraceback, StartMethod, WorkerPool, WorkFailed
+from monitor.workers import (
+    DEFAULT_MEMORY_LIMIT,
+    PoolFront,
+    RemoteTraceback,
+    StartMethod,
+    WorkerPool,
+    WorkFailed,
+)
 
 if TYPE_CHECKING:
     from monitor.config import Settings  # only for types: workers need not import pydantic
@@ -41,7 +48,7 @@ __all__ = ["DEFAULT_MEMORY_LIMIT", "ParsePool", "Parser", "RemoteTraceback"]
 Parser = Callable[[Fetched], ParsedFeed]
 
 
-class ParsePool:
+class ParsePool(PoolFront):
     """Up to ``size`` parser processes; ``parse`` gives each body ``timeout`` seconds."""
 
     def __init__(
@@ -65,16 +72,6 @@ class ParsePool:
         )
         self.timeout, self.size = timeout, size
 
-    @property
-    def started(self) -> int:
-        """Workers started so far (tests watch replacements)."""
-        return self._pool.started
-
-    @property
-    def workers(self) -> int:
-        """Worker processes alive now (idle or parsing)."""
-        return self._pool.workers
-
     @classmethod
     def for_settings(cls, settings: Settings) -> ParsePool:
         """``fetch.parse_workers`` workers (default: one per CPU, never more than poll
@@ -94,17 +91,3 @@ class ParsePool:
             return self._pool.run(fetched)
         except WorkFailed as e:
             raise ParseError(fetched.url, str(e)) from e
-
-    def retire(self) -> None:
-        """A reload replaced this pool: let calls in flight finish, keep no worker (``WorkerPool.retire``)."""
-        self._pool.retire()
-
-    def close(self) -> None:
-        """Stop the idle workers, kill busy ones; later calls to ``parse`` raise RuntimeError."""
-        self._pool.close()
-
-    def __enter__(self) -> ParsePool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

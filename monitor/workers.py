@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar
 
 if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext, SpawnContext
@@ -325,6 +325,38 @@ class WorkerPool(Generic[In, Out]):
             worker.stop()
 
     def __enter__(self) -> WorkerPool[In, Out]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PoolFront:
+    """What a pool with its own call signature (``ParsePool.parse``,
+    ``ExtractPool.extract``) passes on to its ``WorkerPool`` unchanged: the counters,
+    ``retire``, ``close`` and ``with``."""
+
+    _pool: WorkerPool[Any, Any]
+
+    @property
+    def started(self) -> int:
+        """Workers started so far (tests watch replacements)."""
+        return self._pool.started
+
+    @property
+    def workers(self) -> int:
+        """Worker processes alive now (idle or busy)."""
+        return self._pool.workers
+
+    def retire(self) -> None:
+        """A reload replaced this pool: let calls in flight finish, keep no worker (``WorkerPool.retire``)."""
+        self._pool.retire()
+
+    def close(self) -> None:
+        """Stop the idle workers, kill busy ones; later calls raise RuntimeError."""
+        self._pool.close()
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
