@@ -128,9 +128,10 @@ def _misplaced_declaration(problem: object) -> bool:
 
 def _feedparser(fetched: Fetched) -> Any:
     """feedparser's result for the body, prepared (see the module docstring); ParseError
-    when feedparser itself fails (its bug, on input nobody tested it with)."""
-    body, headers = _prepared(fetched)
+    when feedparser itself fails (its bug, on input nobody tested it with). Preparing
+    runs feedparser's own charset detection, so it is inside the same guard."""
     try:
+        body, headers = _prepared(fetched)
         return feedparser.parse(io.BytesIO(body), response_headers=headers, **FEEDPARSER_OPTIONS)
     except (ValueError, LookupError, TypeError, AttributeError, OverflowError, RecursionError) as e:
         raise ParseError(fetched.url, f"parse: feedparser failed: {_exception_text(e)}") from e
@@ -171,13 +172,16 @@ def _cut_run(found: re.Match[bytes]) -> bytes:
 
 def _without_undecodable_label(body: bytes) -> bytes:
     """The body without an XML declaration's ``encoding="..."`` value when that value is
-    not UTF-8 (feedparser decodes the label as UTF-8 and raises); the other clues remain."""
+    not UTF-8 (feedparser decodes the label as UTF-8 and raises) or holds a NUL, which
+    no codec's name does (decoding with it raises ValueError); the other clues remain."""
     found = RE_XML_PI_ENCODING.match(body)
     if found is None:
         return body
     try:
-        found.group(1).decode("utf-8")
+        label = found.group(1).decode("utf-8")
     except UnicodeDecodeError:
+        label = "\0"
+    if "\0" in label:
         return body[: found.start(1)] + body[found.end(1) :]
     return body
 

@@ -983,6 +983,20 @@ def test_a_broken_ipv6_link_is_no_link_not_a_crash() -> None:
     assert (entry.title, entry.link) == ("Odd", None)
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/xml; charset=utf-32", "application/xml", None],
+    ids=["wrong-charset", "xml", "none"],
+)
+def test_a_charset_label_with_a_nul_in_it_is_dropped(content_type: str | None) -> None:
+    """Found by the mutation test on a real Atom feed: feedparser's charset detection
+    raised ValueError ("embedded null character") trying the declared encoding, which
+    left ``parse`` as that instead of a ParseError. No codec has such a name: the label
+    goes, as an undecodable one does, and the feed is read from its other clues."""
+    body = rss("<item><title>Kyiv</title></item>", encoding="UTF-\x008")
+    assert [entry.title for entry in parse(fetched(body, content_type=content_type)).entries] == ["Kyiv"]
+
+
 def test_a_nameless_entity_declaration_is_refused_too() -> None:
     with pytest.raises(ParseError) as info:
         parse(fetched(with_prolog("<!DOCTYPE rss [<!ENTITY>]>", "x")))

@@ -30,7 +30,7 @@ from urllib.parse import urljoin
 
 import feedparser
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from monitor.entries import MAX_DROPPED
@@ -249,6 +249,16 @@ def parse_within_bound(fetched: Fetched) -> ParsedFeed | None:
 
 @settings(max_examples=MUTATION_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(feed_id=st.sampled_from(SMALL), changes=mutations, content_type=st.sampled_from(CONTENT_TYPES))
+@example(  # a NUL spliced into the charset label: feedparser's detection raised ValueError
+    feed_id="RSParser--4fsodonline.atom",
+    changes=[
+        Mutation("truncate", 0.5),
+        Mutation("truncate", 0.625),
+        Mutation("truncate", 0.0078125),
+        Mutation("splice", 0.25, 24),
+    ],
+    content_type="text/xml; charset=utf-32",
+)
 def test_a_mutated_real_feed_parses_or_raises_parse_error(
     feed_id: str, changes: list[Mutation], content_type: str | None
 ) -> None:
