@@ -9,10 +9,13 @@ is dropped with a reason, the rest stored).
 
 from __future__ import annotations
 
+import encodings.aliases
 import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.entries import MAX_DROPPED, bounded_reasons, collect, make_entry
 from monitor.errors import ParseError
@@ -239,6 +242,42 @@ ZURICH = rss("<item><title>Talks in Zürich</title><guid>z</guid></item>")
 )
 def test_a_byte_order_mark_wins_over_the_charset_it_contradicts(body: bytes, content_type: str) -> None:
     assert titles(parse(fetched(body, content_type=content_type))) == ["Talks in Zürich"]
+
+
+# --- charset labels -------------------------------------------------------------------
+
+# Every name Python knows a codec by (text codecs, and the bytes-to-bytes ones such as
+# base64 or zlib that no text decodes with), a few a server may invent, and any text.
+CODEC_NAMES = sorted({*encodings.aliases.aliases, *encodings.aliases.aliases.values(), "x-user-defined"})
+LABELS = st.one_of(
+    st.sampled_from(CODEC_NAMES),
+    st.text(max_size=30),
+    st.binary(max_size=30).map(lambda b: b.decode("latin-1")),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    declared=LABELS,
+    header=st.one_of(st.none(), LABELS),
+    media=st.sampled_from(["text/xml", "application/rss+xml"]),
+)
+def test_any_charset_label_in_the_declaration_or_the_header_parses_or_raises_parse_error(
+    declared: str, header: str | None, media: str
+) -> None:
+    """A label names the codec feedparser decodes the body with; whatever it says (a
+    bytes-to-bytes codec, a NUL, a quote, a name no codec has), ``parse`` returns clean
+    entries or raises ParseError. A NUL in a declared label once raised ValueError."""
+    body = rss(GOOD).replace(
+        b'encoding="UTF-8"', b'encoding="' + declared.encode("utf-8", "surrogatepass") + b'"', 1
+    )
+    content_type = media if header is None else f"{media}; charset={header}"
+    try:
+        parsed = parse(fetched(body, content_type=content_type))
+    except ParseError:
+        return
+    for entry in parsed.entries:
+        assert_clean(entry)
 
 
 # --- links ----------------------------------------------------------------------------
