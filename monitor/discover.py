@@ -13,6 +13,7 @@ that is itself a feed (RSS, Atom, RDF or JSON Feed) by its first element or its
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
@@ -29,6 +30,8 @@ _WEB_SCHEMES = frozenset(["http", "https"])
 _SNIFF_BYTES = 64 * 1024
 _ROOT_KIND: dict[str, FeedKind] = {"rss": "rss", "feed": "atom", "RDF": "rdf"}
 _JSON_FEED_VERSION = "https://jsonfeed.org/version/"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # no address holds one
+_WRAPPED = re.compile(r"[\t\n\r]")  # a long href wrapped over lines: browsers drop these
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +90,24 @@ def absolute(href: str, base: str) -> str | None:
     """``href`` resolved against ``base``; None unless it is an http(s) address.
 
     ``feed://host/path`` and ``feed:https://...``, which some sites still write, become
-    the http(s) addresses they stand for.
+    the http(s) addresses they stand for. Tabs and line breaks inside are dropped, as a
+    browser drops them. An address no client can ask for is None: one ``urllib.parse``
+    refuses (a broken IPv6 literal ``http://[::1``, a host that changes under NFKC) or
+    one with another control character (a NUL), so one such link in a page never hides
+    its other feeds.
     """
-    href = href.strip()
+    href = _WRAPPED.sub("", href.strip())
     if href.lower().startswith("feed:"):
         rest = href[len("feed:") :]
         href = rest if rest.lower().startswith(("http:", "https:")) else "http:" + rest
-    if not href:
+    if not href or _CONTROL.search(href):
         return None
-    url = urljoin(base, href)
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in _WEB_SCHEMES or not parts.hostname:
+    try:
+        parts = urlsplit(urljoin(base, href))
+        hostname = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in _WEB_SCHEMES or not hostname:
         return None
     return parts._replace(fragment="").geturl()
 

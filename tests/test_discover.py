@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.discover import Alternate, absolute, alternates, feed_kind, json_feed_title
 
@@ -175,7 +179,69 @@ def test_json_feed_title(body: bytes, title: str | None) -> None:
         ("ftp://news.example.org/x.xml", None),
         ("http:///no-host", None),
         ("", None),
+        ("http://[::1/rss", None),
+        ("//[::1", None),
+        ("http://\u2100/rss", None),
+        ("http://news\x00.example.org/rss", None),
+        ("/world/\nrss.xml", "https://news.example.org/world/rss.xml"),
+        ("/world/\trss.xml", "https://news.example.org/world/rss.xml"),
+    ],
+    ids=[
+        "parent",
+        "scheme-relative",
+        "spaced",
+        "ftp",
+        "no-host",
+        "empty",
+        "broken-ipv6",
+        "broken-ipv6-scheme-relative",
+        "host-changes-under-nfkc",
+        "nul",
+        "wrapped-line",
+        "tab",
     ],
 )
 def test_absolute(href: str, expected: str | None) -> None:
     assert absolute(href, PAGE) == expected
+
+
+def test_one_broken_link_never_hides_the_other_feeds_of_a_page() -> None:
+    """``http://[::1`` made urllib raise ValueError, which ``feeds add`` showed as a traceback."""
+    head = (
+        '<base href="http://[::1">'
+        '<link rel="alternate" type="application/rss+xml" title="Broken" href="http://[::1/rss">'
+        '<link rel="alternate" type="application/rss+xml" title="World" href="/world/rss.xml">'
+    )
+    assert alternates(_page(head), PAGE) == [
+        Alternate("World", "https://news.example.org/world/rss.xml", RSS)
+    ]
+
+
+HREFS = st.one_of(
+    st.text(max_size=40),
+    st.builds(
+        lambda a, b: a + b,
+        st.sampled_from(["http://", "https://", "//", "feed:", "/", "http://[", "?"]),
+        st.text(max_size=30),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hrefs=st.lists(HREFS, max_size=5), base=st.one_of(st.none(), HREFS), junk=st.binary(max_size=200))
+def test_any_page_gives_web_addresses_or_nothing(hrefs: list[str], base: str | None, junk: bytes) -> None:
+    """Whatever a page's links and base say, ``alternates`` returns http(s) addresses with
+    a host and no control character, each once; ``feed_kind`` never raises either."""
+    links = "".join(
+        f'<link rel="alternate" type="application/rss+xml" href="{html.escape(h)}">' for h in hrefs
+    )
+    base_tag = "" if base is None else f'<base href="{html.escape(base)}">'
+    page = _page(base_tag + links) + junk
+    found = alternates(page, PAGE)
+    assert len({a.url for a in found}) == len(found)
+    for alternate in found:
+        parts = urlsplit(alternate.url)
+        assert parts.scheme in ("http", "https") and parts.hostname
+        assert not any(ord(c) < 0x20 or c == "\x7f" for c in alternate.url)
+    feed_kind(page)
+    feed_kind(junk)

@@ -181,6 +181,18 @@ def test_add_takes_the_only_feed_of_a_page(site: Site, shipped: Path, capsys: Ca
     assert capsys.readouterr().out.startswith(f"added '{ATOM_TITLE}': {site.atom}")
 
 
+def test_add_passes_over_a_link_no_client_can_fetch(site: Site, shipped: Path, capsys: Capsys) -> None:
+    """A page whose head also links ``http://[::1`` (urllib raised ValueError on it, and
+    ``feeds add`` crashed with a traceback) still gives its one real feed."""
+    page = site.page(
+        "/broken",
+        '<link rel="alternate" type="application/rss+xml" href="http://[::1/rss">'
+        '<link rel="alternate" type="application/atom+xml" href="europe.atom">',
+    )
+    assert main(["feeds", "add", page, "-c", str(shipped)]) == 0
+    assert capsys.readouterr().out.startswith(f"added '{ATOM_TITLE}': {site.atom}")
+
+
 def test_add_a_json_feed(httpserver: HTTPServer, shipped: Path, capsys: Capsys) -> None:
     feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Kyiv Notes", "items": []}
     httpserver.expect_request("/feed.json").respond_with_json(feed)
