@@ -16,21 +16,21 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import lxml.etree
 import lxml.html
+
+from monitor.weburl import web_parts
 
 FeedKind = Literal["rss", "atom", "rdf", "json"]
 
 FEED_TYPES = frozenset(
     ["application/rss+xml", "application/atom+xml", "application/feed+json", "application/json"]
 )
-_WEB_SCHEMES = frozenset(["http", "https"])
 _SNIFF_BYTES = 64 * 1024
 _ROOT_KIND: dict[str, FeedKind] = {"rss": "rss", "feed": "atom", "RDF": "rdf"}
 _JSON_FEED_VERSION = "https://jsonfeed.org/version/"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # no address holds one
 _WRAPPED = re.compile(r"[\t\n\r]")  # a long href wrapped over lines: browsers drop these
 
 
@@ -91,25 +91,20 @@ def absolute(href: str, base: str) -> str | None:
 
     ``feed://host/path`` and ``feed:https://...``, which some sites still write, become
     the http(s) addresses they stand for. Tabs and line breaks inside are dropped, as a
-    browser drops them. An address no client can ask for is None: one ``urllib.parse``
-    refuses (a broken IPv6 literal ``http://[::1``, a host that changes under NFKC) or
-    one with another control character (a NUL), so one such link in a page never hides
-    its other feeds.
+    browser drops them. An address no client can ask for is None (``weburl.web_parts``:
+    a broken IPv6 literal, a NUL), so one such link in a page never hides its other feeds.
     """
     href = _WRAPPED.sub("", href.strip())
     if href.lower().startswith("feed:"):
         rest = href[len("feed:") :]
         href = rest if rest.lower().startswith(("http:", "https:")) else "http:" + rest
-    if not href or _CONTROL.search(href):
+    if not href:
         return None
     try:
-        parts = urlsplit(urljoin(base, href))
-        hostname = parts.hostname
-    except ValueError:
+        parts = web_parts(urljoin(base, href))
+    except ValueError:  # urljoin splits both first
         return None
-    if parts.scheme.lower() not in _WEB_SCHEMES or not hostname:
-        return None
-    return parts._replace(fragment="").geturl()
+    return None if parts is None else parts._replace(fragment="").geturl()
 
 
 def feed_kind(body: bytes, content_type: str | None = None) -> FeedKind | None:

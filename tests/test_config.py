@@ -208,6 +208,16 @@ BROKEN = [
         id="feed-url-no-host",
     ),
     pytest.param(
+        _yaml("feeds:", "  - name: A", '    url: "http://[::1/feed"'),
+        "config.yaml:3:5: url: must be an http:// or https:// address (got 'http://[::1/feed')",
+        id="feed-url-broken-ipv6",
+    ),
+    pytest.param(
+        _yaml("feeds:", "  - name: A", "    url: https://a.example:99999/feed"),
+        "config.yaml:3:5: url: must be an http:// or https:// address (got 'https://a.example:99999/feed')",
+        id="feed-url-port-out-of-range",
+    ),
+    pytest.param(
         _yaml("feeds:", "  - name: A"),
         "config.yaml:2:5: missing required key 'url'",
         id="feed-without-url",

@@ -255,6 +255,7 @@ def test_add_an_address_nobody_answers(shipped: Path, capsys: Capsys) -> None:
             ["add", "https://example.org/", "--interval", "soon"], "bad duration 'soon'", id="interval"
         ),
         pytest.param(["add", "ftp://example.org/"], "not a web address: 'ftp://example.org/'", id="scheme"),
+        pytest.param(["add", "http://[::1"], "not a web address: 'http://[::1'", id="broken-ipv6"),
     ],
 )
 def test_add_usage_mistakes(shipped: Path, capsys: Capsys, argv: list[str], message: str) -> None:
@@ -367,14 +368,18 @@ def test_import_dedupes_names_and_skips_what_cannot_be_a_feed(
                 OpmlFeed("News", "https://a.example.org/rss", interval="2h"),
                 OpmlFeed("News", "https://b.example.org/rss", interval="whenever"),
                 OpmlFeed("Gopher", "gopher://old.example.org/feed"),
+                OpmlFeed("Broken", "http://[::1/rss"),  # urllib raised ValueError: a traceback
+                OpmlFeed("Port", "https://c.example.org:99999/rss"),
             ]
         )
     )
     assert main(["feeds", "import", str(opml), "-c", str(shipped)]) == 0
     captured = capsys.readouterr()
     assert "skipped 'Gopher': not an http(s) address: 'gopher://old.example.org/feed'" in captured.err
+    assert "skipped 'Broken': not an http(s) address: 'http://[::1/rss'" in captured.err
+    assert "skipped 'Port': not an http(s) address: 'https://c.example.org:99999/rss'" in captured.err
     assert "'News': ignoring monitor:interval (bad duration 'whenever'" in captured.err
-    assert captured.out.endswith(f"3 added, 1 already watched, 1 skipped (11 feeds in {shipped})\n")
+    assert captured.out.endswith(f"3 added, 1 already watched, 3 skipped (11 feeds in {shipped})\n")
     assert _feeds(shipped)[-3:] == [
         ("BBC World (2)", "https://feeds.bbci.co.uk/news/rss.xml", None),
         ("News", "https://a.example.org/rss", load_settings(shipped).feeds[-2].interval),

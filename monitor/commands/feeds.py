@@ -35,6 +35,7 @@ from monitor.models import FeedStatus
 from monitor.notify import check_url
 from monitor.opml import OpmlFeed, parse_opml, render_opml
 from monitor.store import Store
+from monitor.weburl import web_parts
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -133,8 +134,7 @@ def _web_address(text: str) -> str:
     url = text.strip()
     if "://" not in url:
         url = "https://" + url
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if web_parts(url) is None:
         raise CommandExit(EXIT_CONFIG, f"not a web address: {text!r} (give an http:// or https:// URL)")
     return url
 
@@ -237,8 +237,7 @@ def _importable(feeds: Sequence[OpmlFeed]) -> tuple[list[NewFeed], list[tuple[Op
     wanted: list[NewFeed] = []
     skipped: list[tuple[OpmlFeed, str]] = []
     for feed in feeds:
-        parts = urlsplit(feed.url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        if web_parts(feed.url) is None:
             skipped.append((feed, f"not an http(s) address: {feed.url!r}"))
             continue
         interval = feed.interval

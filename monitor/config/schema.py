@@ -11,7 +11,6 @@ import string
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -28,6 +27,7 @@ from pydantic import (
 
 from monitor.config.durations import parse_duration
 from monitor.redact import Redactor, secrets_in_url
+from monitor.weburl import web_parts
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 FirstPoll = Literal["recent", "all", "none"]
@@ -233,8 +233,7 @@ class FeedSpec(_Strict):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        if web_parts(value) is None:
             raise ValueError(f"must be an http:// or https:// address (got {value!r})")
         return value
 
