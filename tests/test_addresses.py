@@ -238,6 +238,28 @@ def test_a_redirect_to_a_host_idna_cannot_encode_is_a_fetch_error(net: Net) -> N
     assert message.startswith("fetch: cannot connect: cannot resolve 'a..b': "), message
 
 
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("javascript:alert(1)", "fetch: redirected to an address no client can fetch ("),
+        ("mailto:desk@news.test", "fetch: redirected to an address no client can fetch ("),
+        ("data:text/xml,<rss/>", "fetch: redirected to an address no client can fetch ("),
+        ("ftp://files.test/feed.xml", "fetch: UnsupportedProtocol: "),
+        ("http://[::1/feed", "fetch: RemoteProtocolError: Invalid URL in location header: "),
+        ("http://cdn.test:port/feed", "fetch: RemoteProtocolError: Invalid URL in location header: "),
+    ],
+    ids=["javascript", "mailto", "data", "ftp", "broken-ipv6", "port-not-a-number"],
+)
+def test_a_redirect_to_an_address_no_client_can_fetch_is_a_fetch_error(
+    net: Net, location: str, message: str
+) -> None:
+    """httpx raised InvalidURL (not one of its HTTPErrors) following ``Location:
+    javascript:...``; it left ``fetch`` as itself, and ``feeds add`` showed a traceback."""
+    url = _hop_to(net, location)
+    assert net.refused(url).startswith(message)
+    assert net.private.log == []
+
+
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed (needed to make a test certificate)")

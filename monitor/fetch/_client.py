@@ -143,6 +143,8 @@ class Fetcher:
             raise FetchError(url, f"fetch: more than {MAX_REDIRECTS} redirects") from e
         except httpx.HTTPError as e:
             raise FetchError(url, f"fetch: {_describe(e)}") from e
+        except httpx.InvalidURL as e:  # not an HTTPError: httpx raised it following ``Location: mailto:...``
+            raise FetchError(url, f"fetch: redirected to an address no client can fetch ({e})") from e
         except RefusedAddress as e:
             message = f"fetch: connection to a non-public address refused: {e.url} ({e.address.ip})"
             raise FetchError(url, message) from e
