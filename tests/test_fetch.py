@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 from monitor import __version__
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
-from monitor.fetch import MAX_WAIT, Fetcher, parse_retry_after
+from monitor.fetch import MAX_VALIDATOR, MAX_WAIT, Fetcher, parse_retry_after, validator
 from monitor.models import Fetched, NotModified
 from tests.conftest import free_port
 
@@ -74,6 +74,47 @@ def test_compressed_bodies_are_decoded(httpserver: HTTPServer, encoding: str, co
     httpserver.expect_request("/f").respond_with_data(compress(FEED), headers={"Content-Encoding": encoding})
     result = _get(httpserver.url_for("/f"))
     assert isinstance(result, Fetched) and result.body == FEED
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ('"33a64df5"', '"33a64df5"'),
+        ('W/"0815"', 'W/"0815"'),
+        ("  Fri, 31 May 2024 17:00:00 GMT ", "Fri, 31 May 2024 17:00:00 GMT"),
+        ('"caf\xe9"', None),
+        ('"\u2603"', None),
+        ('"a\tb"', None),
+        ("", None),
+        (None, None),
+        ('"' + "e" * (MAX_VALIDATOR - 2) + '"', '"' + "e" * (MAX_VALIDATOR - 2) + '"'),
+        ('"' + "e" * MAX_VALIDATOR + '"', None),
+    ],
+    ids=[
+        "strong",
+        "weak",
+        "date-trimmed",
+        "latin-1",
+        "snowman",
+        "tab",
+        "empty",
+        "none",
+        "longest",
+        "too-long",
+    ],
+)
+def test_a_validator_is_kept_only_when_it_can_be_sent_back(value: str | None, kept: str | None) -> None:
+    assert validator(value) == kept
+
+
+def test_stored_validators_that_cannot_be_sent_are_left_out_of_the_request(httpserver: HTTPServer) -> None:
+    """One stored before validators were checked: the request goes out without it."""
+    httpserver.expect_request("/f").respond_with_data(FEED)
+    with _fetcher() as fetcher:
+        result = fetcher.fetch(httpserver.url_for("/f"), etag='"caf\xe9"', last_modified="\u2603")
+    assert isinstance(result, Fetched)
+    request, _ = httpserver.log[-1]
+    assert "If-None-Match" not in request.headers and "If-Modified-Since" not in request.headers
 
 
 def test_redirects_are_followed_and_final_url_kept(httpserver: HTTPServer) -> None:

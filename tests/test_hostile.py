@@ -596,6 +596,41 @@ def test_a_feed_giving_every_entry_one_guid_still_alerts_each_new_story(
     assert second.error() is None
 
 
+@pytest.mark.parametrize(
+    "validators",
+    [
+        {"ETag": '"caf\xe9"'},
+        {"Last_Modified": "Fri, 31 May 2024 17:00:00 GMT\xe9"},
+        {"ETag": '"' + "e" * 5000 + '"'},
+    ],
+    ids=["etag-latin-1", "last-modified-latin-1", "etag-huge"],
+)
+def test_validators_that_cannot_be_sent_back_never_stop_a_feed(
+    make_app: AppFactory,
+    feeds: FeedServer,
+    notifier: RecordingNotifier,
+    clock: Clock,
+    validators: dict[str, str],
+) -> None:
+    """A server's ``ETag: "café"`` was kept and sent back in If-None-Match, which an HTTP
+    client encodes as ASCII: every later poll of the feed raised UnicodeEncodeError."""
+
+    def feed(*titles: str) -> bytes:
+        entries = [rss_item(t, f"https://hostile.example.com/{t[-1]}", WHEN, t) for t in titles]
+        return rss_feed("Odd validators", "https://hostile.example.com/", entries)
+
+    feeds.routes["/hostile"] = body(feed("Kharkiv: story A"), "application/rss+xml", 200, **validators)
+    app = make_app(feeds.url("/hostile"))
+    assert [a.title for a in run_cycle(app, notifier).alerts[HOSTILE]] == ["Kharkiv: story A"]
+    feeds.routes["/hostile"] = body(
+        feed("Kharkiv: story B", "Kharkiv: story A"), "application/rss+xml", 200, **validators
+    )
+    clock.advance(timedelta(hours=7))
+    second = run_cycle(app, notifier)
+    assert second.error() is None
+    assert [a.title for a in second.alerts[HOSTILE]] == ["Kharkiv: story B"]
+
+
 def test_an_entry_whose_link_cannot_be_fetched_is_stored_and_alerted(
     settings_factory: SettingsFactory, feeds: FeedServer, notifier: RecordingNotifier, clock: Clock
 ) -> None:

@@ -21,11 +21,12 @@ is sent.
 
 from monitor.fetch._addresses import AddressPolicy, IPAddress, Resolver, is_public, system_resolver
 from monitor.fetch._client import ACCEPT, MAX_REDIRECTS, PROJECT_URL, USER_AGENT, Fetcher, request_url
-from monitor.fetch._headers import MAX_WAIT, parse_retry_after
+from monitor.fetch._headers import MAX_VALIDATOR, MAX_WAIT, parse_retry_after, validator
 
 __all__ = [
     "ACCEPT",
     "MAX_REDIRECTS",
+    "MAX_VALIDATOR",
     "MAX_WAIT",
     "PROJECT_URL",
     "USER_AGENT",
@@ -37,4 +38,5 @@ __all__ = [
     "parse_retry_after",
     "request_url",
     "system_resolver",
+    "validator",
 ]

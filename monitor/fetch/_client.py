@@ -26,7 +26,7 @@ from monitor.fetch._addresses import (
     system_resolver,
 )
 from monitor.fetch._body import read_body
-from monitor.fetch._headers import max_age, permanent_target, raise_for_status
+from monitor.fetch._headers import max_age, permanent_target, raise_for_status, validator
 from monitor.fetch._network import TRUST, FetchContext, PinnedBackend, PinnedTransport
 from monitor.models import Fetched, NotModified
 
@@ -127,9 +127,9 @@ class Fetcher:
         target = request_url(url)
         trust, answers = self._trust(origin, target)
         headers = {}
-        if etag:
+        if etag := validator(etag):  # one stored before validators were checked, too
             headers["If-None-Match"] = etag
-        if last_modified:
+        if last_modified := validator(last_modified):
             headers["If-Modified-Since"] = last_modified
         deadline = self._monotonic() + self._settings.deadline.total_seconds()
         self._local.context = FetchContext(deadline, answers)
@@ -168,8 +168,8 @@ class Fetcher:
                 status=response.status_code,
                 body=body,
                 content_type=response.headers.get("Content-Type"),
-                etag=response.headers.get("ETag"),
-                last_modified=response.headers.get("Last-Modified"),
+                etag=validator(response.headers.get("ETag")),
+                last_modified=validator(response.headers.get("Last-Modified")),
                 fetched_at=fetched_at,
                 moved_to=permanent_target(response),
                 max_age=max_age(response),

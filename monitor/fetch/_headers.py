@@ -1,4 +1,5 @@
-"""What the fetcher reads from response headers: status, Retry-After, max-age, Content-Length.
+"""What the fetcher reads from response headers: status, Retry-After, max-age, Content-Length,
+and the validators (ETag, Last-Modified) it sends back.
 
 Every number a server sends is clamped before use. Digits are ASCII only (``"²".isdigit()``
 is True, but ``int("²")`` raises), and no wait a server asks for is longer than
@@ -19,6 +20,25 @@ from monitor.errors import FetchError, GoneError
 from monitor.text import ascii_int, one_line
 
 MAX_WAIT = 7 * 24 * 3600.0  # seconds: the longest wait a server's hint may ask for
+MAX_VALIDATOR = 1024  # characters of an ETag or Last-Modified kept; real ones are far shorter
+
+
+def validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified value that can be sent back as it came, else None.
+
+    It is sent in the next request's If-None-Match or If-Modified-Since, and an HTTP
+    client encodes header values as ASCII: a server's ``ETag: "café"`` (read as Latin-1)
+    made every later request of the feed raise UnicodeEncodeError, so the feed was never
+    polled again. Printable ASCII only (spaces inside allowed), at most MAX_VALIDATOR
+    characters; anything else means no validator, and the feed is fetched whole (its
+    body hash still spares the parse when nothing changed).
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text or len(text) > MAX_VALIDATOR or not (text.isascii() and text.isprintable()):
+        return None
+    return text
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
