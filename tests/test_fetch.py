@@ -65,9 +65,10 @@ def test_conditional_get_returns_not_modified(httpserver: HTTPServer) -> None:
     [
         ("gzip", gzip.compress),
         ("deflate", zlib.compress),
+        ("deflate", lambda b: zlib.compress(b)[2:-4]),  # the bare DEFLATE stream some servers send
         ("identity", lambda b: b),
     ],
-    ids=["gzip", "deflate", "identity"],
+    ids=["gzip", "deflate", "raw-deflate", "identity"],
 )
 def test_compressed_bodies_are_decoded(httpserver: HTTPServer, encoding: str, compress: object) -> None:
     assert callable(compress)
@@ -123,6 +124,17 @@ def test_redirects_are_followed_and_final_url_kept(httpserver: HTTPServer) -> No
     result = _get(httpserver.url_for("/old"))
     assert isinstance(result, Fetched)
     assert result.final_url == httpserver.url_for("/new") and result.url == httpserver.url_for("/old")
+
+
+@pytest.mark.parametrize("bare", [False, True], ids=["zlib", "bare"])
+def test_deflate_is_read_byte_by_byte_in_either_form(httpserver: HTTPServer, bare: bool) -> None:
+    """Its form is told from the first two bytes, which may come in two reads."""
+    data = zlib.compress(FEED)[2:-4] if bare else zlib.compress(FEED)
+    chunks = (data[i : i + 1] for i in range(len(data)))
+    response = _streamed(chunks, **{"Content-Encoding": "deflate"})
+    httpserver.expect_request("/f").respond_with_response(response)
+    result = _get(httpserver.url_for("/f"))
+    assert isinstance(result, Fetched) and result.body == FEED
 
 
 def _streamed(chunks: Iterator[bytes], **headers: str) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -35,26 +36,44 @@ def read_body(
     return b"".join(parts)
 
 
-def _decoder(encoding: str) -> zlib._Decompress | None:
-    """A zlib decompressor for gzip/deflate, None for identity."""
+Decoder = Callable[[bytes], "zlib._Decompress"]
+"""A decompressor for a body, made from its first bytes (``deflate`` comes in two forms)."""
+
+
+def _decoder(encoding: str) -> Decoder | None:
+    """The decompressor for gzip/deflate, None for identity."""
     name = encoding.strip().lower()
     if name in ("", "identity"):
         return None
     if name in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return lambda head: zlib.decompressobj(16 + zlib.MAX_WBITS)
     if name == "deflate":
-        return zlib.decompressobj(zlib.MAX_WBITS)
+        return _deflate
     shown = encoding if len(encoding) <= 40 else encoding[:40] + "…"
     raise httpx.DecodingError(f"unsupported Content-Encoding {shown!r}")
 
 
-def _decoded(raw: Iterator[bytes], decoder: zlib._Decompress | None, cap: int) -> Iterator[bytes]:
+def _deflate(head: bytes) -> zlib._Decompress:
+    """HTTP's ``deflate`` is zlib-wrapped (RFC 9110), but some servers send the bare
+    DEFLATE stream, which browsers and curl read too: a zlib header (RFC 1950: method 8
+    in the low nibble, the first two bytes a multiple of 31) says which it is."""
+    wrapped = len(head) >= 2 and head[0] & 0x0F == 8 and ((head[0] << 8) | head[1]) % 31 == 0
+    return zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+
+
+def _decoded(raw: Iterator[bytes], make: Decoder | None, cap: int) -> Iterator[bytes]:
     """Decompress lazily, never producing more than ``cap`` bytes per step."""
-    if decoder is None:
+    if make is None:
         yield from raw
         return
+    chunks, head = iter(raw), b""
+    for chunk in chunks:  # the two bytes that tell the forms of deflate apart
+        head += chunk
+        if len(head) >= 2:
+            break
+    decoder = make(head)
     try:
-        for chunk in raw:
+        for chunk in itertools.chain([head], chunks):
             data = decoder.decompress(chunk, cap)
             yield data
             while decoder.unconsumed_tail:
