@@ -1,4 +1,11 @@
-"""The daemon's own small HTTP server: ``/healthz`` for probes, ``/metrics`` for Prometheus."""
+"""The daemon's own small HTTP server: ``/healthz`` for probes, ``/metrics`` for Prometheus.
+
+It may listen on every interface (the container image does), so its clients are outside
+values too: a client that connects and never sends its request (or sends it a byte at a
+time) held a thread for ever, and enough of them took the daemon's memory. A client now
+has ``read_timeout`` seconds for each read, and at most ``clients`` requests are served
+at once; a connection past that is closed at once (a probe then fails and is retried).
+"""
 
 from __future__ import annotations
 
@@ -8,26 +15,61 @@ import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from monitor.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 Health = Callable[[], tuple[bool, dict[str, object]]]
+MAX_CLIENTS = 16  # requests served at once
+READ_TIMEOUT = 5.0  # seconds a client may take for each read of its request
 
 
-class _IPv6Server(ThreadingHTTPServer):
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per request, at most ``clients`` at a time."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], clients: int) -> None:
+        self._slots = threading.BoundedSemaphore(clients)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # full: closed now, not queued behind the others
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class _IPv6Server(_BoundedServer):
     address_family = socket.AF_INET6
 
 
 class StatusServer:
     """Serves health and metrics on ``host:port`` from a background thread."""
 
-    def __init__(self, listen: str, health: Health, metrics: Callable[[], bytes]) -> None:
+    def __init__(
+        self,
+        listen: str,
+        health: Health,
+        metrics: Callable[[], bytes],
+        *,
+        clients: int = MAX_CLIENTS,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
         self.listen = listen
         host, _, port = listen.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
-        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
-        self._server = server_class((host, int(port)), _handler(health, metrics))
+        server_class = _IPv6Server if ":" in host else _BoundedServer
+        self._server = server_class((host, int(port)), _handler(health, metrics, read_timeout), clients)
         self._thread = threading.Thread(target=self._server.serve_forever, name="httpd", daemon=True)
 
     @property
@@ -48,8 +90,12 @@ class StatusServer:
         self._server.server_close()
 
 
-def _handler(health: Health, metrics: Callable[[], bytes]) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    health: Health, metrics: Callable[[], bytes], read_timeout: float
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = read_timeout  # socketserver sets it on the connection: a silent client is dropped
+
         def do_GET(self) -> None:
             if self.path == "/healthz":
                 ok, detail = health()
