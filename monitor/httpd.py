@@ -28,6 +28,8 @@ READ_TIMEOUT = 5.0  # seconds a client may take for each read of its request
 class _BoundedServer(ThreadingHTTPServer):
     """A thread per request, at most ``clients`` at a time."""
 
+    request_queue_size = 64  # the listen backlog: a burst of probes is accepted, not left to SYN retries
+
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], clients: int) -> None:
         self._slots = threading.BoundedSemaphore(clients)
         super().__init__(address, handler)
