@@ -366,6 +366,14 @@ BROKEN = [
     ),
     # YAML itself
     pytest.param(
+        # Valid YAML, but ruamel's round trip raised NotImplementedError on the comment
+        # (found by the property test on an edit of the shipped config).
+        _yaml("timezone: UTC", "retention:          # pruned daily", " kept forever)", "", "feeds: []"),
+        "config.yaml:2:21: YAML: this comment cannot be kept where it is (ruamel.yaml: overlap in comment); "
+        "put it on a line of its own",
+        id="yaml-comment-ruamel-cannot-keep",
+    ),
+    pytest.param(
         _yaml("poll:", "\tinterval: 10m"),
         "config.yaml:2:1: YAML: found a tab character; indent with spaces, not tabs",
         id="yaml-tab",

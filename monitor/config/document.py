@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from monitor.config.bounded import Refused, bounded_yaml, read_text
 from monitor.errors import ConfigError, ConfigProblem
+
+_COMMENT_AT = re.compile(r"CommentToken\(.*?line: (\d+), col: (\d+)\)")
 
 Loc = Sequence[int | str]
 
@@ -150,6 +153,8 @@ def read_document(path: Path) -> Document:
         raise ConfigError([_syntax_problem(shown, e)]) from e
     except YAMLError as e:
         raise ConfigError([ConfigProblem(shown, 1, 1, f"YAML: {e}")]) from e
+    except NotImplementedError as e:  # ruamel's round trip cannot place some comments
+        raise ConfigError([_comment_problem(shown, e)]) from e
     if tree is None:
         tree = CommentedMap()
     if not isinstance(tree, CommentedMap):
@@ -157,6 +162,20 @@ def read_document(path: Path) -> Document:
         message = f"config must be a mapping of keys such as 'feeds:' and 'rules:' (got {kind})"
         raise ConfigError([ConfigProblem(shown, 1, 1, message)])
     return Document(path=shown, data=_plain(tree), tree=tree, text=text)
+
+
+def _comment_problem(shown: str, e: NotImplementedError) -> ConfigProblem:
+    """ruamel.yaml keeps comments to write the file back, and for some layouts it gives
+    up (``overlap in comment``: a comment after a key whose value then starts on a
+    line of its own, indented by one space). The file is valid YAML, but monitor reads
+    it round trip: say where the comment is and what to do."""
+    found = _COMMENT_AT.search(str(e))
+    line, column = (int(found[1]) + 1, int(found[2]) + 1) if found else (1, 1)
+    message = (
+        "YAML: this comment cannot be kept where it is (ruamel.yaml: overlap in comment); "
+        "put it on a line of its own"
+    )
+    return ConfigProblem(shown, line, column, message)
 
 
 def _syntax_problem(shown: str, e: MarkedYAMLError) -> ConfigProblem:
