@@ -178,12 +178,10 @@ def _without_undecodable_label(body: bytes) -> bytes:
     if found is None:
         return body
     try:
-        label = found.group(1).decode("utf-8")
+        unusable = "\0" in found.group(1).decode("utf-8")
     except UnicodeDecodeError:
-        label = "\0"
-    if "\0" in label:
-        return body[: found.start(1)] + body[found.end(1) :]
-    return body
+        unusable = True
+    return body[: found.start(1)] + body[found.end(1) :] if unusable else body
 
 
 def _content_type(body: bytes, content_type: str | None) -> str:
