@@ -10,14 +10,17 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from monitor import __version__
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
-from monitor.fetch import MAX_VALIDATOR, MAX_WAIT, Fetcher, parse_retry_after, validator
+from monitor.fetch import MAX_VALIDATOR, MAX_WAIT, Fetcher, parse_retry_after, read_body, validator
 from monitor.models import Fetched, NotModified
 from tests.conftest import free_port
 
@@ -135,6 +138,73 @@ def test_deflate_is_read_byte_by_byte_in_either_form(httpserver: HTTPServer, bar
     httpserver.expect_request("/f").respond_with_response(response)
     result = _get(httpserver.url_for("/f"))
     assert isinstance(result, Fetched) and result.body == FEED
+
+
+def _members(*parts: bytes) -> bytes:
+    return b"".join(gzip.compress(part) for part in parts)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (_members(FEED[:40], FEED[40:]), FEED),
+        (_members(FEED[:10], b"", FEED[10:30], FEED[30:]), FEED),
+        (_members(FEED) + b"trailing garbage", FEED),
+        (_members(FEED) + b"\x1f", FEED),
+        (_members(FEED) + b"\0" * 8 + _members(b"after the garbage"), FEED),
+    ],
+    ids=[
+        "two-members",
+        "four-members-one-empty",
+        "trailing-garbage",
+        "one-magic-byte-left",
+        "member-after-garbage",
+    ],
+)
+def test_every_gzip_member_is_read_even_byte_by_byte(
+    httpserver: HTTPServer, data: bytes, expected: bytes
+) -> None:
+    """A gzip body of several members (RFC 1952 2.2) is their concatenation, as gunzip
+    and browsers read it; zlib alone stops after the first, which cut the feed short.
+    Bytes after the end that start no member are ignored, and so is all that follows."""
+    for chunks in ([data], [data[i : i + 1] for i in range(len(data))]):
+        response = _streamed(iter(chunks), **{"Content-Encoding": "gzip"})
+        httpserver.expect_oneshot_request("/f").respond_with_response(response)
+        result = _get(httpserver.url_for("/f"))
+        assert isinstance(result, Fetched) and result.body == expected
+
+
+def test_nothing_after_the_end_of_the_compressed_stream_is_read(httpserver: HTTPServer) -> None:
+    """A server that streams on after the last member is not read to its deadline."""
+    endless = itertools.chain([_members(FEED)], itertools.repeat(b"after the end " * 100))
+    httpserver.expect_request("/f").respond_with_response(_streamed(endless, **{"Content-Encoding": "gzip"}))
+    result = _get(httpserver.url_for("/f"), deadline="30s")
+    assert isinstance(result, Fetched) and result.body == FEED
+
+
+def test_a_bomb_split_into_members_is_still_capped(httpserver: HTTPServer) -> None:
+    bomb = _members(*[b"\0" * 100_000] * 30)
+    response = _streamed(iter([bomb]), **{"Content-Encoding": "gzip"})
+    httpserver.expect_request("/f").respond_with_response(response)
+    assert (
+        str(_error(httpserver.url_for("/f"), max_bytes=1_000_000))
+        == "fetch: body is over the 1000000-byte cap"
+    )
+
+
+@given(
+    parts=st.lists(st.binary(max_size=300), min_size=1, max_size=5),
+    cuts=st.lists(st.integers(min_value=0, max_value=2_000), max_size=12),
+    garbage=st.binary(max_size=20).filter(lambda b: not b.startswith(b"\x1f")),
+)
+def test_gzip_members_in_any_reads_give_their_concatenation(
+    parts: list[bytes], cuts: list[int], garbage: bytes
+) -> None:
+    data = _members(*parts) + garbage
+    bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
+    chunks = [data[a:b] for a, b in itertools.pairwise(bounds)]
+    response = httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=iter(chunks))
+    assert read_body("http://a.example/f", response, 10_000, lambda: None) == b"".join(parts)
 
 
 def _streamed(chunks: Iterator[bytes], **headers: str) -> Response:

@@ -20,6 +20,7 @@ is sent.
 """
 
 from monitor.fetch._addresses import AddressPolicy, IPAddress, Resolver, is_public, system_resolver
+from monitor.fetch._body import read_body
 from monitor.fetch._client import ACCEPT, MAX_REDIRECTS, PROJECT_URL, USER_AGENT, Fetcher, request_url
 from monitor.fetch._headers import MAX_VALIDATOR, MAX_WAIT, parse_retry_after, validator
 
@@ -36,6 +37,7 @@ __all__ = [
     "Resolver",
     "is_public",
     "parse_retry_after",
+    "read_body",
     "request_url",
     "system_resolver",
     "validator",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from collections.abc import Callable, Iterator
+from typing import Literal
 
 import httpx
 
@@ -46,11 +47,20 @@ def _decoder(encoding: str) -> Decoder | None:
     if name in ("", "identity"):
         return None
     if name in ("gzip", "x-gzip"):
-        return lambda head: zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return _gzip
     if name == "deflate":
         return _deflate
     shown = encoding if len(encoding) <= 40 else encoding[:40] + "…"
     raise httpx.DecodingError(f"unsupported Content-Encoding {shown!r}")
+
+
+def _gzip(head: bytes) -> zlib._Decompress:
+    """One gzip member (RFC 1952); ``_decoded`` starts another for each that follows."""
+    return zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+"""The first two bytes of every gzip member."""
 
 
 def _deflate(head: bytes) -> zlib._Decompress:
@@ -61,23 +71,64 @@ def _deflate(head: bytes) -> zlib._Decompress:
     return zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
 
 
+def _first_bytes(chunks: Iterator[bytes], count: int) -> bytes:
+    """At least ``count`` bytes from the start (fewer only if the body is shorter)."""
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= count:
+            break
+    return head
+
+
+def _inflate(decoder: zlib._Decompress, data: bytes, cap: int) -> Iterator[bytes]:
+    """Decompress ``data`` in steps of at most ``cap`` bytes."""
+    yield decoder.decompress(data, cap)
+    while decoder.unconsumed_tail:
+        yield decoder.decompress(decoder.unconsumed_tail, cap)
+
+
+def _after_end(make: Decoder, data: bytes) -> Literal["member", "wait", "end"]:
+    """What the bytes after the end of a compressed stream are: another gzip member, one
+    byte that may start one (wait for the next read), or the end of the body."""
+    if make is not _gzip:
+        return "end"
+    if data.startswith(GZIP_MAGIC):
+        return "member"
+    return "wait" if len(data) < 2 and GZIP_MAGIC.startswith(data) else "end"
+
+
 def _decoded(raw: Iterator[bytes], make: Decoder | None, cap: int) -> Iterator[bytes]:
-    """Decompress lazily, never producing more than ``cap`` bytes per step."""
+    """Decompress lazily, never producing more than ``cap`` bytes per step.
+
+    A gzip body may hold several members one after another (RFC 1952 2.2: concatenated
+    files, streaming compressors, CDNs joining pieces); each is read in turn, as gunzip,
+    browsers and curl read them (zlib stops at the end of the first, which cut the feed
+    there without a word). Bytes after the end that start no member are ignored, as
+    those clients ignore them."""
     if make is None:
         yield from raw
         return
-    chunks, head = iter(raw), b""
-    for chunk in chunks:  # the two bytes that tell the forms of deflate apart
-        head += chunk
-        if len(head) >= 2:
-            break
-    decoder = make(head)
+    chunks = iter(raw)
+    head = _first_bytes(chunks, 2)  # what tells the forms of deflate apart
+    decoder, pending, ended = make(head), b"", False
     try:
         for chunk in itertools.chain([head], chunks):
-            data = decoder.decompress(chunk, cap)
-            yield data
-            while decoder.unconsumed_tail:
-                yield decoder.decompress(decoder.unconsumed_tail, cap)
+            data, pending = pending + chunk, b""
+            while data:
+                if decoder.eof:
+                    follows = _after_end(make, data)
+                    if follows == "wait":
+                        pending = data
+                        break
+                    if follows == "end":
+                        ended = True
+                        break
+                    decoder = make(data)
+                yield from _inflate(decoder, data, cap)
+                data = decoder.unused_data if decoder.eof else b""
+            if ended:  # nothing after the end is read, so a server cannot stream on
+                break
         yield decoder.flush()
     except zlib.error as e:
         raise httpx.DecodingError(f"corrupt compressed body: {e}") from e
