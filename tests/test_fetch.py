@@ -312,6 +312,76 @@ def test_a_silent_server_hits_the_read_timeout() -> None:
         listener.close()
 
 
+def _read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _keep_alive_server(closes_without_answer: int) -> tuple[socket.socket, threading.Thread, list[bytes]]:
+    """Answers a request on its first connection, then closes that connection when the
+    next request arrives on it (``closes_without_answer`` times, one connection each), as
+    a server whose keep-alive timeout ran out just then does; later connections answer."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    requests: list[bytes] = []
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(FEED), FEED)
+
+    def serve() -> None:
+        first, _ = listener.accept()
+        with first:
+            requests.append(_read_request(first))
+            first.sendall(answer)
+            requests.append(_read_request(first))  # the reused connection: closed unanswered
+        for _ in range(closes_without_answer - 1):
+            conn, _ = listener.accept()
+            with conn:
+                requests.append(_read_request(conn))
+        conn, _ = listener.accept()
+        with conn:
+            requests.append(_read_request(conn))
+            conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread, requests
+
+
+def test_a_kept_alive_connection_the_server_closed_unanswered_is_retried_once() -> None:
+    """HTTP/1.1 lets a server close an idle connection at any time; a GET that meets
+    such a close before any response byte is sent again once on a new connection, as
+    browsers do, instead of failing the poll."""
+    listener, thread, requests = _keep_alive_server(closes_without_answer=1)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
+    try:
+        with _fetcher() as fetcher:
+            assert isinstance(fetcher.fetch(url, now=NOW), Fetched)
+            result = fetcher.fetch(url, now=NOW)
+        assert isinstance(result, Fetched) and result.body == FEED
+        assert len(requests) == 3
+    finally:
+        thread.join(5)
+        listener.close()
+
+
+def test_a_server_that_closes_unanswered_again_is_not_retried_twice() -> None:
+    listener, thread, requests = _keep_alive_server(closes_without_answer=2)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
+    try:
+        with _fetcher() as fetcher:
+            assert isinstance(fetcher.fetch(url, now=NOW), Fetched)
+            with pytest.raises(FetchError, match="Server disconnected without sending a response"):
+                fetcher.fetch(url, now=NOW)
+            assert isinstance(fetcher.fetch(url, now=NOW), Fetched)  # the next poll
+        assert len(requests) == 4  # one retry, not two
+    finally:
+        thread.join(5)
+        listener.close()
+
+
 def test_a_dripping_server_hits_the_total_deadline(httpserver: HTTPServer) -> None:
     """Each chunk arrives in time, but the whole body takes too long (clock injected)."""
     httpserver.expect_request("/drip").respond_with_handler(

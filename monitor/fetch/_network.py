@@ -134,6 +134,18 @@ class PinnedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+def closed_unanswered(request: httpx.Request, error: httpx.TransportError) -> bool:
+    """Whether a request met a connection the server closed before answering, which
+    HTTP/1.1 allows at any time (RFC 9112 9.6): a kept-alive connection whose idle
+    timeout ran out as we reused it. Browsers send an idempotent request again on a new
+    connection; so do we, once. Nothing of a response had come: the error was raised
+    before ``handle_request`` returned, and a reset or short read of the headers is
+    the same case as a clean close."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    return not isinstance(error, httpx.RemoteProtocolError) or "without sending a response" in str(error)
+
+
 class PinnedTransport(httpx.BaseTransport):
     """httpx's HTTP transport, one connection pool per trust class, each on its own backend.
 
@@ -157,8 +169,14 @@ class PinnedTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         trust: Trust = "private" if request.extensions.get(TRUST) == "private" else "public"
+        transport = self._transports[trust]
         try:
-            return self._transports[trust].handle_request(request)
+            try:
+                return transport.handle_request(request)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
+                if not closed_unanswered(request, e):
+                    raise
+                return transport.handle_request(request)  # once more; the closed one is gone
         except RefusedAddress as e:
             raise RefusedAddress(e.host, e.address, str(request.url)) from None
 
