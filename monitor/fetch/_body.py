@@ -55,7 +55,12 @@ def _decoder(encoding: str) -> Decoder | None:
 
 
 def _gzip(head: bytes) -> zlib._Decompress:
-    """One gzip member (RFC 1952); ``_decoded`` starts another for each that follows."""
+    """One gzip member (RFC 1952); ``_decoded`` starts another for each that follows.
+
+    Every gzip member starts with ``GZIP_MAGIC``; a body labelled gzip that does not was
+    sent uncompressed (object-store metadata saying gzip on a plain file, a proxy that
+    unpacked the body and kept the header), and is read as sent: nothing compressed can
+    be misread that way, and the parser judges what it is."""
     return zlib.decompressobj(16 + zlib.MAX_WBITS)
 
 
@@ -111,6 +116,10 @@ def _decoded(raw: Iterator[bytes], make: Decoder | None, cap: int) -> Iterator[b
         return
     chunks = iter(raw)
     head = _first_bytes(chunks, 2)  # what tells the forms of deflate apart
+    if make is _gzip and not head.startswith(GZIP_MAGIC):
+        yield head  # labelled gzip but sent as is: read as sent (see ``_decoder``)
+        yield from chunks
+        return
     decoder, pending, ended = make(head), b"", False
     try:
         for chunk in itertools.chain([head], chunks):
