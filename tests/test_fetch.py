@@ -8,6 +8,7 @@ import socket
 import threading
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,6 +24,7 @@ from monitor.errors import FetchError
 from monitor.fetch import MAX_VALIDATOR, MAX_WAIT, Fetcher, parse_retry_after, read_body, validator
 from monitor.models import Fetched, NotModified
 from tests.conftest import free_port
+from tests.netseams import Resolver, Server, respond
 
 NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
 FEED = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
@@ -569,3 +571,57 @@ def test_cookies_are_never_kept_or_sent(httpserver: HTTPServer) -> None:
         assert isinstance(fetcher.fetch(httpserver.url_for("/set"), now=NOW), Fetched)
         assert isinstance(fetcher.fetch(httpserver.url_for("/next"), now=NOW), Fetched)
     assert "Cookie" not in httpserver.log[-1][0].headers
+
+
+def test_at_most_per_host_requests_reach_one_host_at_a_time() -> None:
+    """``fetch.per_host`` holds a third request to a busy host back, and no other host."""
+    server, resolver = Server("127.0.0.1"), Resolver()
+    resolver.always("busy.example", "127.0.0.1")
+    resolver.always("other.example", "127.0.0.1")
+    changed, inside, most, release = threading.Condition(), [0], [0], threading.Event()
+
+    def held(handler: object) -> None:
+        with changed:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            changed.notify_all()
+        release.wait(10)
+        with changed:
+            inside[0] -= 1
+        respond(FEED)(handler)  # type: ignore[arg-type]
+
+    server.routes["/held"], server.routes["/feed"] = held, respond(FEED)
+    fetcher = Fetcher(FetchSettings.model_validate({"per_host": 2}), resolver=resolver)
+    try:
+        with fetcher, ThreadPoolExecutor(5) as pool:
+            waiting = [
+                pool.submit(fetcher.fetch, f"http://busy.example:{server.port}/held") for _ in range(5)
+            ]
+            with changed:
+                assert changed.wait_for(lambda: inside[0] == 2, 10)
+            assert isinstance(fetcher.fetch(f"http://other.example:{server.port}/feed"), Fetched)
+            with changed:
+                assert not changed.wait_for(lambda: inside[0] > 2, 0.5)
+            assert fetcher.busy_hosts == 1
+            release.set()
+            assert all(isinstance(f.result(10), Fetched) for f in waiting)
+        assert most[0] == 2 and fetcher.busy_hosts == 0
+    finally:
+        release.set()
+        server.close()
+
+
+def test_hosts_are_forgotten_once_their_requests_end() -> None:
+    """Article links name new hosts for months; the politeness table must not keep them."""
+    server, resolver = Server("127.0.0.1"), Resolver()
+    server.routes["/feed"] = respond(FEED)
+    hosts = [f"site-{n}.example" for n in range(60)]
+    for host in hosts:
+        resolver.always(host, "127.0.0.1")
+    try:
+        with Fetcher(FetchSettings(), resolver=resolver) as fetcher:
+            for host in hosts:
+                assert isinstance(fetcher.fetch(f"http://{host}:{server.port}/feed"), Fetched)
+            assert fetcher.busy_hosts == 0
+    finally:
+        server.close()

@@ -40,6 +40,38 @@ MAX_REDIRECTS = 10
 _WEB_SCHEMES = ("http", "https")
 
 
+class HostSlots:
+    """At most ``per_host`` requests to one host at a time (politeness).
+
+    A host's semaphore lives only while requests to it are in flight or waiting, so the
+    table holds no more hosts than there are fetches at once, however many hosts the
+    article links of months name (it kept every host ever fetched)."""
+
+    def __init__(self, per_host: int) -> None:
+        self._per_host = per_host
+        self._lock = threading.Lock()
+        self._slots: dict[str, tuple[threading.BoundedSemaphore, list[int]]] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._slots)
+
+    @contextmanager
+    def slot(self, host: str) -> Iterator[None]:
+        key = host.lower()
+        with self._lock:
+            semaphore, users = self._slots.setdefault(key, (threading.BoundedSemaphore(self._per_host), [0]))
+            users[0] += 1
+        try:
+            with semaphore:
+                yield
+        finally:
+            with self._lock:
+                users[0] -= 1
+                if not users[0]:
+                    del self._slots[key]
+
+
 class Fetcher:
     """Owns the httpx.Client every feed and page request goes through.
 
@@ -60,8 +92,7 @@ class Fetcher:
         self._settings = settings
         self._monotonic = monotonic
         self._origins = Origins(resolver, policy)
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._slots_lock = threading.Lock()
+        self._hosts = HostSlots(settings.per_host)
         self._local = threading.local()  # this thread's FetchContext, during a fetch
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
         self._client = httpx.Client(
@@ -95,6 +126,11 @@ class Fetcher:
     def close(self) -> None:
         """Release pooled connections."""
         self._client.close()
+
+    @property
+    def busy_hosts(self) -> int:
+        """Hosts with a request in flight or waiting for its turn."""
+        return len(self._hosts)
 
     @property
     def closed(self) -> bool:
@@ -155,7 +191,7 @@ class Fetcher:
         self, url: str, target: httpx.URL, headers: dict[str, str], fetched_at: datetime, trust: Trust
     ) -> Fetched | NotModified:
         with (
-            self._host_slot(target.host),
+            self._hosts.slot(target.host),
             self._client.stream("GET", target, headers=headers, extensions={TRUST: trust}) as response,
         ):
             if response.status_code == 304:
@@ -205,14 +241,6 @@ class Fetcher:
 
     def _too_long(self) -> str:
         return f"fetch: took longer than {self._settings.deadline.total_seconds():g}s"
-
-    @contextmanager
-    def _host_slot(self, host: str) -> Iterator[None]:
-        """At most ``fetch.per_host`` requests to one host at a time (politeness)."""
-        with self._slots_lock:
-            slot = self._slots.setdefault(host.lower(), threading.BoundedSemaphore(self._settings.per_host))
-        with slot:
-            yield
 
 
 def request_url(url: str) -> httpx.URL:
