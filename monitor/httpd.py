@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.metrics import CONTENT_TYPE
 
@@ -99,20 +100,36 @@ def _handler(
         timeout = read_timeout  # socketserver sets it on the connection: a silent client is dropped
 
         def do_GET(self) -> None:
-            if self.path == "/healthz":
-                ok, detail = health()
-                self._send(200 if ok else 503, "application/json", json.dumps(detail).encode())
-            elif self.path == "/metrics":
-                self._send(200, CONTENT_TYPE, metrics())
-            else:
-                self._send(404, "text/plain", b"not found\n")
+            self._answer(with_body=True)
 
-        def _send(self, status: int, content_type: str, body: bytes) -> None:
+        def do_HEAD(self) -> None:
+            self._answer(with_body=False)
+
+        def _answer(self, *, with_body: bool) -> None:
+            """Route on the path alone: a probe may add a query (``/healthz?probe=k8s``)
+            or send the absolute form (``GET http://host/healthz``), which HTTP/1.1
+            servers must accept; both were a 404, so such a probe saw the daemon down."""
+            path = urlsplit(self.path).path
+            try:
+                if path == "/healthz":
+                    ok, detail = health()
+                    answer = (200 if ok else 503, "application/json", json.dumps(detail).encode())
+                elif path == "/metrics":
+                    answer = (200, CONTENT_TYPE, metrics())
+                else:
+                    answer = (404, "text/plain", b"not found\n")
+            except Exception:  # a bug in a reader: an answer, not a dropped connection
+                log.exception("http: %s failed", path[:100])
+                answer = (500, "text/plain", b"internal error\n")
+            self._send(*answer, with_body=with_body)
+
+        def _send(self, status: int, content_type: str, body: bytes, *, with_body: bool) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if with_body:
+                self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
             log.debug("http " + format, *args)

@@ -74,3 +74,42 @@ def test_silent_clients_are_bounded_and_dropped(server: StatusServer) -> None:
             connection.close()
     with urllib.request.urlopen(f"http://{server.address}/healthz", timeout=10) as response:
         assert (response.status, json.loads(response.read())) == (200, {"ok": True})
+
+
+def _raw(server: StatusServer, request: bytes) -> bytes:
+    host, port = server.address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(request)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    "target", ["/healthz?probe=kubelet", "/healthz?", "http://monitor.internal:8080/healthz", "/healthz#x"]
+)
+def test_a_probe_with_a_query_or_the_absolute_form_reaches_healthz(server: StatusServer, target: str) -> None:
+    """They were a 404, which a probe reads as "down": the container would be restarted."""
+    answer = _raw(server, f"GET {target} HTTP/1.0\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.0 200 ") and answer.endswith(b'{"ok": true}')
+
+
+def test_head_answers_the_headers_of_get_without_the_body(server: StatusServer) -> None:
+    got = _raw(server, b"GET /metrics HTTP/1.0\r\n\r\n")
+    head = _raw(server, b"HEAD /metrics HTTP/1.0\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200 ") and head.endswith(b"\r\n\r\n")
+    assert b"Content-Length: 5\r\n" in head and got.endswith(b"\r\n\r\nup 1\n")
+
+
+def test_a_reader_that_raises_is_a_500_not_a_dropped_connection() -> None:
+    def broken() -> tuple[bool, dict[str, object]]:
+        raise RuntimeError("a bug")
+
+    status = StatusServer("127.0.0.1:0", broken, lambda: b"up 1\n")
+    status.start()
+    try:
+        assert _raw(status, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 500 ")
+        assert _raw(status, b"GET /metrics HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 ")
+    finally:
+        status.stop()
