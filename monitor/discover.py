@@ -12,6 +12,8 @@ that is itself a feed (RSS, Atom, RDF or JSON Feed) by its first element or its
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from urllib.parse import urljoin
 import lxml.etree
 import lxml.html
 
+from monitor.text import one_line
 from monitor.weburl import web_parts
 
 FeedKind = Literal["rss", "atom", "rdf", "json"]
@@ -29,6 +32,7 @@ FEED_TYPES = frozenset(
     ["application/rss+xml", "application/atom+xml", "application/feed+json", "application/json"]
 )
 _SNIFF_BYTES = 64 * 1024
+TITLE_LIMIT = 1000  # characters of a feed's title, as ``parse`` keeps it: it may become a name in the config
 _ROOT_KIND: dict[str, FeedKind] = {"rss": "rss", "feed": "atom", "RDF": "rdf"}
 _JSON_FEED_VERSION = "https://jsonfeed.org/version/"
 _WRAPPED = re.compile(r"[\t\n\r]")  # a long href wrapped over lines: browsers drop these
@@ -43,12 +47,20 @@ class Alternate:
     type: str
 
 
-def alternates(html: bytes, base_url: str) -> list[Alternate]:
-    """The feeds a page's ``<head>`` links to, in document order, each URL once."""
-    head = _head(html)
-    if head is None:
-        return []
-    base = _base(head, base_url)
+def alternates(html: bytes, base_url: str, content_type: str | None = None) -> list[Alternate]:
+    """The feeds a page's ``<head>`` links to, in document order, each URL once.
+
+    ``content_type`` is the page's header, whose charset says how to read the titles;
+    a reading that finds no feed (a header naming a wrong charset) gives way to the next."""
+    for encoding in _encodings(html, content_type):
+        head = _head(html, encoding)
+        found = [] if head is None else _linked(head, _base(head, base_url))
+        if found:
+            return found
+    return []
+
+
+def _linked(head: lxml.html.HtmlElement, base: str) -> list[Alternate]:
     found: list[Alternate] = []
     seen: set[str] = set()
     for link in head.iter("link"):
@@ -60,17 +72,49 @@ def alternates(html: bytes, base_url: str) -> list[Alternate]:
         if url is None or url in seen:
             continue
         seen.add(url)
-        title = " ".join(str(link.get("title") or "").split()) or None
+        title = one_line(str(link.get("title") or ""), TITLE_LIMIT) or None
         found.append(Alternate(title=title, url=url, type=kind))
     return found
 
 
-def _head(html: bytes) -> lxml.html.HtmlElement | None:
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
+
+
+def _encodings(html: bytes, content_type: str | None) -> list[str | None]:
+    """How lxml may read the page, best first (None: lxml decides from a byte order mark
+    or a ``<meta charset>``): the header's charset (after a byte order mark, HTML's
+    order), then UTF-8 when the bytes are UTF-8, then lxml's own reading. A header that
+    names a wrong charset (utf-7 on a UTF-8 page) gives no document, and the next is
+    tried. lxml alone reads a page without a meta charset as latin-1, which turned every
+    title of a UTF-8 page that names its charset only in the header ("Новини") into
+    mojibake, and that became the feed's name."""
+    if html.startswith(_BOMS):
+        return [None]
+    found: list[str | None] = []
+    label = _CHARSET.search(content_type or "")
+    if label:
+        with contextlib.suppress(LookupError):  # unknown, or no text encoding (rot13)
+            "".encode(label.group(1))  # a LookupError for a codec that is no text encoding
+            found.append(codecs.lookup(label.group(1)).name)
+    try:
+        html.decode("utf-8")
+        found.append("utf-8")
+    except UnicodeDecodeError:
+        pass
+    return [*dict.fromkeys(found), None]
+
+
+def _head(html: bytes, encoding: str | None) -> lxml.html.HtmlElement | None:
     """The parsed ``<head>``, or None for a body that is not an HTML document."""
     if not html.strip():
         return None
     try:
-        document = lxml.html.document_fromstring(html)
+        parser = lxml.html.HTMLParser(encoding=encoding)
+    except LookupError:  # a codec Python knows and libxml2 does not
+        parser = lxml.html.HTMLParser()
+    try:
+        document = lxml.html.document_fromstring(html, parser=parser)
     except (lxml.etree.ParserError, ValueError):
         return None
     head: lxml.html.HtmlElement | None = document.find("head")
@@ -145,7 +189,7 @@ def json_feed_title(body: bytes) -> str | None:
     title = feed.get("title") if feed else None
     if not isinstance(title, str):
         return None
-    return " ".join(title.split()) or None
+    return one_line(title, TITLE_LIMIT) or None
 
 
 def _json_feed(body: bytes, content_type: str | None) -> dict[str, object] | None:

@@ -59,13 +59,30 @@ _DROP = ("script", "style", "noscript", "template", "head", "title", "iframe", "
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # What ``clean`` removes from markup: the same, but tab, newline and CR are kept.
 _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# C1 controls (U+0080-U+009F) are in text only as windows-1252 read as latin-1 (a feed
+# labelled iso-8859-1 that is really windows-1252, which browsers decode as such) or as
+# references like "&#146;"; shown as they are, U+009B can start an escape sequence in the
+# terminal a CLI command prints a title to. Each becomes its windows-1252 character, as
+# browsers read both; the five that windows-1252 leaves undefined become a replacement.
+_C1 = re.compile(r"[\x80-\x9f]")
+_WINDOWS_1252 = {chr(b): bytes([b]).decode("cp1252", "replace") for b in range(0x80, 0xA0)}
 _TAG = re.compile(r"<[^>]*>?")
 _NUMERIC_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));?")
 
 
+def as_windows_1252(text: str, undefined: str = " ") -> str:
+    """``text`` with each C1 control read as windows-1252 (see ``_C1``), one for one."""
+
+    def character(found: re.Match[str]) -> str:
+        shown = _WINDOWS_1252[found.group()]
+        return undefined if shown == "\ufffd" else shown
+
+    return _C1.sub(character, text)
+
+
 def html_to_text(markup: str) -> str:
     """Visible text of an HTML fragment, whitespace collapsed, paragraphs on their own lines."""
-    markup = _CONTROL.sub(" ", markup or "")
+    markup = _CONTROL.sub(" ", as_windows_1252(markup or ""))
     if not markup.strip():
         return ""
     if "<" not in markup and "&" not in markup:
@@ -79,7 +96,7 @@ def html_to_text(markup: str) -> str:
     try:
         root = lxml.html.document_fromstring(f"<html><body>{markup}")
     except (lxml.etree.LxmlError, ValueError):  # lxml gave up on this markup: drop the tags instead
-        return collapse_whitespace(_CONTROL.sub(" ", html.unescape(_TAG.sub(" ", markup))))
+        return collapse_whitespace(_CONTROL.sub(" ", as_windows_1252(html.unescape(_TAG.sub(" ", markup)))))
     for element in list(root.iter(*_DROP)):
         element.drop_tree()
     for element in root.iter():
@@ -89,7 +106,7 @@ def html_to_text(markup: str) -> str:
             element.text = "\n" + (element.text or "")
             element.tail = "\n" + (element.tail or "")
     # Character references decode only now ("&#1;"), so the text is cleaned once more.
-    return collapse_whitespace(_CONTROL.sub(" ", str(root.text_content())))
+    return collapse_whitespace(_CONTROL.sub(" ", as_windows_1252(str(root.text_content()))))
 
 
 def _safe_reference(found: re.Match[str]) -> str:
@@ -106,7 +123,7 @@ def _safe_reference(found: re.Match[str]) -> str:
 
 def plain_text(text: str) -> str:
     """Text that is already plain (a text/plain title): control characters out, whitespace collapsed."""
-    return collapse_whitespace(_CONTROL.sub(" ", text))
+    return collapse_whitespace(_CONTROL.sub(" ", as_windows_1252(text)))
 
 
 def collapse_whitespace(text: str) -> str:
@@ -122,7 +139,7 @@ def collapse_whitespace(text: str) -> str:
 
 def one_line(text: str, limit: int = 300) -> str:
     """A single line, safe for mail subjects and log lines; shortened with an ellipsis."""
-    flat = " ".join(_CONTROL.sub(" ", text).split())
+    flat = " ".join(_CONTROL.sub(" ", as_windows_1252(text)).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
@@ -133,7 +150,7 @@ def clean(text: str, replacement: str = "\ufffd") -> str:
     it (a snippet's highlights): each removed character becomes one ``replacement``
     character, so nothing around it is joined or shifted.
     """
-    return _UNSAFE.sub(replacement, text)
+    return _UNSAFE.sub(replacement, as_windows_1252(text, replacement))
 
 
 def ascii_int(text: str, digits: int = 18) -> int | None:

@@ -227,21 +227,80 @@ HREFS = st.one_of(
 )
 
 
+CHARSETS = st.one_of(
+    st.none(),
+    st.sampled_from(["utf-8", "windows-1251", "utf-16", "utf-7", "rot13", "base64", "idna", "x"]),
+    st.text(max_size=20),
+).map(lambda label: None if label is None else f"text/html; charset={label}")
+
+
 @settings(max_examples=300, deadline=None)
-@given(hrefs=st.lists(HREFS, max_size=5), base=st.one_of(st.none(), HREFS), junk=st.binary(max_size=200))
-def test_any_page_gives_web_addresses_or_nothing(hrefs: list[str], base: str | None, junk: bytes) -> None:
-    """Whatever a page's links and base say, ``alternates`` returns http(s) addresses with
-    a host and no control character, each once; ``feed_kind`` never raises either."""
+@given(
+    hrefs=st.lists(HREFS, max_size=5),
+    base=st.one_of(st.none(), HREFS),
+    junk=st.binary(max_size=200),
+    titles=st.lists(st.text(max_size=30), max_size=5),
+    content_type=CHARSETS,
+)
+def test_any_page_gives_web_addresses_or_nothing(
+    hrefs: list[str], base: str | None, junk: bytes, titles: list[str], content_type: str | None
+) -> None:
+    """Whatever a page's links, base, titles and charset say, ``alternates`` returns
+    http(s) addresses with a host and no control character, each once, with one-line
+    titles that can be a name in the config; ``feed_kind`` never raises either."""
     links = "".join(
-        f'<link rel="alternate" type="application/rss+xml" href="{html.escape(h)}">' for h in hrefs
+        f'<link rel="alternate" type="application/rss+xml" href="{html.escape(h)}" title="{html.escape(t)}">'
+        for h, t in zip(hrefs, [*titles, *[""] * len(hrefs)], strict=False)
     )
     base_tag = "" if base is None else f'<base href="{html.escape(base)}">'
     page = _page(base_tag + links) + junk
-    found = alternates(page, PAGE)
+    found = alternates(page, PAGE, content_type)
     assert len({a.url for a in found}) == len(found)
     for alternate in found:
         parts = urlsplit(alternate.url)
         assert parts.scheme in ("http", "https") and parts.hostname
         assert not any(ord(c) < 0x20 or c == "\x7f" for c in alternate.url)
+        title = alternate.title or ""
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in title) and title == title.strip()
     feed_kind(page)
     feed_kind(junk)
+
+
+_NEWS = '<link rel="alternate" type="application/rss+xml" title="Новини" href="/rss">'
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (_page(_NEWS), "text/html; charset=utf-8"),
+        (_page(_NEWS), "text/html"),
+        (_page(_NEWS), None),
+        (_page(_NEWS).decode().encode("cp1251"), "text/html; charset=windows-1251"),
+        (_page(_NEWS).decode().encode("cp1251"), 'text/html; charset="CP1251"'),
+        (_page('<meta charset="windows-1251">' + _NEWS).decode().encode("cp1251"), "text/html"),
+        (_page(_NEWS).decode().encode("utf-16"), "text/html; charset=utf-8"),
+        (_page(_NEWS), "text/html; charset=utf-7"),
+        (_page(_NEWS), "text/html; charset=rot13"),
+        (_page(_NEWS), "text/html; charset=no-such-codec"),
+        (b'<?xml version="1.0" encoding="utf-8"?>' + _page(_NEWS), "application/xhtml+xml; charset=utf-8"),
+    ],
+    ids=[
+        "header-utf-8",
+        "no-charset-utf-8",
+        "no-header",
+        "header-cp1251",
+        "quoted-label",
+        "meta-cp1251",
+        "bom-over-header",
+        "wrong-header-utf-7",
+        "not-a-text-codec",
+        "unknown-codec",
+        "xhtml-declaration",
+    ],
+)
+def test_titles_are_read_in_the_pages_charset(body: bytes, content_type: str | None) -> None:
+    """HTML's order: a byte order mark, the header's charset, a meta charset; UTF-8
+    bytes are UTF-8. lxml alone read a page without a meta charset as latin-1."""
+    assert alternates(body, PAGE, content_type) == [
+        Alternate("Новини", "https://news.example.org/rss", "application/rss+xml")
+    ]

@@ -201,6 +201,43 @@ def test_add_a_json_feed(httpserver: HTTPServer, shipped: Path, capsys: Capsys) 
     assert capsys.readouterr().out.startswith(f"added 'Kyiv Notes': {url}")
 
 
+HOSTILE_TITLE = "Kyiv\x1b]0;owned\x07 Notes\x00\x9b31m"  # a window-title escape, a NUL, a C1 CSI
+
+
+def test_a_json_feed_title_with_control_characters_becomes_a_clean_name(
+    httpserver: HTTPServer, shipped: Path, capsys: Capsys
+) -> None:
+    """The title became the feed's name as it was, and the edited config was refused
+    ("this text holds a control character") at a line the user's file does not have;
+    nor may an escape sequence reach the terminal."""
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": HOSTILE_TITLE, "items": []}
+    httpserver.expect_request("/feed.json").respond_with_json(feed)
+    url = httpserver.url_for("/feed.json")
+    assert main(["feeds", "add", url, "-c", str(shipped)]) == 0
+    assert capsys.readouterr().out.startswith(f"added 'Kyiv ]0;owned Notes ›31m': {url}")
+    assert main(["check", "-c", str(shipped)]) == 0
+
+
+def test_a_linked_feed_title_with_control_characters_becomes_a_clean_name(
+    httpserver: HTTPServer, shipped: Path, capsys: Capsys
+) -> None:
+    """The page's ``<link title>`` names a feed that has no title of its own; the page
+    names its charset only in the header (lxml alone read it as latin-1)."""
+    site = Site(httpserver)
+    escaped = HOSTILE_TITLE.replace("\x00", "")  # lxml refuses NUL in a document
+    url = site.page(
+        "/page", f'<link rel="alternate" type="application/rss+xml" title="{escaped}" href="/untitled.xml">'
+    )
+    httpserver.expect_request("/untitled.xml").respond_with_data(
+        "<rss version='2.0'><channel><item><title>x</title><link>http://a.example/1</link></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    assert main(["feeds", "add", url, "-c", str(shipped)]) == 0
+    added = capsys.readouterr().out
+    assert added.startswith("added 'Kyiv ]0;owned Notes›31m': ") and "\x1b" not in added
+    assert main(["check", "-c", str(shipped)]) == 0
+
+
 def test_a_derived_name_already_taken_gets_a_number(site: Site, write_config: WriteConfig) -> None:
     path = write_config(f"feeds:\n  - name: {RSS_TITLE}\n    url: https://elsewhere.example.org/rss\n")
     assert main(["feeds", "add", site.rss, "-c", str(path)]) == 0

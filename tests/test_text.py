@@ -8,9 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.text import ascii_int, clean, collapse_whitespace, html_to_text, one_line, plain_text
+from monitor.text import (
+    as_windows_1252,
+    ascii_int,
+    clean,
+    collapse_whitespace,
+    html_to_text,
+    one_line,
+    plain_text,
+)
 
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")  # C1 too
 
 
 @pytest.mark.parametrize(
@@ -201,7 +209,12 @@ def test_html_to_text_always_gives_clean_text(markup: str) -> None:
     assert "\n\n" not in text
     line = one_line(markup, 40)
     assert len(line) <= 40
-    assert "\n" not in line
+    assert "\n" not in line and not CONTROL.search(line)
+    assert not CONTROL.search(plain_text(markup))
+    cleaned = clean(markup)
+    assert len(cleaned) == len(markup) and not CONTROL.search(
+        cleaned.replace("\t", "").replace("\n", "").replace("\r", "")
+    )
 
 
 @pytest.mark.parametrize(
@@ -221,3 +234,24 @@ def test_clean_replaces_one_for_one() -> None:
 
 def test_character_references_to_controls_do_not_survive_html_to_text() -> None:
     assert html_to_text("<p>a&#1;b&#x1b;c</p>") == "a b c"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("don\x92t", "don’t"),  # windows-1252 read as latin-1: what browsers show
+        ("\x93quoted\x94 \x96 dash", "“quoted” – dash"),
+        ("\x80 5", "€ 5"),
+        ("\x9b31m", "›31m"),  # no escape sequence reaches a terminal
+        ("a\x81b\x8dc\x8fd\x90e\x9df", "a b c d e f"),  # undefined in windows-1252
+    ],
+    ids=["apostrophe", "quotes-dash", "euro", "csi", "undefined"],
+)
+def test_c1_controls_are_read_as_windows_1252(text: str, expected: str) -> None:
+    assert one_line(text) == plain_text(text) == html_to_text(text) == expected
+    assert len(clean(text)) == len(text) and clean(text) == as_windows_1252(text, "\ufffd")
+
+
+def test_references_to_windows_1252_characters_decode_as_browsers_decode_them() -> None:
+    """HTML maps "&#146;" to U+2019, not to the control U+0092 (lxml gives the control)."""
+    assert html_to_text("<p>don&#146;t &#x9b;31m &#150; dash</p>") == "don’t ›31m – dash"

@@ -43,7 +43,7 @@ def find_feed(url: str, settings: FetchSettings, *, pick: int | None, stdin: Tex
         page = _get(fetcher, url)
         if feed_kind(page.body, page.content_type):
             return Found(page.moved_to or url, _title(page))
-        choices = alternates(page.body, page.final_url)
+        choices = alternates(page.body, page.final_url, page.content_type)
         if not choices:
             raise CommandExit(EXIT_FAILURE, f"no feed found at {url}")
         if len(choices) == 1 and pick in (None, 1):
