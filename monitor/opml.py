@@ -23,10 +23,12 @@ from email.utils import format_datetime
 import lxml.etree
 
 from monitor.errors import OpmlError
+from monitor.text import one_line
 
 NAMESPACE = "https://github.com/monitor-news/monitor/opml"
 """The namespace of the ``monitor:interval`` attribute."""
 _INTERVAL = f"{{{NAMESPACE}}}interval"
+NAME_LIMIT = 1000  # characters of a feed's name, as ``parse`` keeps a feed's title
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -81,7 +83,7 @@ def _outlines(parent: lxml.etree._Element, path: tuple[str, ...]) -> Iterator[Op
         if not isinstance(outline.tag, str) or _local(outline.tag) != "outline":
             continue
         attrs = {_local(k).lower(): _clean(v) for k, v in outline.attrib.items() if not k.startswith("{")}
-        label = attrs.get("text") or attrs.get("title")
+        label = one_line(attrs.get("text") or attrs.get("title") or "", NAME_LIMIT)
         url = attrs.get("xmlurl")
         if url:
             yield OpmlFeed(

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.errors import OpmlError
-from monitor.opml import NAMESPACE, OpmlFeed, parse_opml, render_opml
+from monitor.opml import NAME_LIMIT, NAMESPACE, OpmlFeed, parse_opml, render_opml
 
 OPML_1 = b"""<?xml version="1.0" encoding="ISO-8859-1"?>
 <!-- exported by an old reader -->
@@ -85,6 +85,18 @@ def test_round_trip_keeps_names_urls_intervals_and_order() -> None:
 def test_control_characters_are_left_out_rather_than_breaking_the_file() -> None:
     back = parse_opml(render_opml([OpmlFeed("bell\x07 and nul\x00", "https://example.org/x")]))
     assert back == [OpmlFeed("bell and nul", "https://example.org/x")]
+
+
+def test_names_are_cleaned_like_every_stored_title() -> None:
+    """A name goes to the terminal and into config.yaml: C1 controls are read as
+    windows-1252 (U+009B, a terminal's escape, was kept), and 5,000 characters are cut."""
+    opml = (
+        '<opml version="2.0"><body><outline text="Evil\u009b31m \u0092quoted\u0092" xmlUrl="https://e.example/rss"/>'
+        f'<outline text="{"n" * 5000}" xmlUrl="https://long.example/rss"/></body></opml>'
+    ).encode()
+    evil, long = parse_opml(opml)
+    assert evil.name == "Evil›31m ’quoted’"
+    assert len(long.name) == NAME_LIMIT and long.name.endswith("…")
 
 
 names = st.text(st.characters(exclude_categories=("Cc", "Cs", "Cn")), min_size=1, max_size=40).filter(
