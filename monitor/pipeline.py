@@ -163,7 +163,12 @@ def _language(poll: Poll) -> str | None:
 def _fetch(poll: Poll, deps: PollDeps) -> tuple[Fetched | NotModified, float]:
     started = time.perf_counter()
     feed = poll.feed
-    fetched = deps.fetcher.fetch(feed.address, etag=feed.etag, last_modified=feed.last_modified, now=poll.now)
+    # A moved feed is fetched on its configured address's behalf (``fetch._addresses``):
+    # the new host's publisher may answer "private" later, and must not gain the
+    # intranet's trust by it.
+    fetched = deps.fetcher.fetch(
+        feed.address, etag=feed.etag, last_modified=feed.last_modified, now=poll.now, origin=feed.url
+    )
     return fetched, (time.perf_counter() - started) * 1000
 
 
@@ -207,7 +212,7 @@ def _with_pages(
     """``new`` and ``candidates`` with the article text of the candidates (``full_text``)."""
     if not candidates or poll.spec is None or poll.spec.full_text == "never":
         return new, candidates
-    pages = with_pages(candidates, poll.spec.full_text, deps, poll.now, poll.feed.address)
+    pages = with_pages(candidates, poll.spec.full_text, deps, poll.now, poll.feed.url)
     # The pages took the poll's longest step: keep the lease (LeaseLost if it passed on).
     deps.store.renew_lease(poll.feed.id, poll.feed.lease, deps.clock() + deps.settings.poll.lease)
     enriched = {e.key: e for e in pages}

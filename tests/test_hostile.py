@@ -49,7 +49,7 @@ from monitor.samples import rss_feed, rss_item
 from monitor.store import Store
 from monitor.stories import lexicon
 from tests.conftest import Clock, RecordingNotifier, SettingsFactory
-from tests.netseams import PUBLIC_IP, Resolver, Server, pretend_public
+from tests.netseams import PRIVATE_IP, PUBLIC_IP, Resolver, Server, pretend_public, server_pair
 from tests.test_parse_pool import large_feed
 
 DATA = Path(__file__).parent / "data"
@@ -721,6 +721,40 @@ def test_a_public_feed_redirected_to_loopback_is_refused(
     assert cycle.error() == f"fetch: connection to a non-public address refused: {internal} (127.0.0.1)"
     assert feeds.log == ["/good.xml"]
     assert_bounded(cycle, app)
+
+
+def test_a_feed_that_moved_keeps_the_trust_of_its_configured_address(
+    make_app: AppFactory, notifier: RecordingNotifier
+) -> None:
+    """A public feed moves permanently to a host its publisher controls; after a restart
+    that host answers with a private address. The moved address is fetched on the
+    configured one's behalf, so it stays public and may not reach the private server
+    (as the new origin it was "an intranet feed" and was read, and its article links
+    could go anywhere)."""
+    public, private = server_pair()
+    try:
+        public.routes["/feed.xml"] = redirect(f"http://moved.test:{public.port}/new.xml", 301)
+        public.routes["/new.xml"] = body(items("Kharkiv: moved"))
+        private.routes["/new.xml"] = body(items("Kharkiv: internal"))
+        net = Resolver()
+        net.always("news.test", PUBLIC_IP)
+        net.always("moved.test", PUBLIC_IP)
+        app = make_app(f"http://news.test:{public.port}/feed.xml", net=net)
+        first = run_cycle(app, notifier)
+        assert first.error() is None
+        assert [a.title for a in first.alerts[HOSTILE]] == ["Kharkiv: moved"]
+        app.close()
+
+        net.always("moved.test", PRIVATE_IP)  # the publisher's DNS, after the restart
+        restarted = make_app(f"http://news.test:{public.port}/feed.xml", net=net)
+        again = run_cycle(restarted, notifier)
+    finally:
+        public.close()
+        private.close()
+    moved = f"http://moved.test:{public.port}/new.xml"
+    assert again.error() == f"fetch: connection to a non-public address refused: {moved} (127.0.0.1)"
+    assert private.paths == []
+    assert HOSTILE not in again.alerts
 
 
 def test_a_feed_configured_on_loopback_may_redirect_anywhere(
