@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -23,6 +22,7 @@ from urllib.parse import urljoin
 import lxml.etree
 import lxml.html
 
+from monitor.jsonfeed import decode
 from monitor.text import one_line
 from monitor.weburl import web_parts
 
@@ -195,8 +195,8 @@ def json_feed_title(body: bytes) -> str | None:
 def _json_feed(body: bytes, content_type: str | None) -> dict[str, object] | None:
     """The decoded object when ``body`` is a JSON Feed (by its version, or its media type)."""
     try:
-        data = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
+        data = decode(body)  # the parser's own reading, so a 100,000-deep array is "not JSON"
+    except ValueError:
         return None
     if not isinstance(data, dict):
         return None

@@ -96,6 +96,16 @@ def _load(fetched: Fetched) -> tuple[object, str | None]:
         raise ParseError(fetched.url, f"parse: invalid JSON Feed: {_reason(e)}") from e
 
 
+def decode(body: bytes) -> object:
+    """The JSON document in ``body``, as the parser reads it (bounded numbers); ValueError
+    when it is not JSON, not UTF-8 (or UTF-16/32 with its byte order mark), or nested
+    deeper than the decoder's recursion allows (``json`` raises RecursionError there)."""
+    try:
+        return _json(body)
+    except RecursionError as e:
+        raise ValueError(_reason(e)) from e
+
+
 def _json(document: str | bytes) -> object:
     """``json.loads`` with bounded numbers (see the module docstring)."""
     return json.loads(document, parse_int=_integer, parse_constant=lambda name: None)

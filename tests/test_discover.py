@@ -304,3 +304,21 @@ def test_titles_are_read_in_the_pages_charset(body: bytes, content_type: str | N
     assert alternates(body, PAGE, content_type) == [
         Alternate("Новини", "https://news.example.org/rss", "application/rss+xml")
     ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "t", "x": ' + b"[" * 100_000,
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "t", "x": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}",
+    ],
+    ids=["100000-deep", "deep-and-cut-inside-a-feed", "deep-inside-a-feed"],
+)
+def test_json_nobody_can_read_is_no_feed(body: bytes) -> None:
+    """``json`` raises RecursionError on deep nesting; it left ``feeds add`` with a traceback."""
+    assert feed_kind(body, "application/feed+json") is None
+    assert json_feed_title(body) is None
