@@ -246,3 +246,24 @@ def test_healthcheck_reports_the_daemon_while_the_file_holds_a_broken_edit(
     assert daemon.stop() == 0
     assert main(["healthcheck", "-c", str(path)]) == 1
     assert f"healthcheck: http://127.0.0.1:{port}/healthz:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [
+        ("99999999999999999999999999", " (from 1 to 9223372036854775807)"),
+        ("9223372036854775808", " (from 1 to 9223372036854775807)"),
+        ("0", " (from 1 to 9223372036854775807)"),
+        ("-1", " (from 1 to 9223372036854775807)"),
+        ("abc", ""),
+    ],
+    ids=["26-digits", "one-past-the-largest-row-id", "zero", "negative", "not-a-number"],
+)
+def test_a_story_number_no_database_can_hold_is_a_usage_error(
+    number: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 26-digit number raised OverflowError in the SQLite driver: a traceback."""
+    with pytest.raises(SystemExit) as exited:
+        main(["stories", "show", "--", number])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(f"argument ID: not a story number: {number!r}{reason}\n")

@@ -35,8 +35,25 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     show = actions.add_parser("show", help="one story's reports, with their feeds")
     show.set_defaults(handler=_show)
     add_config_option(show)
-    show.add_argument("id", type=int, metavar="ID", help="the story's number, as `monitor stories` lists it")
+    show.add_argument(
+        "id", type=_story_number, metavar="ID", help="the story's number, as `monitor stories` lists it"
+    )
     show.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+MAX_ID = 2**63 - 1  # the largest row id either database stores
+
+
+def _story_number(text: str) -> int:
+    """A story's number: a whole number a database row id can be (a longer one raised
+    OverflowError in the SQLite driver)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a story number: {text[:40]!r}") from None
+    if not 1 <= number <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"not a story number: {text[:40]!r} (from 1 to {MAX_ID})")
+    return number
 
 
 def _age(text: str) -> timedelta:
