@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.commands.rules import Progress
+from monitor.commands.rules import MAX_TEXT_BYTES, Progress
 from monitor.models import Entry
 from monitor.store import PollResult, Store
 from tests.test_match import voa_entry
@@ -256,3 +257,22 @@ def test_bad_since_and_undecodable_file(tmp_path: Path, capsys: Capsys) -> None:
     binary.write_bytes(b"\xff\xfe ATACMS")
     assert main(["rules", "test", "--query", "ATACMS", "--file", str(binary)]) == 2
     assert capsys.readouterr().err == f"monitor: cannot read {binary}: not UTF-8 text\n"
+
+
+def test_a_text_over_ten_mib_is_refused_before_it_is_read_whole(
+    tmp_path: Path, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--file /dev/zero`` (or a huge log) took all the machine's memory."""
+    huge = tmp_path / "huge.txt"
+    huge.write_bytes(b"ATACMS " * (MAX_TEXT_BYTES // 7 + 1))
+    assert main(["rules", "test", "--query", "ATACMS", "--file", str(huge)]) == 2
+    assert capsys.readouterr().err == f"monitor: cannot read {huge}: larger than 10 MiB\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(huge.read_bytes()), encoding="utf-8"))
+    assert main(["rules", "test", "--query", "ATACMS", "--file", "-"]) == 2
+    assert capsys.readouterr().err == "monitor: cannot read standard input: larger than 10 MiB\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff ATACMS"), encoding="utf-8"))
+    assert main(["rules", "test", "--query", "ATACMS", "--file", "-"]) == 2
+    assert capsys.readouterr().err == "monitor: cannot read standard input: not UTF-8 text\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"an ATACMS strike"), encoding="utf-8"))
+    assert main(["rules", "test", "--query", "ATACMS", "--file", "-"]) == 0
+    assert "«ATACMS»" in capsys.readouterr().out

@@ -211,6 +211,33 @@ def _rules(args: argparse.Namespace) -> tuple[list[WatchRule], Settings | None]:
     return chosen, settings
 
 
+def _bounded_file(path: Path) -> str:
+    """The file's text, read up to ``MAX_TEXT_BYTES`` (a device or a huge log took all memory)."""
+    try:
+        with path.open("rb") as file:
+            return _text_within(file.read(MAX_TEXT_BYTES + 1), str(path))
+    except OSError as e:
+        raise CommandExit(EXIT_CONFIG, f"cannot read {path}: {e.strerror}") from None
+
+
+def _bounded_stdin() -> str:
+    """Standard input, read up to ``MAX_TEXT_BYTES`` as ``_bounded_file`` reads a file."""
+    binary = getattr(sys.stdin, "buffer", None)  # None: a text stream (a test's StringIO)
+    data = sys.stdin.read(MAX_TEXT_BYTES + 1) if binary is None else binary.read(MAX_TEXT_BYTES + 1)
+    return _text_within(data, "standard input")
+
+
+def _text_within(data: bytes | str, source: str) -> str:
+    if len(data) > MAX_TEXT_BYTES:
+        raise CommandExit(EXIT_CONFIG, f"cannot read {source}: larger than {MAX_TEXT_BYTES // 2**20} MiB")
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CommandExit(EXIT_CONFIG, f"cannot read {source}: not UTF-8 text") from None
+
+
 def _query_error(query: str, e: QueryError) -> str:
     """The message, then the query with a caret under the character at fault."""
     line_start = query.rfind("\n", 0, e.position) + 1
@@ -220,18 +247,16 @@ def _query_error(query: str, e: QueryError) -> str:
     return f"--query:{row}:{column}: {e.message}\n  {line}\n  {' ' * (column - 1)}^"
 
 
+MAX_TEXT_BYTES = 10 * 1024 * 1024  # an article, or a saved page, is far smaller; /dev/zero is not
+
+
 def _text_entry(args: argparse.Namespace) -> Entry:
     if args.file is None:
         text = args.text
     elif str(args.file) == "-":
-        text = sys.stdin.read()
+        text = _bounded_stdin()
     else:
-        try:
-            text = args.file.read_text(encoding="utf-8")
-        except OSError as e:
-            raise CommandExit(EXIT_CONFIG, f"cannot read {args.file}: {e.strerror}") from None
-        except UnicodeDecodeError:
-            raise CommandExit(EXIT_CONFIG, f"cannot read {args.file}: not UTF-8 text") from None
+        text = _bounded_file(args.file)
         if args.file.suffix.lower() in (".html", ".htm"):
             text = html_to_text(text)
     return Entry(
