@@ -593,6 +593,22 @@ def test_unreadable_variable_file_is_a_config_error(write_config: WriteConfig, t
     ]
 
 
+@pytest.mark.parametrize("target", ["/dev/zero", "big"], ids=["device", "large-file"])
+def test_a_variable_file_larger_than_any_secret_is_read_no_further(
+    write_config: WriteConfig, tmp_path: Path, target: str
+) -> None:
+    """``SMTP_PASS_FILE=/dev/zero`` was read until memory ran out, on every reload."""
+    secret = Path(target) if target.startswith("/") else tmp_path / target
+    if not target.startswith("/"):
+        secret.write_bytes(b"x" * (64 * 1024 + 1))
+    path = write_config(_yaml("channels:", '  hook: "json://${HOST}/"'))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={"HOST_FILE": str(secret)})
+    assert [p.message for p in caught.value.problems] == [
+        f"channel 'hook': cannot read HOST_FILE ({secret}): larger than 64 KiB, more than any secret"
+    ]
+
+
 def test_variable_file_that_is_not_utf8(write_config: WriteConfig, tmp_path: Path) -> None:
     secret = tmp_path / "token"
     secret.write_bytes(b"\xff\xfe")

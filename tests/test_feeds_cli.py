@@ -446,6 +446,14 @@ def test_import_a_missing_file(shipped: Path, tmp_path: Path, capsys: Capsys) ->
     )
 
 
+def test_import_reads_at_most_16_mib(shipped: Path, capsys: Capsys) -> None:
+    """``feeds import /dev/zero`` was read whole: a MemoryError and a traceback."""
+    before = shipped.read_text()
+    assert main(["feeds", "import", "/dev/zero", "-c", str(shipped)]) == 1
+    assert capsys.readouterr().err == "monitor: cannot read /dev/zero: larger than 16 MiB\n"
+    assert shipped.read_text() == before
+
+
 # -- list --------------------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ from monitor.commands.discovery import find_feed
 from monitor.config import Settings, format_duration, parse_duration
 from monitor.config.editor import NewFeed, add_feeds, current_settings, remove_feed
 from monitor.errors import ConfigError
+from monitor.files import TooLarge, read_at_most
 from monitor.models import FeedStatus
 from monitor.notify import check_url
 from monitor.opml import OpmlFeed, parse_opml, render_opml
@@ -213,10 +214,15 @@ def _json_row(settings: Settings, index: int, status: FeedStatus | None) -> dict
 # -- import / export ---------------------------------------------------------------
 
 
+MAX_OPML_BYTES = 16 * 1024 * 1024  # an export of 50,000 feeds is about 10 MiB
+
+
 def _import(args: argparse.Namespace) -> int:
     settings = _settings(args.config, changing=True)
     try:
-        data = args.file.read_bytes()
+        data = read_at_most(args.file, MAX_OPML_BYTES)
+    except TooLarge as e:
+        raise CommandExit(EXIT_FAILURE, f"cannot read {args.file}: {e}") from e
     except OSError as e:
         raise CommandExit(EXIT_FAILURE, f"cannot read {args.file}: {e.strerror}") from e
     wanted, skipped = _importable(parse_opml(data, str(args.file)))

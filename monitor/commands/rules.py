@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 from monitor.commands._common import EXIT_CONFIG, EXIT_OK, CommandExit, add_config_option
 from monitor.commands.rule_stories import Grouping, folded_line, group
 from monitor.config import Settings, WatchRule, load_settings, parse_duration
+from monitor.files import TooLarge, read_at_most, shown_size
 from monitor.match import Explanation, Matcher, Screened
 from monitor.models import Entry, Snippet, StoredArticle
 from monitor.query import QueryError, parse_query
@@ -214,8 +215,9 @@ def _rules(args: argparse.Namespace) -> tuple[list[WatchRule], Settings | None]:
 def _bounded_file(path: Path) -> str:
     """The file's text, read up to ``MAX_TEXT_BYTES`` (a device or a huge log took all memory)."""
     try:
-        with path.open("rb") as file:
-            return _text_within(file.read(MAX_TEXT_BYTES + 1), str(path))
+        return _text_within(read_at_most(path, MAX_TEXT_BYTES), str(path))
+    except TooLarge as e:
+        raise CommandExit(EXIT_CONFIG, f"cannot read {path}: {e}") from None
     except OSError as e:
         raise CommandExit(EXIT_CONFIG, f"cannot read {path}: {e.strerror}") from None
 
@@ -229,7 +231,7 @@ def _bounded_stdin() -> str:
 
 def _text_within(data: bytes | str, source: str) -> str:
     if len(data) > MAX_TEXT_BYTES:
-        raise CommandExit(EXIT_CONFIG, f"cannot read {source}: larger than {MAX_TEXT_BYTES // 2**20} MiB")
+        raise CommandExit(EXIT_CONFIG, f"cannot read {source}: larger than {shown_size(MAX_TEXT_BYTES)}")
     if isinstance(data, str):
         return data
     try:

@@ -33,6 +33,8 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import StreamMark
 from ruamel.yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
 
+from monitor.files import TooLarge, read_at_most
+
 MAX_BYTES = 2 * 1024 * 1024
 """About 20,000 rules; ruamel reads about 100 KB a second on a busy 2-core machine."""
 MAX_DEPTH = 64
@@ -55,11 +57,10 @@ class Refused(Exception):
 def read_text(path: Path) -> str:
     """The file as text, refused past ``MAX_BYTES``. OSError and UnicodeDecodeError
     are the caller's to word."""
-    with path.open("rb") as f:
-        data = f.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        limit = MAX_BYTES // (1024 * 1024)
-        raise Refused(f"the file is larger than {limit} MiB, the most monitor reads", None)
+    try:
+        data = read_at_most(path, MAX_BYTES)
+    except TooLarge as e:
+        raise Refused(f"the file is {e}, the most monitor reads", None) from None
     return data.decode("utf-8")
 
 

@@ -24,6 +24,7 @@ from monitor import language
 from monitor.config.document import Document, Loc, read_document
 from monitor.config.schema import ChannelSpec, HttpSettings, LanguagePhrase, Settings, WatchRule
 from monitor.errors import ConfigError, ConfigProblem
+from monitor.files import TooLarge, read_at_most
 from monitor.query import QueryError, parse_query
 from monitor.redact import Redactor
 
@@ -36,6 +37,7 @@ _ENV_DATABASE = "MONITOR_DATABASE_URL"
 _ENV_LISTEN = "MONITOR_HTTP_LISTEN"
 _BACKENDS = ("sqlite", "postgresql")
 _INTERNAL = ("source", "secrets")
+MAX_SECRET_BYTES = 64 * 1024  # a token, a password, a key file: never more
 """Fields of Settings that the loader fills in; config.yaml may not set them."""
 
 
@@ -387,8 +389,10 @@ def _substitute(text: str, env: Mapping[str, str]) -> tuple[str, str | None, lis
             return env[name]
         file = env[f"{name}_FILE"]
         try:
-            values.append(Path(file).read_text(encoding="utf-8").strip())
+            values.append(read_at_most(Path(file), MAX_SECRET_BYTES).decode("utf-8").strip())
             return values[-1]
+        except TooLarge as e:
+            failures.append(f"cannot read {name}_FILE ({file}): {e}, more than any secret")
         except OSError as e:
             failures.append(f"cannot read {name}_FILE ({file}): {e.strerror}")
         except UnicodeDecodeError:
