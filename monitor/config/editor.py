@@ -32,7 +32,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
-from monitor.config.bounded import bounded_yaml
+from monitor.config.bounded import bounded_yaml, read_text
 from monitor.config.loader import UrlCheck, load_settings
 from monitor.config.schema import FeedSpec, Settings
 from monitor.errors import ConfigError, ConfigProblem
@@ -165,7 +165,7 @@ def _load(path: Path) -> tuple[YAML, CommentedMap]:
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap long lines
     yaml.representer.add_representer(type(None), _null_as_written)
-    tree = yaml.load(path.read_text(encoding="utf-8"))
+    tree = yaml.load(read_text(path))  # at most 2 MiB, like every read of the config
     if tree is None:
         tree = CommentedMap()
     mapping, sequence, offset = _indentation(tree)
