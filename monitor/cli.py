@@ -25,7 +25,7 @@ import httpx
 
 from monitor import __version__
 from monitor.app import App, utc_now
-from monitor.commands import db, feeds, rules, stories
+from monitor.commands import db, feeds, healthcheck, rules, stories
 from monitor.commands._common import add_config_option, table, when
 from monitor.config import Settings, listen_address, load_settings
 from monitor.errors import ConfigError, MonitorError
@@ -134,12 +134,12 @@ def _healthcheck(args: argparse.Namespace) -> int:
         host = "127.0.0.1"
     url = f"http://{host}:{port}/healthz"
     try:
-        response = httpx.get(url, timeout=5.0, trust_env=False)
+        status, answer = healthcheck.ask(url)
     except (httpx.HTTPError, httpx.InvalidURL) as e:
         print(f"monitor: healthcheck: {url}: {e or type(e).__name__}", file=sys.stderr)
         return EXIT_FAILURE
-    print(response.text)
-    return EXIT_OK if response.status_code == 200 else EXIT_FAILURE
+    print(answer)
+    return EXIT_OK if status == 200 else EXIT_FAILURE
 
 
 def _run(args: argparse.Namespace) -> int:

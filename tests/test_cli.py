@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -267,3 +270,35 @@ def test_a_story_number_no_database_can_hold_is_a_usage_error(
         main(["stories", "show", "--", number])
     assert exited.value.code == 2
     assert capsys.readouterr().err.endswith(f"argument ID: not a story number: {number!r}{reason}\n")
+
+
+def test_healthcheck_reads_a_bounded_answer_without_escape_sequences(
+    write_config: WriteConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another service on the daemon's port answers with an endless body full of
+    terminal escapes: 64 KiB at most are read, and no control character is printed."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+            with contextlib.suppress(OSError):
+                while not stop.is_set():
+                    conn.sendall(b"\x1b]0;owned\x07\x1b[2J ok " * 1000)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    path = write_config(f'http: {{listen: "127.0.0.1:{port}"}}\n')
+    try:
+        assert main(["healthcheck", "-c", str(path)]) == 0
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
+    out = capsys.readouterr().out
+    assert 0 < len(out.encode()) <= 64 * 1024 + 1
+    assert not any(ord(c) < 0x20 and c != "\n" for c in out)
