@@ -238,6 +238,19 @@ def test_a_linked_feed_title_with_control_characters_becomes_a_clean_name(
     assert main(["check", "-c", str(shipped)]) == 0
 
 
+@pytest.mark.parametrize(
+    "name", ["a\x1bb", "two\nlines", "tab\there", "csi\x9b31m"], ids=["esc", "newline", "tab", "c1"]
+)
+def test_a_name_with_a_control_character_is_a_usage_error(shipped: Path, capsys: Capsys, name: str) -> None:
+    """It was refused only once written, at a line of "the edited text" the user never saw."""
+    before = shipped.read_text()
+    with pytest.raises(SystemExit) as exited:
+        main(["feeds", "add", "http://127.0.0.1:9/feed.xml", "--name", name, "-c", str(shipped)])
+    assert exited.value.code == 2
+    assert "argument --name: a name holds no control characters" in capsys.readouterr().err
+    assert shipped.read_text() == before
+
+
 def test_a_derived_name_already_taken_gets_a_number(site: Site, write_config: WriteConfig) -> None:
     path = write_config(f"feeds:\n  - name: {RSS_TITLE}\n    url: https://elsewhere.example.org/rss\n")
     assert main(["feeds", "add", site.rss, "-c", str(path)]) == 0

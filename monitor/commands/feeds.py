@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import wraps
@@ -49,7 +50,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     add = _action(actions, "add", _add, "add a feed, given its address or a site's home page")
     add.add_argument("url", help="a feed's address, or a web page that links to feeds")
-    add.add_argument("--name", help="the feed's name (default: the feed's own title)")
+    add.add_argument("--name", type=_name, help="the feed's name (default: the feed's own title)")
     add.add_argument("--interval", type=_interval, help="poll interval, e.g. 15m (default: poll.interval)")
     add.add_argument("--pick", type=int, metavar="N", help="take the page's Nth feed without asking")
 
@@ -87,6 +88,14 @@ def _exits(handler: Handler) -> Handler:
             return e.code
 
     return run
+
+
+def _name(text: str) -> str:
+    """``--name``: one line of text; a control character was refused only once written,
+    at a line of "the edited text" the user never saw."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in text):
+        raise argparse.ArgumentTypeError("a name holds no control characters; write it on one line")
+    return text
 
 
 def _interval(text: str) -> str:
