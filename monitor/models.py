@@ -33,6 +33,7 @@ class Fetched:
     moved_to: str | None = None
     max_age: float | None = None
     known: str | None = None  # the feed's stored items (``items.Record``): parse only the others
+    public: bool = False  # fetched as a public origin (ADR 0026)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class NotModified:
     url: str
     fetched_at: datetime
     max_age: float | None = None
+    public: bool = False  # fetched as a public origin (ADR 0026)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ class FeedState:
     items: str | None = None  # the items of the last document whose entries are stored (ADR 0019)
     last_new_at: datetime | None = None  # for the health check after a successful poll
     health: str = "ok"  # as recorded when the poll claimed the feed
+    public_seen: bool = False  # once fetched as a public origin: always one (ADR 0026)
 
     @property
     def address(self) -> str:

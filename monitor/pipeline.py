@@ -167,8 +167,15 @@ def _fetch(poll: Poll, deps: PollDeps) -> tuple[Fetched | NotModified, float]:
     # the new host's publisher may answer "private" later, and must not gain the
     # intranet's trust by it.
     fetched = deps.fetcher.fetch(
-        feed.address, etag=feed.etag, last_modified=feed.last_modified, now=poll.now, origin=feed.url
+        feed.address,
+        etag=feed.etag,
+        last_modified=feed.last_modified,
+        now=poll.now,
+        origin=feed.url,
+        public=feed.public_seen,
     )
+    if fetched.public and not feed.public_seen:  # remembered across restarts (ADR 0026)
+        deps.store.record_public(feed.id, poll.now, lease=feed.lease)
     return fetched, (time.perf_counter() - started) * 1000
 
 

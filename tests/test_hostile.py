@@ -757,6 +757,33 @@ def test_a_feed_that_moved_keeps_the_trust_of_its_configured_address(
     assert HOSTILE not in again.alerts
 
 
+def test_a_feed_once_public_stays_public_after_a_restart(
+    make_app: AppFactory, notifier: RecordingNotifier
+) -> None:
+    """The publisher of a configured public feed answers with a private address once the
+    daemon restarts (the Fetcher's memory of public origins is per process). The store
+    remembers that the feed was public, so the fetch is refused; it was an intranet
+    feed then, read from the private address, its article links free to go anywhere."""
+    public, private = server_pair()
+    try:
+        public.routes["/feed.xml"] = body(items("Kharkiv: public"))
+        private.routes["/feed.xml"] = body(items("Kharkiv: internal"))
+        net = Resolver()
+        net.always("news.test", PUBLIC_IP)
+        url = f"http://news.test:{public.port}/feed.xml"
+        first = run_cycle(make_app(url, net=net), notifier)
+        assert first.error() is None
+        assert [a.title for a in first.alerts[HOSTILE]] == ["Kharkiv: public"]
+
+        net.always("news.test", PRIVATE_IP)
+        again = run_cycle(make_app(url, net=net), notifier)
+    finally:
+        public.close()
+        private.close()
+    assert again.error() == f"fetch: connection to a non-public address refused: {url} (127.0.0.1)"
+    assert private.paths == []
+
+
 def test_a_feed_configured_on_loopback_may_redirect_anywhere(
     make_app: AppFactory, feeds: FeedServer, notifier: RecordingNotifier
 ) -> None:

@@ -126,6 +126,11 @@ class Origins:
             self._remember(key)
         return "public", addresses
 
+    def remember(self, host: str) -> None:
+        """``host`` is a public origin from now on, whatever it resolves to (known from an
+        earlier process: ADR 0026)."""
+        self._remember(host.lower())
+
     def _remember(self, key: str) -> None:
         with self._lock:
             self._public[key] = None

@@ -151,17 +151,21 @@ class Fetcher:
         last_modified: str | None = None,
         now: datetime | None = None,
         origin: str | None = None,
+        public: bool = False,
     ) -> Fetched | NotModified:
         """GET ``url``; 304 -> NotModified; anything unusable (a URL that is not http(s)
         included) raises FetchError.
 
         ``origin`` is where ``url`` came from when it is not a configured address (an
         article link found in a feed): the fetch then has the origin's trust class, so a
-        public feed cannot send us to a private address (see ``_addresses``).
+        public feed cannot send us to a private address (see ``_addresses``). ``public``
+        says the origin was a public one before (the store remembers, across restarts):
+        it stays one, whatever its host resolves to now (ADR 0026). The result's
+        ``public`` says whether the fetch was made as a public origin.
         """
         fetched_at = now or datetime.now(UTC)
         target = request_url(url)
-        trust, answers = self._trust(origin, target)
+        trust, answers = self._trust(origin, target, known_public=public)
         headers = {}
         if etag := validator(etag):  # one stored before validators were checked, too
             headers["If-None-Match"] = etag
@@ -195,7 +199,9 @@ class Fetcher:
             self._client.stream("GET", target, headers=headers, extensions={TRUST: trust}) as response,
         ):
             if response.status_code == 304:
-                return NotModified(url=url, fetched_at=fetched_at, max_age=max_age(response))
+                return NotModified(
+                    url=url, fetched_at=fetched_at, max_age=max_age(response), public=trust == "public"
+                )
             raise_for_status(url, response, fetched_at)
             body = read_body(url, response, int(self._settings.max_bytes), self._past_deadline)
             return Fetched(
@@ -209,9 +215,12 @@ class Fetcher:
                 fetched_at=fetched_at,
                 moved_to=permanent_target(response),
                 max_age=max_age(response),
+                public=trust == "public",
             )
 
-    def _trust(self, origin: str | None, target: httpx.URL) -> tuple[Trust, dict[str, list[Address]]]:
+    def _trust(
+        self, origin: str | None, target: httpx.URL, *, known_public: bool = False
+    ) -> tuple[Trust, dict[str, list[Address]]]:
         """The fetch's trust class, and the origin's addresses if they were looked up for it."""
         base = target
         if origin is not None:
@@ -222,6 +231,8 @@ class Fetcher:
         host = base.raw_host.decode("ascii", "replace")
         if not host:
             return "public", {}
+        if known_public:
+            self._origins.remember(host)
         trust, addresses = self._origins.trust(host, base.port or (443 if base.scheme == "https" else 80))
         return trust, ({host: addresses} if addresses else {})
 

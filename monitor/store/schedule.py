@@ -165,6 +165,11 @@ class FeedSchedule(ABC):
         with self.transaction() as conn:
             _owned_update(conn, feed_id, lease, {"fetch_url": new_url})
 
+    def record_public(self, feed_id: int, now: datetime, *, lease: str | None = None) -> None:
+        """The feed was fetched as a public origin: it stays one after restarts (ADR 0026)."""
+        with self.transaction() as conn:
+            _owned_update(conn, feed_id, lease, {"public_seen_at": now})
+
     def disable(self, feed_id: int, reason: str, now: datetime, *, lease: str | None = None) -> None:
         """Stop polling a feed (HTTP 410) until its configured URL changes."""
         values = {"disabled_reason": reason, "last_poll_at": now, "last_error": reason, "last_error_at": now}
@@ -309,6 +314,7 @@ def feed_state(row: Any, *, leased: bool) -> FeedState:
         items=row.item_hashes,
         last_new_at=row.last_new_at,
         health=row.health,
+        public_seen=row.public_seen_at is not None,
     )
 
 

@@ -78,6 +78,8 @@ class FeedRow(SQLModel, table=True):
     item_hashes: str | None = Field(default=None, sa_type=Text)  # skip parsing stored items (ADR 0019)
     last_warning: str | None = Field(default=None, sa_type=Text)  # e.g. an entry dropped, and why
     last_warning_at: datetime | None = _when()
+    # First fetched as a public origin (ADR 0026): from then on always one, across restarts.
+    public_seen_at: datetime | None = _when()
 
 
 class ArticleRow(SQLModel, table=True):
