@@ -31,9 +31,23 @@ def redact_text(text: str) -> str:
     return _redactor[0](text)
 
 
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
+def one_record(message: str) -> str:
+    """The message with line breaks and other controls escaped, so one record is one
+    line of the text log: a newline in a value (from a feed, a server or a file) cannot
+    start a line that looks like another record."""
+    return message.translate(_CONTROLS)
+
+
 class _UtcFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_record(record.message)  # a traceback, added after, keeps its lines
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact_text(super().format(record))
