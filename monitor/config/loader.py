@@ -37,8 +37,8 @@ _ENV_DATABASE = "MONITOR_DATABASE_URL"
 _ENV_LISTEN = "MONITOR_HTTP_LISTEN"
 _BACKENDS = ("sqlite", "postgresql")
 _INTERNAL = ("source", "secrets")
-MAX_SECRET_BYTES = 64 * 1024  # a token, a password, a key file: never more
 """Fields of Settings that the loader fills in; config.yaml may not set them."""
+MAX_SECRET_BYTES = 64 * 1024  # a token, a password, a key file: never more
 
 
 def load_settings(

@@ -117,7 +117,7 @@ def _decoded(raw: Iterator[bytes], make: Decoder | None, cap: int) -> Iterator[b
     chunks = iter(raw)
     head = _first_bytes(chunks, 2)  # what tells the forms of deflate apart
     if make is _gzip and not head.startswith(GZIP_MAGIC):
-        yield head  # labelled gzip but sent as is: read as sent (see ``_decoder``)
+        yield head  # labelled gzip but sent as is: read as sent (see ``_gzip``)
         yield from chunks
         return
     decoder, pending, ended = make(head), b"", False
