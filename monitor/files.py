@@ -5,12 +5,13 @@ by mistake is read only up to the limit, then refused."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO, AnyStr
 
 
 class TooLarge(ValueError):
-    """The file holds more than ``limit`` bytes (nothing past the limit was read)."""
+    """The file (or stream) holds more than ``limit`` bytes (nothing past the limit was read)."""
 
-    def __init__(self, path: Path, limit: int) -> None:
+    def __init__(self, path: Path | str, limit: int) -> None:
         self.path = path
         self.limit = limit
         super().__init__(f"larger than {shown_size(limit)}")
@@ -19,9 +20,15 @@ class TooLarge(ValueError):
 def read_at_most(path: Path, limit: int) -> bytes:
     """The file's bytes; TooLarge past ``limit``. OSError is the caller's to word."""
     with path.open("rb") as file:
-        data = file.read(limit + 1)
+        return read_stream_at_most(file, limit, path)
+
+
+def read_stream_at_most(stream: IO[AnyStr], limit: int, name: Path | str) -> AnyStr:
+    """What ``stream`` holds (standard input, an open file); TooLarge past ``limit``
+    (counted in characters for a text stream)."""
+    data = stream.read(limit + 1)
     if len(data) > limit:
-        raise TooLarge(path, limit)
+        raise TooLarge(name, limit)
     return data
 
 

@@ -36,13 +36,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 from zoneinfo import ZoneInfo
 
 from monitor.commands._common import EXIT_CONFIG, EXIT_OK, CommandExit, add_config_option
 from monitor.commands.rule_stories import Grouping, folded_line, group
 from monitor.config import Settings, WatchRule, load_settings, parse_duration
-from monitor.files import TooLarge, read_at_most, shown_size
+from monitor.files import TooLarge, read_at_most, read_stream_at_most
 from monitor.match import Explanation, Matcher, Screened
 from monitor.models import Entry, Snippet, StoredArticle
 from monitor.query import QueryError, parse_query
@@ -212,10 +212,13 @@ def _rules(args: argparse.Namespace) -> tuple[list[WatchRule], Settings | None]:
     return chosen, settings
 
 
+MAX_TEXT_BYTES = 10 * 1024 * 1024  # an article, or a saved page, is far smaller; /dev/zero is not
+
+
 def _bounded_file(path: Path) -> str:
     """The file's text, read up to ``MAX_TEXT_BYTES`` (a device or a huge log took all memory)."""
     try:
-        return _text_within(read_at_most(path, MAX_TEXT_BYTES), str(path))
+        return _utf8(read_at_most(path, MAX_TEXT_BYTES), str(path))
     except TooLarge as e:
         raise CommandExit(EXIT_CONFIG, f"cannot read {path}: {e}") from None
     except OSError as e:
@@ -224,16 +227,18 @@ def _bounded_file(path: Path) -> str:
 
 def _bounded_stdin() -> str:
     """Standard input, read up to ``MAX_TEXT_BYTES`` as ``_bounded_file`` reads a file."""
-    binary = getattr(sys.stdin, "buffer", None)  # None: a text stream (a test's StringIO)
-    data = sys.stdin.read(MAX_TEXT_BYTES + 1) if binary is None else binary.read(MAX_TEXT_BYTES + 1)
-    return _text_within(data, "standard input")
+    source = "standard input"
+    stdin: TextIO = sys.stdin
+    binary: BinaryIO | None = getattr(stdin, "buffer", None)  # None: a text stream (a test's StringIO)
+    try:
+        if binary is None:
+            return read_stream_at_most(stdin, MAX_TEXT_BYTES, source)
+        return _utf8(read_stream_at_most(binary, MAX_TEXT_BYTES, source), source)
+    except TooLarge as e:
+        raise CommandExit(EXIT_CONFIG, f"cannot read {source}: {e}") from None
 
 
-def _text_within(data: bytes | str, source: str) -> str:
-    if len(data) > MAX_TEXT_BYTES:
-        raise CommandExit(EXIT_CONFIG, f"cannot read {source}: larger than {shown_size(MAX_TEXT_BYTES)}")
-    if isinstance(data, str):
-        return data
+def _utf8(data: bytes, source: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -247,9 +252,6 @@ def _query_error(query: str, e: QueryError) -> str:
     line = query[line_start : line_end if line_end >= 0 else len(query)]
     row, column = query.count("\n", 0, e.position) + 1, e.position - line_start + 1
     return f"--query:{row}:{column}: {e.message}\n  {line}\n  {' ' * (column - 1)}^"
-
-
-MAX_TEXT_BYTES = 10 * 1024 * 1024  # an article, or a saved page, is far smaller; /dev/zero is not
 
 
 def _text_entry(args: argparse.Namespace) -> Entry:
