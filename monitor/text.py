@@ -72,6 +72,8 @@ _NUMERIC_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));?")
 
 def as_windows_1252(text: str, undefined: str = " ") -> str:
     """``text`` with each C1 control read as windows-1252 (see ``_C1``), one for one."""
+    if text.isascii():  # no C1 control in it: most text, and every call of a parse pays this
+        return text
 
     def character(found: re.Match[str]) -> str:
         shown = _WINDOWS_1252[found.group()]

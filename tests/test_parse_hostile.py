@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from monitor.entries import MAX_DROPPED, bounded_reasons, collect, make_entry
 from monitor.errors import ParseError
 from monitor.models import Entry, ParsedFeed
-from monitor.parse import MAX_RUN, parse
+from monitor.parse import _LONG_RUN, MAX_RUN, has_long_run, parse
 from tests.test_parse import FETCHED_AT, atom, fetched, rss
 
 WEEK = 7 * 24 * 3600.0
@@ -363,6 +363,24 @@ def test_an_author_that_makes_feedparsers_email_regex_quadratic_parses_at_once(a
     first = parsed.entries[0]
     assert first.author is not None and len(first.author) <= 2000
     assert_clean(first)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.sampled_from([b"a", b"Z", b"9", b"_", b".", b"+", b"-", b" ", b"<", b"\xff", b"\x00", b"@"]),
+            st.integers(MAX_RUN - 3, MAX_RUN + 3).map(lambda n: b"x" * n),
+        ),
+        max_size=12,
+    )
+)
+def test_the_fast_long_run_check_answers_as_the_regex_does(parts: list[bytes]) -> None:
+    """``has_long_run`` (a byte map and a substring search) stands for ``_LONG_RUN.search``
+    on every body; runs just under, at and over the limit, split by any byte."""
+    document = b"".join(parts)
+    assert has_long_run(document) == bool(_LONG_RUN.search(document))
 
 
 def test_word_runs_up_to_the_limit_are_left_as_they_are() -> None:
