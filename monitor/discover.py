@@ -22,7 +22,7 @@ from urllib.parse import urljoin
 import lxml.etree
 import lxml.html
 
-from monitor.jsonfeed import decode
+from monitor.jsonfeed import JSON_TYPES, decode, is_json_feed
 from monitor.text import one_line
 from monitor.weburl import web_parts
 
@@ -34,7 +34,6 @@ FEED_TYPES = frozenset(
 _SNIFF_BYTES = 64 * 1024
 TITLE_LIMIT = 1000  # characters of a feed's title, as ``parse`` keeps it: it may become a name in the config
 _ROOT_KIND: dict[str, FeedKind] = {"rss": "rss", "feed": "atom", "RDF": "rdf"}
-_JSON_FEED_VERSION = "https://jsonfeed.org/version/"
 _WRAPPED = re.compile(r"[\t\n\r]")  # a long href wrapped over lines: browsers drop these
 
 
@@ -157,7 +156,12 @@ def feed_kind(body: bytes, content_type: str | None = None) -> FeedKind | None:
     if start.startswith((b"{", b"[")):
         return "json" if _json_feed(body, content_type) is not None else None
     root = _root_element(start)
-    return _ROOT_KIND.get(root) if root else None
+    if root:
+        return _ROOT_KIND.get(root)
+    if (content_type or "").partition(";")[0].strip().lower() in JSON_TYPES:
+        # Not XML and served as JSON: UTF-16 or UTF-32 JSON, which the parser reads too.
+        return "json" if _json_feed(body, content_type) is not None else None
+    return None
 
 
 def _root_element(start: bytes) -> str | None:
@@ -198,10 +202,4 @@ def _json_feed(body: bytes, content_type: str | None) -> dict[str, object] | Non
         data = decode(body)  # the parser's own reading, so a 100,000-deep array is "not JSON"
     except ValueError:
         return None
-    if not isinstance(data, dict):
-        return None
-    version = data.get("version")
-    labelled = (content_type or "").split(";")[0].strip().lower() == "application/feed+json"
-    if (isinstance(version, str) and version.startswith(_JSON_FEED_VERSION)) or labelled:
-        return data
-    return None
+    return data if isinstance(data, dict) and is_json_feed(data, content_type) else None

@@ -56,13 +56,27 @@ def parse_json_feed(fetched: Fetched) -> ParsedFeed:
     return skim(fetched, split, parse_noted)
 
 
+def is_json_feed(document: object, content_type: str | None) -> bool:
+    """Whether a decoded JSON document is a JSON Feed: an object whose ``version`` names
+    jsonfeed.org (1.0 feeds often write ``http://``), or one served as
+    ``application/feed+json`` that lists ``items`` (the media type says what the version
+    would). ``feeds add`` asks the same question (``discover``), so it never adds a feed
+    the poller then refuses, nor refuses one the poller reads."""
+    if not isinstance(document, dict):
+        return False
+    version = document.get("version")
+    if isinstance(version, str) and version.startswith(_VERSION_PREFIXES):
+        return True
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    return media_type == "application/feed+json" and isinstance(document.get("items"), list)
+
+
 def parse_noted(fetched: Fetched) -> Noted:
     """The whole JSON Feed parsed, and what each of its items became."""
     document, warning = _load(fetched)
     if not isinstance(document, dict):
         raise ParseError(fetched.url, "parse: invalid JSON Feed: the top level is not an object")
-    version = document.get("version")
-    if not (isinstance(version, str) and version.startswith(_VERSION_PREFIXES)):
+    if not is_json_feed(document, fetched.content_type):
         raise ParseError(fetched.url, "parse: not a JSON Feed (no jsonfeed.org version)")
     items = document.get("items")
     if not isinstance(items, list):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,6 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.discover import Alternate, absolute, alternates, feed_kind, json_feed_title
+from monitor.errors import ParseError
+from monitor.models import Fetched
+from monitor.parse import parse
 
 DATA = Path(__file__).parent / "data"
 PAGE = "https://news.example.org/world/index.html"
@@ -139,6 +143,31 @@ KINDS = [
         id="json-feed",
     ),
     pytest.param(b'{"title": "J", "items": []}', "application/feed+json", "json", id="json-by-type"),
+    pytest.param(b'{"title": "J"}', "application/feed+json", None, id="json-by-type-without-items"),
+    pytest.param(
+        b'{"version": "http://jsonfeed.org/version/1", "title": "J", "items": []}',
+        "application/json",
+        "json",
+        id="json-feed-1.0-http-version",
+    ),
+    pytest.param(
+        json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": []}).encode("utf-16"),
+        "application/feed+json",
+        "json",
+        id="utf-16-json-feed-served-as-json",
+    ),
+    pytest.param(
+        json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": []}).encode("utf-32"),
+        "application/json; charset=utf-32",
+        "json",
+        id="utf-32-json-feed-served-as-json",
+    ),
+    pytest.param(
+        json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": []}).encode("utf-16"),
+        "text/html",
+        None,
+        id="utf-16-json-feed-served-as-html",
+    ),
     pytest.param(b'{"title": "J", "items": []}', "application/json", None, id="plain-json"),
     pytest.param(b"[1, 2]", None, None, id="json-array"),
     pytest.param(b"{not json", None, None, id="broken-json"),
@@ -322,3 +351,43 @@ def test_json_nobody_can_read_is_no_feed(body: bytes) -> None:
     """``json`` raises RecursionError on deep nesting; it left ``feeds add`` with a traceback."""
     assert feed_kind(body, "application/feed+json") is None
     assert json_feed_title(body) is None
+
+
+JSON_VERSIONS = [None, "https://jsonfeed.org/version/1.1", "http://jsonfeed.org/version/1", "1.1", 5]
+JSON_TYPES_SERVED = [None, "application/json", "application/feed+json; charset=utf-8", "text/html", RSS]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    version=st.sampled_from(JSON_VERSIONS),
+    items=st.sampled_from([[], [{"id": "1", "title": "Kharkiv"}]]),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32", "utf-32-be"]),
+    content_type=st.sampled_from(JSON_TYPES_SERVED),
+)
+def test_feeds_add_takes_a_json_feed_exactly_when_the_poller_reads_it(
+    version: object, items: list[dict[str, str]], encoding: str, content_type: str | None
+) -> None:
+    """``feeds add`` (``feed_kind``) and the poller (``parse``) answer alike for any
+    version, encoding and media type: `feeds add` took a version-less document served as
+    application/feed+json that every poll then refused, and refused 1.0's ``http://``
+    version and UTF-16 documents that the poller reads."""
+    document: dict[str, object] = {"title": "J", "items": items}
+    if version is not None:
+        document["version"] = version
+    body = json.dumps(document).encode(encoding)
+    fetched = Fetched(
+        url=PAGE,
+        final_url=PAGE,
+        status=200,
+        body=body,
+        content_type=content_type,
+        etag=None,
+        last_modified=None,
+        fetched_at=datetime(2024, 5, 31, tzinfo=UTC),
+    )
+    try:
+        parse(fetched)
+        read = True
+    except ParseError:
+        read = False
+    assert (feed_kind(body, content_type) == "json") == read
