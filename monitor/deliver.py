@@ -43,6 +43,7 @@ JITTER = 0.2
 MAX_CHANNEL_THREADS = 8
 BATCH_LIMIT = 1000  # alerts in one digest or summary message
 _MAX_BUGS = 1000  # distinct bugs remembered for "traceback once"
+MAX_UNSETTLED = 10_000  # sends remembered until the store records them (the oldest go first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +83,65 @@ class DeliveryReport:
         return self._count("dead")
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A message the channel accepted whose claim the store did not settle (it refused the
+    write: its lock held elsewhere past the busy timeout, a full disk, a failover)."""
+
+    token: str
+    alerts: tuple[Alert, ...]
+    at: datetime
+
+
+class Unsettled:
+    """The sends this process made and could not record yet (``Sent``), oldest first.
+
+    Their claims stay ours but stop being renewed; once the lease runs out they would be
+    claimed and sent again. The next delivery pass records them before it claims
+    anything, so the alert goes out once. Only a restart in between (or more than
+    MAX_UNSETTLED of them, the oldest forgotten with a warning) leaves the outbox's
+    at-least-once rule to send one again.
+    """
+
+    def __init__(self, limit: int = MAX_UNSETTLED) -> None:
+        self._sends: list[Sent] = []
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def add(self, sent: Sent) -> None:
+        self._keep([sent], at_end=True)
+
+    def take(self) -> list[Sent]:
+        """Every remembered send, removed (``give_back`` what could not be settled)."""
+        with self._lock:
+            taken, self._sends = self._sends, []
+        return taken
+
+    def give_back(self, sends: Sequence[Sent]) -> None:
+        """Sends ``take`` gave that are still unsettled: before any added since."""
+        self._keep(sends, at_end=False)
+
+    def _keep(self, sends: Sequence[Sent], *, at_end: bool) -> None:
+        with self._lock:
+            self._sends = [*self._sends, *sends] if at_end else [*sends, *self._sends]
+            cut = max(0, len(self._sends) - self._limit)
+            forgotten, self._sends = self._sends[:cut], self._sends[cut:]
+        for old in forgotten:
+            ids = [a.delivery_id for a in old.alerts]
+            log.warning(
+                "deliver claim=%s deliveries=%s unsettled (forgotten: may be sent again)", old.token, ids
+            )
+
+    def __len__(self) -> int:
+        return len(self._sends)
+
+
 class Dispatch:
     """Delivery state of one process, shared by every Courier of an App (one per config).
 
     One lane (a lock) per channel, the ``closing`` flag that stops new sends at
-    shutdown, and the bugs whose traceback was already logged.
+    shutdown, the bugs whose traceback was already logged, and the sends the store has
+    not recorded yet (``Unsettled``).
     """
 
     def __init__(self) -> None:
@@ -94,6 +149,7 @@ class Dispatch:
         self._guard = threading.Lock()
         self._bugs: set[tuple[str, str, int]] = set()
         self.closing = threading.Event()
+        self.unsettled = Unsettled()
 
     @contextmanager
     def lane(self, channel: str) -> Iterator[bool]:
@@ -208,15 +264,52 @@ class Courier:
         """
         if self._dispatch.closing.is_set():
             return DeliveryReport()
+        earlier, recorded = self._settle_earlier()
+        if not recorded:  # the store still refuses to record: it would refuse a claim too
+            return DeliveryReport(outcomes=tuple(earlier))
         channels = self._store.due_channels(self._clock(), ids=ids)
         if not channels:
-            return DeliveryReport()
+            return DeliveryReport(outcomes=tuple(earlier))
         if len(channels) == 1:
             results = [self._channel(channels[0], ids, limit)]
         else:
             with ThreadPoolExecutor(min(len(channels), MAX_CHANNEL_THREADS), "deliver") as pool:
                 results = list(pool.map(lambda c: self._channel(c, ids, limit), channels))
-        return DeliveryReport(outcomes=tuple(o for batch in results for o in batch))
+        return DeliveryReport(outcomes=(*earlier, *(o for batch in results for o in batch)))
+
+    def _settle_earlier(self) -> tuple[list[Outcome], bool]:
+        """Record the sends an earlier pass made and the store refused to record
+        (``Unsettled``): their outcomes, and False when the store still refuses (the
+        rest wait for the next pass)."""
+        sends = self._dispatch.unsettled.take()
+        outcomes: list[Outcome] = []
+        for n, sent in enumerate(sends):
+            try:
+                settled = self._store.mark_sent(sent.token, [a.delivery_id for a in sent.alerts], sent.at)
+            except StorageError as e:
+                self._dispatch.unsettled.give_back(sends[n:])
+                log.warning('deliver unsettled=%d status=waiting error="%s"', len(sends) - n, e)
+                return outcomes, False
+            settled_now = [
+                Outcome(a.delivery_id, a.channel, a.title, "sent")
+                if a.delivery_id in settled
+                else self._lost(a)
+                for a in sent.alerts
+            ]
+            log.info("deliver claim=%s status=sent settled=%d (sent earlier)", sent.token, len(settled))
+            self._record(outcomes, settled_now)
+        return outcomes, True
+
+    def _settle(self, token: str, alerts: Sequence[Alert]) -> set[int]:
+        """The store records that the channel accepted these alerts; when it refuses
+        (StorageError), they are remembered for the next pass (``Unsettled``), never sent
+        again by this process, and the error goes on to end this pass."""
+        at = self._clock()
+        try:
+            return self._store.mark_sent(token, [a.delivery_id for a in alerts], at)
+        except StorageError:
+            self._dispatch.unsettled.add(Sent(token, tuple(alerts), at))
+            raise
 
     def _channel(self, channel: str, ids: Sequence[int] | None, limit: int) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -288,7 +381,7 @@ class Courier:
         failure = self._attempt(claim, lambda: self._notifier.send(alert))
         if failure is not None:
             return self._fail(claim.token, alert, failure)
-        if not self._store.mark_sent(claim.token, [alert.delivery_id], self._clock()):
+        if not self._settle(claim.token, [alert]):
             return self._lost(alert)
         log.info(
             'deliver channel=%s delivery=%d status=sent feed="%s" rules="%s"',
@@ -306,7 +399,7 @@ class Courier:
         failure = self._attempt(claim, lambda: self._notifier.send_batch(channel, alerts, reason))
         if failure is not None:
             return [self._fail(claim.token, a, failure) for a in alerts]
-        settled = self._store.mark_sent(claim.token, claim.ids, self._clock())
+        settled = self._settle(claim.token, alerts)
         log.info("deliver channel=%s status=sent %s=%d", channel, reason, len(settled))
         return [
             Outcome(a.delivery_id, channel, a.title, "sent") if a.delivery_id in settled else self._lost(a)

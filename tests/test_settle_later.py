@@ -1,0 +1,172 @@
+"""A message the channel accepted but the store could not record as sent (SQLite's write
+lock held elsewhere past the busy timeout: a backup tool, ``sqlite3`` in a shell, a disk
+that fills; PostgreSQL failing over between the send and its commit). The claim stays
+until its lease runs out, and then the message was sent again: a duplicate alert. The
+process now remembers what it sent and settles it before it claims anything else, so
+the alert goes out once. Real SQLite (its own lock, taken by a second connection), the
+real courier; the notifier is the test seam."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pytest_httpserver import HTTPServer
+from sqlalchemy import Engine, event, text
+
+from monitor.app import App
+from monitor.deliver import Sent, Unsettled
+from monitor.models import Alert, Snippet
+from monitor.samples import rss_feed, rss_item
+from tests.conftest import Clock, RecordingNotifier, SettingsFactory
+
+RULE = {"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"], "stories": "each"}
+SHORT_BUSY_MS = 200  # how long a writer of the app waits for the lock here (10 s in the app)
+
+
+class LockingNotifier(RecordingNotifier):
+    """Records like RecordingNotifier; after the next send (or batch), another connection
+    takes the database's write lock and holds it until ``release``."""
+
+    def __init__(self, database: Path) -> None:
+        super().__init__()
+        self.database = database
+        self.lock_after_send = False
+        self._holder: sqlite3.Connection | None = None
+
+    def send(self, alert: Alert) -> None:
+        super().send(alert)
+        self._lock()
+
+    def send_batch(self, channel: str, alerts: Sequence[Alert], reason: str) -> None:
+        super().send_batch(channel, alerts, reason)
+        self._lock()
+
+    def _lock(self) -> None:
+        if self.lock_after_send and self._holder is None:
+            self.lock_after_send = False
+            self._holder = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False)
+            self._holder.execute("BEGIN IMMEDIATE")
+
+    def release(self) -> None:
+        assert self._holder is not None, "no send took the lock"
+        self._holder.execute("COMMIT")
+        self._holder.close()
+        self._holder = None
+
+
+def _short_busy_timeout(engine: Engine) -> None:
+    def shorten(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SHORT_BUSY_MS}")
+
+    event.listen(engine, "connect", shorten)  # after the app's own, which sets 10 s
+    engine.dispose()
+
+
+def _states(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [str(s) for s in conn.execute(text("SELECT state FROM deliveries ORDER BY id")).scalars()]
+
+
+def _feed(clock: Clock, *titles: str) -> bytes:
+    items = [
+        rss_item(title, f"https://news.example.org/{n}", clock.now - timedelta(minutes=5), f"{title}.")
+        for n, title in enumerate(titles)
+    ]
+    return rss_feed("Desk", "https://news.example.org/", items)
+
+
+def test_a_sent_alert_the_store_could_not_record_is_not_sent_again(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, tmp_path: Path
+) -> None:
+    database = tmp_path / "monitor.db"
+    notifier = LockingNotifier(database)
+    served = httpserver.expect_request("/desk.xml")
+    served.respond_with_data(_feed(clock, "ATACMS strike on Crimea"), content_type="application/rss+xml")
+    feed = {"name": "Desk", "url": httpserver.url_for("/desk.xml")}
+    settings = settings_factory(database=f"sqlite:///{database}", feeds=[feed], rules=[RULE])
+    with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
+        _short_busy_timeout(app.store.engine)
+        notifier.lock_after_send = True
+        first = app.run_once()
+        assert [a.title for a in notifier.sent] == ["ATACMS strike on Crimea"]
+        assert first.outcomes[0].status == "ok"
+        notifier.release()
+        assert _states(app.store.engine) == ["pending"]  # sent, but not recorded as such
+
+        clock.advance(timedelta(hours=1))  # the claim's lease ran out long ago
+        second = app.run_once()
+        states = _states(app.store.engine)
+
+    assert [a.title for a in notifier.sent] == ["ATACMS strike on Crimea"]
+    assert [(o.title, o.status) for o in second.delivery.outcomes] == [("ATACMS strike on Crimea", "sent")]
+    assert states == ["sent"]
+
+
+def test_while_the_store_still_refuses_nothing_is_claimed_or_sent_again(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, tmp_path: Path
+) -> None:
+    """The lock stays held past the claim's lease: the next passes claim nothing (the
+    store refuses every write), send nothing, and settle the send once it gives way;
+    the second article, polled then, goes out after it."""
+    database = tmp_path / "monitor.db"
+    notifier = LockingNotifier(database)
+    served = httpserver.expect_request("/desk.xml")
+    served.respond_with_data(_feed(clock, "ATACMS strike on Crimea"), content_type="application/rss+xml")
+    feed = {"name": "Desk", "url": httpserver.url_for("/desk.xml")}
+    settings = settings_factory(database=f"sqlite:///{database}", feeds=[feed], rules=[RULE])
+    with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
+        _short_busy_timeout(app.store.engine)
+        notifier.lock_after_send = True
+        app.run_once()
+        for _ in range(2):
+            clock.advance(timedelta(minutes=30))
+            assert app.courier.deliver().outcomes == ()
+        assert len(app.dispatch.unsettled) == 1
+        assert [a.title for a in notifier.sent] == ["ATACMS strike on Crimea"]
+        notifier.release()
+
+        httpserver.clear()
+        served = httpserver.expect_request("/desk.xml")
+        served.respond_with_data(
+            _feed(clock, "ATACMS strike on Crimea", "Second ATACMS strike"),
+            content_type="application/rss+xml",
+        )
+        clock.advance(timedelta(hours=1))
+        third = app.run_once()
+        states = _states(app.store.engine)
+        unsettled = len(app.dispatch.unsettled)
+
+    assert [a.title for a in notifier.sent] == ["ATACMS strike on Crimea", "Second ATACMS strike"]
+    assert [(o.status, o.sent) for o in third.outcomes] == [("ok", 2)]  # the earlier one, settled first
+    assert states == ["sent", "sent"] and unsettled == 0
+
+
+def _alert(delivery_id: int) -> Alert:
+    return Alert(
+        delivery_id=delivery_id,
+        channel="hook",
+        feed="Desk",
+        title=f"Alert {delivery_id}",
+        link=None,
+        published=datetime(2026, 12, 1, tzinfo=UTC),
+        rules=("ATACMS",),
+        snippet=Snippet("ATACMS"),
+    )
+
+
+def test_unsettled_sends_are_bounded_oldest_forgotten_first() -> None:
+    """A store that refuses for days must not grow the process: past the limit, the oldest
+    sends are forgotten (they may go out again: at least once), the newest kept in order."""
+    unsettled = Unsettled(limit=3)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    for n in range(5):
+        unsettled.add(Sent(f"t{n}", (_alert(n),), now))
+    taken = unsettled.take()
+    assert [s.token for s in taken] == ["t2", "t3", "t4"] and len(unsettled) == 0
+    unsettled.add(Sent("t5", (_alert(5),), now))
+    unsettled.give_back(taken)  # what a pass could not settle goes back before the newer one
+    assert [s.token for s in unsettled.take()] == ["t3", "t4", "t5"]
