@@ -9,7 +9,8 @@ real courier; the notifier is the test seam."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,18 +80,27 @@ def _feed(clock: Clock, *titles: str) -> bytes:
     return rss_feed("Desk", "https://news.example.org/", items)
 
 
-def test_a_sent_alert_the_store_could_not_record_is_not_sent_again(
-    httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, tmp_path: Path
-) -> None:
-    database = tmp_path / "monitor.db"
-    notifier = LockingNotifier(database)
+@contextmanager
+def _locked_after_first_send(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, notifier: LockingNotifier
+) -> Iterator[App]:
+    """The app on ``notifier``'s database, one feed with one matching article; its
+    writers wait SHORT_BUSY_MS for the lock, which the first send hands to another connection."""
     served = httpserver.expect_request("/desk.xml")
     served.respond_with_data(_feed(clock, "ATACMS strike on Crimea"), content_type="application/rss+xml")
     feed = {"name": "Desk", "url": httpserver.url_for("/desk.xml")}
-    settings = settings_factory(database=f"sqlite:///{database}", feeds=[feed], rules=[RULE])
+    settings = settings_factory(database=f"sqlite:///{notifier.database}", feeds=[feed], rules=[RULE])
     with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
         _short_busy_timeout(app.store.engine)
         notifier.lock_after_send = True
+        yield app
+
+
+def test_a_sent_alert_the_store_could_not_record_is_not_sent_again(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, tmp_path: Path
+) -> None:
+    notifier = LockingNotifier(tmp_path / "monitor.db")
+    with _locked_after_first_send(httpserver, settings_factory, clock, notifier) as app:
         first = app.run_once()
         assert [a.title for a in notifier.sent] == ["ATACMS strike on Crimea"]
         assert first.outcomes[0].status == "ok"
@@ -112,15 +122,8 @@ def test_while_the_store_still_refuses_nothing_is_claimed_or_sent_again(
     """The lock stays held past the claim's lease: the next passes claim nothing (the
     store refuses every write), send nothing, and settle the send once it gives way;
     the second article, polled then, goes out after it."""
-    database = tmp_path / "monitor.db"
-    notifier = LockingNotifier(database)
-    served = httpserver.expect_request("/desk.xml")
-    served.respond_with_data(_feed(clock, "ATACMS strike on Crimea"), content_type="application/rss+xml")
-    feed = {"name": "Desk", "url": httpserver.url_for("/desk.xml")}
-    settings = settings_factory(database=f"sqlite:///{database}", feeds=[feed], rules=[RULE])
-    with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
-        _short_busy_timeout(app.store.engine)
-        notifier.lock_after_send = True
+    notifier = LockingNotifier(tmp_path / "monitor.db")
+    with _locked_after_first_send(httpserver, settings_factory, clock, notifier) as app:
         app.run_once()
         for _ in range(2):
             clock.advance(timedelta(minutes=30))
