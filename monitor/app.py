@@ -244,12 +244,27 @@ class App:
         )
 
     def close(self) -> None:
-        """Release the HTTP clients and database connections."""
+        """Release the HTTP clients and database connections (after one last try to
+        record the sends the store refused to record: the next process would not know them)."""
+        self._settle_before_exit()
         self._generations.close()
         self.fetcher.close()
         for pool in (self.parse_pool, self.extract_pool):
             pool.close()
         self.store.close()
+
+    def _settle_before_exit(self) -> None:
+        if not len(self.dispatch.unsettled):
+            return
+        try:
+            self.courier.settle_earlier()
+        except Exception as e:  # closing goes on whatever the store does
+            self.faults.log(log, e, "deliver status=unsettled at exit")
+        for sent in self.dispatch.unsettled.take():
+            ids = [a.delivery_id for a in sent.alerts]
+            log.warning(
+                "deliver claim=%s deliveries=%s unsettled at exit (may be sent again)", sent.token, ids
+            )
 
     def __enter__(self) -> App:
         return self

@@ -264,7 +264,7 @@ class Courier:
         """
         if self._dispatch.closing.is_set():
             return DeliveryReport()
-        earlier, recorded = self._settle_earlier()
+        earlier, recorded = self.settle_earlier()
         if not recorded:  # the store still refuses to record: it would refuse a claim too
             return DeliveryReport(outcomes=tuple(earlier))
         channels = self._store.due_channels(self._clock(), ids=ids)
@@ -277,10 +277,11 @@ class Courier:
                 results = list(pool.map(lambda c: self._channel(c, ids, limit), channels))
         return DeliveryReport(outcomes=(*earlier, *(o for batch in results for o in batch)))
 
-    def _settle_earlier(self) -> tuple[list[Outcome], bool]:
+    def settle_earlier(self) -> tuple[list[Outcome], bool]:
         """Record the sends an earlier pass made and the store refused to record
         (``Unsettled``): their outcomes, and False when the store still refuses (the
-        rest wait for the next pass)."""
+        rest wait for the next pass). Every pass starts with it; the app tries once more
+        when it closes, since a restart forgets them."""
         sends = self._dispatch.unsettled.take()
         outcomes: list[Outcome] = []
         for n, sent in enumerate(sends):

@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from monitor.app import App
 from monitor.deliver import Sent, Unsettled
@@ -173,3 +174,36 @@ def test_unsettled_sends_are_bounded_oldest_forgotten_first() -> None:
     unsettled.add(Sent("t5", (_alert(5),), now))
     unsettled.give_back(taken)  # what a pass could not settle goes back before the newer one
     assert [s.token for s in unsettled.take()] == ["t3", "t4", "t5"]
+
+
+def test_the_app_records_such_a_send_when_it_closes(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, tmp_path: Path
+) -> None:
+    """A restart forgets what the process sent: closing tries once more to record it, so
+    the next process does not send it again (here the lock gave way before the close)."""
+    notifier = LockingNotifier(tmp_path / "monitor.db")
+    with _locked_after_first_send(httpserver, settings_factory, clock, notifier) as app:
+        app.run_once()
+        notifier.release()
+        engine = create_engine(f"sqlite:///{notifier.database}")
+    try:
+        assert _states(engine) == ["sent"]
+    finally:
+        engine.dispose()
+
+
+def test_a_send_still_unrecorded_at_exit_is_named_in_the_log(
+    httpserver: HTTPServer,
+    settings_factory: SettingsFactory,
+    clock: Clock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    notifier = LockingNotifier(tmp_path / "monitor.db")
+    with _locked_after_first_send(httpserver, settings_factory, clock, notifier) as app:
+        app.run_once()
+        [sent] = app.dispatch.unsettled.take()
+        app.dispatch.unsettled.give_back([sent])
+    notifier.release()
+    [delivery] = [a.delivery_id for a in sent.alerts]
+    assert f"deliveries=[{delivery}] unsettled at exit (may be sent again)" in caplog.text
