@@ -150,6 +150,9 @@ class Dispatch:
         self._bugs: set[tuple[str, str, int]] = set()
         self.closing = threading.Event()
         self.unsettled = Unsettled()
+        # One thread at a time settles them; the others wait, so none claims a delivery
+        # (its lease run out) while another thread is about to settle it.
+        self.settling = threading.Lock()
 
     @contextmanager
     def lane(self, channel: str) -> Iterator[bool]:
@@ -282,7 +285,10 @@ class Courier:
         (``Unsettled``): their outcomes, and False when the store still refuses (the
         rest wait for the next pass). Every pass starts with it; the app tries once more
         when it closes, since a restart forgets them."""
-        sends = self._dispatch.unsettled.take()
+        with self._dispatch.settling:
+            return self._settle_taken(self._dispatch.unsettled.take())
+
+    def _settle_taken(self, sends: list[Sent]) -> tuple[list[Outcome], bool]:
         outcomes: list[Outcome] = []
         for n, sent in enumerate(sends):
             try:
