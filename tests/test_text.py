@@ -87,6 +87,14 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")  # C
             '<?xml version="1.0" encoding="utf-8"?><p>Declared</p>', "Declared", id="xml-declaration"
         ),
         pytest.param("<body><p>a</p></body><p>after body</p>", "a\nafter body", id="after-body"),
+        pytest.param(
+            "Kyiv<P>Strikes</P><DiV>Odesa</DiV>Lviv<BR>Dnipro",
+            "Kyiv\nStrikes\nOdesa\nLviv\nDnipro",
+            id="upper-case-blocks",
+        ),
+        pytest.param(
+            "<svg><foreignObject><P>Kyiv</P>Odesa</foreignObject></svg>", "Kyiv\nOdesa", id="block-inside-svg"
+        ),
     ],
 )
 def test_html_to_text(markup: str, text: str) -> None:
