@@ -8,6 +8,7 @@ read is dropped with a reason (``collect``); the rest of its feed is kept. Pure.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,6 +21,10 @@ from monitor.models import Entry
 from monitor.text import clean, one_line
 
 _WEB_SCHEMES = frozenset(["http", "https"])
+# An absolute http(s) URL that urljoin gives back as written and urlsplit accepts:
+# ASCII, a host without userinfo or brackets, no query, fragment, parameters, space or
+# backslash (most entry links). ``web_link`` returns it without parsing it twice.
+_PLAIN_WEB_URL = re.compile(r"https?://[!$&'()*+,\-.0-9:=A-Z_a-z~]+(?:/[!$&'()*+,\-./0-9:=@A-Z_a-z~%]*)?")
 MAX_DROPPED = 20  # reasons kept per document; the last one counts the rest
 # What one unreadable entry raises (bad URLs, codecs, dates out of range, deep nesting).
 # Anything else is a bug and propagates.
@@ -104,6 +109,8 @@ def web_link(candidates: Iterable[object], base: str) -> str | None:
         text = text_or_none(candidate)
         if text is None:
             continue
+        if _PLAIN_WEB_URL.fullmatch(text):
+            return text
         try:
             url = urljoin(base, text)
             scheme = urlsplit(url).scheme.lower()
