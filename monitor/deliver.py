@@ -285,8 +285,11 @@ class Courier:
         (``Unsettled``): their outcomes, and False when the store still refuses (the
         rest wait for the next pass). Every pass starts with it; the app tries once more
         when it closes, since a restart forgets them."""
-        with self._dispatch.settling:
-            return self._settle_taken(self._dispatch.unsettled.take())
+        dispatch = self._dispatch
+        if not len(dispatch.unsettled) and not dispatch.settling.locked():
+            return [], True  # the common case; a send added after this is too fresh to claim
+        with dispatch.settling:
+            return self._settle_taken(dispatch.unsettled.take())
 
     def _settle_taken(self, sends: list[Sent]) -> tuple[list[Outcome], bool]:
         outcomes: list[Outcome] = []
