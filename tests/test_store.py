@@ -252,3 +252,16 @@ def test_claiming_nothing_and_a_database_that_does_not_answer(store: Store) -> N
         gone.ping()
     with pytest.raises(StorageError, match=r"^store: .*(refused|connect)"):
         gone.feeds()
+
+
+def test_equally_due_feeds_are_claimed_in_id_order_however_the_rows_were_updated(store: Store) -> None:
+    """PostgreSQL returns rows that tie on ``next_poll_at`` in the order its heap holds
+    them, and an update moves a row to the end: the claim's order was the update order.
+    It is soonest first, then by id, on both databases (the schedule model found it: its
+    bundles took the claim's order, so the same example drew different feeds)."""
+    store.sync_feeds([(f"Feed {n}", f"https://news.example/{n}.xml") for n in range(5)], NOW)
+    ids = [f.id for f in store.feeds()]
+    for feed_id in reversed(ids):  # each update writes a new row version at the heap's end
+        store.record_failure(feed_id, "fetch: refused", NOW, NOW)
+    claimed = store.claim_feeds(NOW, timedelta(minutes=5), "me", 5)
+    assert [f.id for f in claimed] == sorted(ids)

@@ -121,7 +121,10 @@ class FeedSchedule(ABC):
             conn.execute(
                 update(FEEDS).where(FEEDS.c.id.in_(ids)).values(leased_until=now + lease, leased_by=token)
             )
-            rows = conn.execute(select(FEEDS).where(FEEDS.c.id.in_(ids)).order_by(FEEDS.c.next_poll_at)).all()
+            # The claim's own order, ties by id: PostgreSQL returns rows that tie on
+            # next_poll_at in whatever order its heap holds them, which changes with updates.
+            soonest = (FEEDS.c.next_poll_at, FEEDS.c.id)
+            rows = conn.execute(select(FEEDS).where(FEEDS.c.id.in_(ids)).order_by(*soonest)).all()
         return [feed_state(row, leased=True) for row in rows]
 
     def renew_lease(self, feed_id: int, lease: str | None, until: datetime) -> None:
