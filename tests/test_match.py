@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from monitor.config import WatchRule
 from monitor.match import SNIPPET_AFTER, SNIPPET_BEFORE, Matcher
 from monitor.models import Entry, Match
-from monitor.query.normalize import analyse
+from monitor.query.normalize import WORD, analyse
 from monitor.query.normalize import words as split_words
 from monitor.samples import voa_article
 from monitor.text import html_to_text
@@ -528,3 +528,21 @@ def test_property_matching_ignores_case_changes_of_the_text(
     assert (original is None) == (changed is None)
     if original is not None and changed is not None:
         assert original.snippet.highlights == changed.snippet.highlights
+
+
+_ASCII_CORNERS = "aZ09_ -.,;:'\"!?()[]{}<>/\\|@#$%^&*+=~`\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x00\x7f"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet=st.sampled_from(_ASCII_CORNERS)),
+        st.text(alphabet=st.characters(max_codepoint=127)),
+        st.text(),
+    )
+)
+def test_property_words_of_ascii_text_are_the_regex_words(text: str) -> None:
+    """The byte path for ASCII text splits exactly where ``WORD`` does (controls,
+    the ASCII separators ``str.split`` knows, ``_`` and digits inside words), so
+    tokens, their spans and the query's words keep agreeing."""
+    assert split_words(text) == WORD.findall(text)

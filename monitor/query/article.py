@@ -9,7 +9,7 @@ from typing import Literal
 
 from monitor.language import detect_words
 from monitor.query.ast import FieldName
-from monitor.query.normalize import ENGLISH, WORD, analyse_all, cased, names
+from monitor.query.normalize import ENGLISH, WORD, analyse_all, cased, names, words
 
 Space = Literal["fold", "form", "name"]
 """How words compare: folded, in their language's forms, or by name key."""
@@ -28,7 +28,7 @@ class FieldText:
     def __init__(self, text: str, language: str | None = None) -> None:
         self.text = text
         self.language = language
-        self.tokens: list[str] = WORD.findall(text)
+        self.tokens: list[str] = words(text)
         self.folds, self.stems = analyse_all(self.tokens, language)
         self._names: list[str] | None = None
         self._spans: list[tuple[int, int]] | None = None

@@ -53,7 +53,7 @@ from typing import Literal
 from monitor.language import looks_like_name, phrase_languages, phrase_names
 from monitor.query.ast import SCOPES, TEXT_FIELDS, FieldName, Near, Node, Not, Or, Regex, Term
 from monitor.query.ast import And as AndNode
-from monitor.query.normalize import WORD, cased, fold
+from monitor.query.normalize import WORD, cased, fold, words
 from monitor.query.pattern import PatternError, compile_pattern
 
 Kind = Literal["(", ")", "AND", "OR", "NOT", "-", "NEAR", "FIELD", "WORD", "PHRASE", "REGEX", "EOF"]
@@ -113,7 +113,7 @@ def phrase(
     ``languages`` when the rule says (``{uk: "..."}``), ``name`` for an alias."""
     return make_term(
         text,
-        WORD.findall(text),
+        words(text),
         exact=exact,
         case_sensitive=case_sensitive,
         fields=fields,
@@ -378,7 +378,7 @@ class _Parser:
         prefix = star >= 0 and star == len(text.rstrip()) - 1
         if star >= 0 and (not prefix or not WORD.search(text[star - 1 : star] if star else "")):
             raise QueryError("'*' works only at the end of a word, as in Zelensk*", start + star)
-        written = WORD.findall(text)
+        written = words(text)
         if not written:
             raise QueryError(f"{label!r} has no letters or digits to match", start)
         if prefix and sum(len(w) for w in written) < _MIN_PREFIX:
@@ -401,7 +401,7 @@ class _Parser:
         term = self._term(token.text, start, token.text.strip(), token.exact)
         if token.number is None or len(term.keys) == 1:
             return term
-        written = WORD.findall(token.text)
+        written = words(token.text)
         operands = tuple(
             self._term(w + ("*" if term.prefix and i == len(written) - 1 else ""), start, w, token.exact)
             for i, w in enumerate(written)
