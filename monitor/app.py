@@ -254,17 +254,23 @@ class App:
         self.store.close()
 
     def _settle_before_exit(self) -> None:
-        if not len(self.dispatch.unsettled):
+        """One more try to record the unrecorded sends, waiting at most a send's timeout
+        for a thread that is settling (a hung database must not hold the exit); the
+        ones left are named, since the next process would send them again."""
+        unsettled = self.dispatch.unsettled
+        if not len(unsettled):
             return
         try:
-            self.courier.settle_earlier()
+            self.courier.settle_earlier(wait=self.settings.delivery.timeout.total_seconds())
         except Exception as e:  # closing goes on whatever the store does
             self.faults.log(log, e, "deliver status=unsettled at exit")
-        for sent in self.dispatch.unsettled.take():
+        left = unsettled.take()
+        for sent in left:
             ids = [a.delivery_id for a in sent.alerts]
             log.warning(
                 "deliver claim=%s deliveries=%s unsettled at exit (may be sent again)", sent.token, ids
             )
+        unsettled.done(left)
 
     def __enter__(self) -> App:
         return self

@@ -105,6 +105,7 @@ class Unsettled:
 
     def __init__(self, limit: int = MAX_UNSETTLED) -> None:
         self._sends: list[Sent] = []
+        self._out = 0  # sends taken and not yet settled or given back
         self._limit = limit
         self._lock = threading.Lock()
 
@@ -112,14 +113,21 @@ class Unsettled:
         self._keep([sent], at_end=True)
 
     def take(self) -> list[Sent]:
-        """Every remembered send, removed (``give_back`` what could not be settled)."""
+        """Every remembered send, removed; the caller settles them, gives back
+        (``give_back``) those it could not, then calls ``done`` with what it took."""
         with self._lock:
             taken, self._sends = self._sends, []
+            self._out += len(taken)
         return taken
 
     def give_back(self, sends: Sequence[Sent]) -> None:
         """Sends ``take`` gave that are still unsettled: before any added since."""
         self._keep(sends, at_end=False)
+
+    def done(self, taken: Sequence[Sent]) -> None:
+        """What ``take`` gave is settled or given back: no longer out."""
+        with self._lock:
+            self._out -= len(taken)
 
     def _keep(self, sends: Sequence[Sent], *, at_end: bool) -> None:
         with self._lock:
@@ -133,7 +141,10 @@ class Unsettled:
             )
 
     def __len__(self) -> int:
-        return len(self._sends)
+        """The sends kept and those taken but not settled yet, read at one moment: 0
+        means no pass holds an unrecorded send, so a claim cannot take one."""
+        with self._lock:
+            return len(self._sends) + self._out
 
 
 class Dispatch:
@@ -280,16 +291,25 @@ class Courier:
                 results = list(pool.map(lambda c: self._channel(c, ids, limit), channels))
         return DeliveryReport(outcomes=(*earlier, *(o for batch in results for o in batch)))
 
-    def settle_earlier(self) -> tuple[list[Outcome], bool]:
+    def settle_earlier(self, wait: float | None = None) -> tuple[list[Outcome], bool]:
         """Record the sends an earlier pass made and the store refused to record
         (``Unsettled``): their outcomes, and False when the store still refuses (the
         rest wait for the next pass). Every pass starts with it; the app tries once more
-        when it closes, since a restart forgets them."""
-        dispatch = self._dispatch
-        if not len(dispatch.unsettled) and not dispatch.settling.locked():
+        when it closes, since a restart forgets them. ``wait``: at most this many seconds
+        for another thread that is settling (then ``([], False)``); None waits for it."""
+        unsettled, settling = self._dispatch.unsettled, self._dispatch.settling
+        if not len(unsettled):
             return [], True  # the common case; a send added after this is too fresh to claim
-        with dispatch.settling:
-            return self._settle_taken(dispatch.unsettled.take())
+        if not settling.acquire(timeout=-1 if wait is None else wait):
+            return [], False
+        try:
+            sends = unsettled.take()
+            try:
+                return self._settle_taken(sends)
+            finally:
+                unsettled.done(sends)
+        finally:
+            settling.release()
 
     def _settle_taken(self, sends: list[Sent]) -> tuple[list[Outcome], bool]:
         outcomes: list[Outcome] = []
@@ -300,6 +320,9 @@ class Courier:
                 self._dispatch.unsettled.give_back(sends[n:])
                 log.warning('deliver unsettled=%d status=waiting error="%s"', len(sends) - n, e)
                 return outcomes, False
+            except BaseException:  # a bug, or an interrupt: the sends stay remembered all the same
+                self._dispatch.unsettled.give_back(sends[n:])
+                raise
             settled_now = [
                 Outcome(a.delivery_id, a.channel, a.title, "sent")
                 if a.delivery_id in settled

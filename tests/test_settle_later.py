@@ -9,6 +9,7 @@ real courier; the notifier is the test seam."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,9 +19,10 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import IntegrityError
 
 from monitor.app import App
-from monitor.deliver import Sent, Unsettled
+from monitor.deliver import DeliveryReport, Sent, Unsettled
 from monitor.models import Alert, Snippet
 from monitor.samples import rss_feed, rss_item
 from tests.conftest import Clock, RecordingNotifier, SettingsFactory
@@ -170,10 +172,18 @@ def test_unsettled_sends_are_bounded_oldest_forgotten_first() -> None:
     for n in range(5):
         unsettled.add(Sent(f"t{n}", (_alert(n),), now))
     taken = unsettled.take()
-    assert [s.token for s in taken] == ["t2", "t3", "t4"] and len(unsettled) == 0
+    assert [s.token for s in taken] == ["t2", "t3", "t4"]
+    assert len(unsettled) == 3  # taken, not settled yet: a pass that looks now must wait
     unsettled.add(Sent("t5", (_alert(5),), now))
     unsettled.give_back(taken)  # what a pass could not settle goes back before the newer one
-    assert [s.token for s in unsettled.take()] == ["t3", "t4", "t5"]
+    unsettled.done(taken)
+    assert len(unsettled) == 3
+    left = unsettled.take()
+    assert [s.token for s in left] == ["t3", "t4", "t5"]
+    unsettled.done([])
+    assert len(unsettled) == 3
+    unsettled.done(left)
+    assert len(unsettled) == 0
 
 
 def test_the_app_records_such_a_send_when_it_closes(
@@ -207,3 +217,145 @@ def test_a_send_still_unrecorded_at_exit_is_named_in_the_log(
     notifier.release()
     [delivery] = [a.delivery_id for a in sent.alerts]
     assert f"deliveries=[{delivery}] unsettled at exit (may be sent again)" in caplog.text
+
+
+class _PausingUnsettled(Unsettled):
+    """The real list, with two meeting points for a race: ``taken`` is set once a pass
+    holds the sends, and a thread named "late" stops just after it has counted them,
+    until ``go``: the moment the old check read the list as empty."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken = threading.Event()
+        self.go = threading.Event()
+
+    def take(self) -> list[Sent]:
+        found = super().take()
+        if found:
+            self.taken.set()
+        return found
+
+    def __len__(self) -> int:
+        count = super().__len__()
+        if threading.current_thread().name == "late":
+            assert self.go.wait(10)
+        return count
+
+
+def test_a_pass_that_looks_while_another_settles_waits_for_it_and_sends_nothing_twice(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, tmp_path: Path
+) -> None:
+    """Thread A holds the unrecorded send (taken, the list empty) while the store still
+    refuses; thread B looks then. The look must count A's send, so B waits for A and
+    records the send itself once the store recovers; it used to see an empty list and an
+    idle lock a moment later, claim the delivery (its lease had run out) and send it again."""
+    notifier = LockingNotifier(tmp_path / "monitor.db")
+    with _locked_after_first_send(httpserver, settings_factory, clock, notifier) as app:
+        app.run_once()
+        unsettled = _PausingUnsettled()
+        unsettled.give_back(app.dispatch.unsettled.take())
+        app.dispatch.unsettled = unsettled
+        clock.advance(timedelta(hours=1))  # the claim's lease ran out long ago
+
+        reports: dict[str, DeliveryReport] = {}
+        first = threading.Thread(target=lambda: reports.setdefault("A", app.courier.deliver()), name="A")
+        late = threading.Thread(target=lambda: reports.setdefault("B", app.courier.deliver()), name="late")
+        first.start()
+        assert unsettled.taken.wait(10)  # A settles; the lock is still held elsewhere
+        late.start()
+        first.join(10)
+        assert reports["A"].outcomes == ()  # the store refused: A gave the send back
+        notifier.release()  # the store recovers
+        unsettled.go.set()
+        late.join(10)
+        again = app.courier.deliver()
+        states = _states(app.store.engine)
+
+    assert [a.title for a in notifier.sent] == ["ATACMS strike on Crimea"]
+    assert [(o.title, o.status) for o in reports["B"].outcomes] == [("ATACMS strike on Crimea", "sent")]
+    assert again.outcomes == () and states == ["sent"]
+
+
+def test_a_database_error_that_is_no_refusal_keeps_the_unrecorded_send(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, tmp_path: Path
+) -> None:
+    """An error the store does not read as a refusal (here a trigger's ABORT, an
+    IntegrityError: what a bug or a hand-made trigger gives) ends the pass with it, and
+    the send stays remembered: recorded once the error is gone, never sent again."""
+    notifier = LockingNotifier(tmp_path / "monitor.db")
+    with _locked_after_first_send(httpserver, settings_factory, clock, notifier) as app:
+        app.run_once()
+        notifier.release()
+        with app.store.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE UPDATE ON deliveries "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+                )
+            )
+        with pytest.raises(IntegrityError, match="refused by a trigger"):
+            app.courier.deliver()
+        kept = len(app.dispatch.unsettled)
+        with app.store.engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse"))
+        clock.advance(timedelta(hours=1))
+        settled = app.courier.deliver()
+        states = _states(app.store.engine)
+
+    assert kept == 1
+    assert [(o.title, o.status) for o in settled.outcomes] == [("ATACMS strike on Crimea", "sent")]
+    assert [a.title for a in notifier.sent] == ["ATACMS strike on Crimea"] and states == ["sent"]
+
+
+class ReadOnlyAfterSend(RecordingNotifier):
+    """Records like RecordingNotifier; after the next send, every transaction of the
+    app's PostgreSQL engine is read only (a standby after a failover) until ``recover``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.after_send = False
+        self.read_only = False
+
+    def send(self, alert: Alert) -> None:
+        super().send(alert)
+        if self.after_send:
+            self.after_send, self.read_only = False, True
+
+    def recover(self) -> None:
+        self.read_only = False
+
+    def watch(self, engine: Engine) -> None:
+        def begin(conn: Any) -> None:
+            if self.read_only:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+        event.listen(engine, "begin", begin)
+
+
+@pytest.mark.postgres
+def test_a_read_only_postgresql_is_a_refusal_and_the_send_is_recorded_later(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, pg_url: str
+) -> None:
+    """PostgreSQL refuses writes on a standby with ReadOnlySqlTransaction, which the
+    driver raises as an InternalError, not an OperationalError: it is a store refusal
+    all the same. The send stays remembered, and the alert goes out once."""
+    notifier = ReadOnlyAfterSend()
+    served = httpserver.expect_request("/desk.xml")
+    served.respond_with_data(_feed(clock, "ATACMS strike on Crimea"), content_type="application/rss+xml")
+    feed = {"name": "Desk", "url": httpserver.url_for("/desk.xml")}
+    settings = settings_factory(database=pg_url, feeds=[feed], rules=[RULE])
+    with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
+        notifier.watch(app.store.engine)
+        notifier.after_send = True
+        first = app.run_once()
+        kept = len(app.dispatch.unsettled)
+        refused = app.courier.deliver()  # still read only: nothing claimed, nothing sent
+        notifier.recover()
+        clock.advance(timedelta(hours=1))  # the claim's lease ran out long ago
+        second = app.run_once()
+        states = _states(app.store.engine)
+
+    assert first.outcomes[0].status == "ok" and kept == 1 and refused.outcomes == ()
+    assert [a.title for a in notifier.sent] == ["ATACMS strike on Crimea"]
+    assert [(o.title, o.status) for o in second.delivery.outcomes] == [("ATACMS strike on Crimea", "sent")]
+    assert states == ["sent"]

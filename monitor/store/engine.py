@@ -9,9 +9,17 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
 
 from monitor.errors import StorageError
 from monitor.store.migrate import READ_ONLY, SchemaState, ensure_schema, schema_state
+
+STORE_REFUSALS = (OperationalError, InterfaceError, InternalError)
+"""What the database raises when it cannot do the work, as opposed to a bug of ours:
+locked, full, gone (OperationalError), a closed connection (InterfaceError), a server
+that refuses writes, such as a PostgreSQL standby after a failover
+(``ReadOnlySqlTransaction`` is an InternalError)."""
+
 
 BUSY_TIMEOUT_MS = 10_000
 WRITER_WAIT_S = 60.0  # a writer's wait for this process's other writers (SQLite), at most

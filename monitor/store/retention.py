@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, delete, exists, or_, select, text, update
-from sqlalchemy.exc import OperationalError
 
 from monitor.errors import StorageError
+from monitor.store.engine import STORE_REFUSALS
 from monitor.store.tables import (
     ABOUT_QUEUE,
     ARTICLES,
@@ -155,7 +155,7 @@ class Retention(ABC):
                 return
             with self.engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM (ANALYZE)")
-        except OperationalError as e:
+        except STORE_REFUSALS as e:
             raise StorageError(f"store: vacuum failed: {str(e.orig).splitlines()[0]}") from e
 
     def _vacuum_sqlite(self) -> None:

@@ -16,14 +16,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StorageError
 from monitor.identity import alias_key
 from monitor.models import Entry, Match, SavedPoll, StoredArticle
 from monitor.store.about_queue import AboutClaim, AboutQueue, Queued, entry_of, held_ids, queue_rows
 from monitor.store.alerts import Routing, alert_rows, match_row, update_rows
-from monitor.store.engine import create_schema, make_engine, writer_gate
+from monitor.store.engine import STORE_REFUSALS, create_schema, make_engine, writer_gate
 from monitor.store.migrate import READ_ONLY
 from monitor.store.outbox import Outbox
 from monitor.store.retention import Retention
@@ -78,11 +78,12 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One transaction; operational database errors become StorageError."""
+        """One transaction; a database that refuses or fails it (``STORE_REFUSALS``)
+        raises StorageError."""
         try:
             with self._writers, self.engine.begin() as conn:
                 yield conn
-        except OperationalError as e:
+        except STORE_REFUSALS as e:
             raise StorageError(f"store: {str(e.orig).splitlines()[0]}") from e
 
     @contextmanager
@@ -91,7 +92,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
         try:
             with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
                 yield conn
-        except OperationalError as e:
+        except STORE_REFUSALS as e:
             raise StorageError(f"store: {str(e.orig).splitlines()[0]}") from e
 
     def ping(self) -> None:
