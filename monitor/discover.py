@@ -22,7 +22,7 @@ from urllib.parse import urljoin
 import lxml.etree
 import lxml.html
 
-from monitor.jsonfeed import JSON_TYPES, decode, is_json_feed
+from monitor.jsonfeed import decode, is_json_feed, reads_as_json
 from monitor.text import one_line
 from monitor.weburl import web_parts
 
@@ -151,17 +151,13 @@ def absolute(href: str, base: str) -> str | None:
 
 
 def feed_kind(body: bytes, content_type: str | None = None) -> FeedKind | None:
-    """What kind of feed ``body`` is, or None when it is not one (an HTML page, say)."""
-    start = body[:_SNIFF_BYTES].removeprefix(b"\xef\xbb\xbf").lstrip()
-    if start.startswith((b"{", b"[")):
+    """What kind of feed ``body`` is, or None when it is not one (an HTML page, say).
+    A body the parser reads as JSON (``jsonfeed.reads_as_json``) is a JSON Feed or
+    nothing, as it is to the parser."""
+    if reads_as_json(body, content_type):
         return "json" if _json_feed(body, content_type) is not None else None
-    root = _root_element(start)
-    if root:
-        return _ROOT_KIND.get(root)
-    if (content_type or "").partition(";")[0].strip().lower() in JSON_TYPES:
-        # Not XML and served as JSON: UTF-16 or UTF-32 JSON, which the parser reads too.
-        return "json" if _json_feed(body, content_type) is not None else None
-    return None
+    root = _root_element(body[:_SNIFF_BYTES].removeprefix(b"\xef\xbb\xbf").lstrip())
+    return _ROOT_KIND.get(root) if root else None
 
 
 def _root_element(start: bytes) -> str | None:
@@ -187,9 +183,9 @@ def _root_element(start: bytes) -> str | None:
     return None
 
 
-def json_feed_title(body: bytes) -> str | None:
-    """The ``title`` of a JSON Feed, if it has one."""
-    feed = _json_feed(body, None)
+def json_feed_title(body: bytes, content_type: str | None = None) -> str | None:
+    """The ``title`` of a JSON Feed (served as ``content_type``), if it has one."""
+    feed = _json_feed(body, content_type)
     title = feed.get("title") if feed else None
     if not isinstance(title, str):
         return None
@@ -197,9 +193,12 @@ def json_feed_title(body: bytes) -> str | None:
 
 
 def _json_feed(body: bytes, content_type: str | None) -> dict[str, object] | None:
-    """The decoded object when ``body`` is a JSON Feed (by its version, or its media type)."""
+    """The decoded object when ``body`` is a JSON Feed the parser reads: by its version
+    or its media type, with a list of ``items``."""
     try:
         data = decode(body)  # the parser's own reading, so a 100,000-deep array is "not JSON"
     except ValueError:
         return None
-    return data if isinstance(data, dict) and is_json_feed(data, content_type) else None
+    if not (isinstance(data, dict) and is_json_feed(data, content_type)):
+        return None
+    return data if isinstance(data.get("items"), list) else None

@@ -44,6 +44,8 @@ from monitor.text import html_to_text, one_line, plain_text
 
 JSON_TYPES = frozenset(["application/feed+json", "application/json"])
 _VERSION_PREFIXES = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
+_LEADING = b" \t\r\n\xef\xbb\xbf"  # whitespace and a UTF-8 byte order mark
+_SNIFF_BYTES = 64 * 1024
 
 
 def parse_json_feed(fetched: Fetched) -> ParsedFeed:
@@ -56,12 +58,26 @@ def parse_json_feed(fetched: Fetched) -> ParsedFeed:
     return skim(fetched, split, parse_noted)
 
 
+def reads_as_json(body: bytes, content_type: str | None) -> bool:
+    """Whether ``body`` is read as JSON (a JSON Feed) rather than as XML: it opens with
+    ``{`` (after whitespace and a UTF-8 byte order mark, within 64 KiB), or it does not
+    open with ``<`` and is served as JSON (UTF-16 or UTF-32 JSON). The parser and
+    ``feeds add`` route a body by this one rule."""
+    head = body[:_SNIFF_BYTES].lstrip(_LEADING)
+    if head.startswith(b"{"):
+        return True
+    if head.startswith(b"<"):
+        return False
+    return (content_type or "").partition(";")[0].strip().lower() in JSON_TYPES
+
+
 def is_json_feed(document: object, content_type: str | None) -> bool:
     """Whether a decoded JSON document is a JSON Feed: an object whose ``version`` names
     jsonfeed.org (1.0 feeds often write ``http://``), or one served as
     ``application/feed+json`` that lists ``items`` (the media type says what the version
-    would). ``feeds add`` asks the same question (``discover``), so it never adds a feed
-    the poller then refuses, nor refuses one the poller reads."""
+    would). ``feeds add`` asks the same question (``discover``), and routes a body by
+    ``reads_as_json`` as the parser does, so it never adds a feed the poller then
+    refuses, nor refuses one the poller reads."""
     if not isinstance(document, dict):
         return False
     version = document.get("version")

@@ -46,7 +46,7 @@ from feedparser.encodings import RE_XML_PI_ENCODING, convert_to_utf8
 from monitor.entries import bounded_reasons, collect_noted, make_entry, text_or_none, utc_clamped, web_link
 from monitor.errors import ParseError
 from monitor.items import split_xml
-from monitor.jsonfeed import JSON_TYPES, parse_json_feed
+from monitor.jsonfeed import parse_json_feed, reads_as_json
 from monitor.markup import safe_html
 from monitor.models import Entry, Fetched, ParsedFeed
 from monitor.skipping import Noted, skim
@@ -55,7 +55,6 @@ from monitor.text import ascii_int, html_to_text, one_line, plain_text
 _PLAIN_TYPES = frozenset(["text/plain", "text"])
 _ENTRY_OPEN = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]")
 _ENTRY_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
-_LEADING = b" \t\r\n\xef\xbb\xbf"  # whitespace and a UTF-8 byte order mark
 _CHARACTER_ENTITY = re.compile(
     rb"""<!ENTITY\s+[^\s%"'<>]+\s+(["'])&#(?:[0-9]{1,7}|x[0-9a-fA-F]{1,6});\1\s*>"""
 )
@@ -241,14 +240,9 @@ def _ttl(feed: Any) -> float | None:
 
 
 def is_json(fetched: Fetched) -> bool:
-    """A JSON Feed: the body opens with ``{``, or is not XML and is served as JSON."""
-    head = fetched.body[:64].lstrip(_LEADING)
-    if head.startswith(b"{"):
-        return True
-    if head.startswith(b"<"):
-        return False
-    media_type = (fetched.content_type or "").partition(";")[0].strip().lower()
-    return media_type in JSON_TYPES
+    """A JSON Feed: the body opens with ``{``, or is not XML and is served as JSON
+    (``jsonfeed.reads_as_json``)."""
+    return reads_as_json(fetched.body, fetched.content_type)
 
 
 def _refuse_entity_declarations(fetched: Fetched, document: bytes) -> None:

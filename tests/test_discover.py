@@ -170,6 +170,18 @@ KINDS = [
     ),
     pytest.param(b'{"title": "J", "items": []}', "application/json", None, id="plain-json"),
     pytest.param(b"[1, 2]", None, None, id="json-array"),
+    pytest.param(
+        b" " * 100 + b'{"version": "https://jsonfeed.org/version/1.1", "items": []}',
+        "text/plain",
+        "json",
+        id="json-feed-after-100-spaces",
+    ),
+    pytest.param(
+        (DATA / "rss2.xml").read_bytes().decode().encode("utf-16"),
+        "application/json",
+        None,
+        id="utf-16-rss-served-as-json",
+    ),
     pytest.param(b"{not json", None, None, id="broken-json"),
     pytest.param((DATA / "html-page.html").read_bytes(), None, None, id="html"),
     pytest.param(b"<html><head></head></html>", "application/rss+xml", None, id="html-labelled-rss"),
@@ -188,9 +200,14 @@ def test_feed_kind(body: bytes, content_type: str | None, kind: str | None) -> N
     ("body", "title"),
     [
         pytest.param(
-            b'{"version": "https://jsonfeed.org/version/1", "title": " My\\nBlog "}', "My Blog", id="title"
+            b'{"version": "https://jsonfeed.org/version/1", "title": " My\\nBlog ", "items": []}',
+            "My Blog",
+            id="title",
         ),
-        pytest.param(b'{"version": "https://jsonfeed.org/version/1", "title": 7}', None, id="not-text"),
+        pytest.param(
+            b'{"version": "https://jsonfeed.org/version/1", "title": 7, "items": []}', None, id="not-text"
+        ),
+        pytest.param(b'{"version": "https://jsonfeed.org/version/1", "title": "x"}', None, id="no-items"),
         pytest.param(b'{"version": "https://jsonfeed.org/version/1"}', None, id="none"),
         pytest.param(b'{"title": "x"}', None, id="not-a-json-feed"),
     ],
@@ -357,24 +374,33 @@ JSON_VERSIONS = [None, "https://jsonfeed.org/version/1.1", "http://jsonfeed.org/
 JSON_TYPES_SERVED = [None, "application/json", "application/feed+json; charset=utf-8", "text/html", RSS]
 
 
-@settings(max_examples=200, deadline=None)
+_NO_ITEMS = object()
+
+
+@settings(max_examples=300, deadline=None)
 @given(
     version=st.sampled_from(JSON_VERSIONS),
-    items=st.sampled_from([[], [{"id": "1", "title": "Kharkiv"}]]),
+    items=st.sampled_from([[], [{"id": "1", "title": "Kharkiv"}], _NO_ITEMS, "none", {"id": "1"}]),
     encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32", "utf-32-be"]),
-    content_type=st.sampled_from(JSON_TYPES_SERVED),
+    content_type=st.sampled_from([*JSON_TYPES_SERVED, "text/plain"]),
+    leading=st.sampled_from([b"", b" \r\n\t", b" " * 100, b"\n" * 70_000]),
 )
 def test_feeds_add_takes_a_json_feed_exactly_when_the_poller_reads_it(
-    version: object, items: list[dict[str, str]], encoding: str, content_type: str | None
+    version: object, items: object, encoding: str, content_type: str | None, leading: bytes
 ) -> None:
-    """``feeds add`` (``feed_kind``) and the poller (``parse``) answer alike for any
-    version, encoding and media type: `feeds add` took a version-less document served as
-    application/feed+json that every poll then refused, and refused 1.0's ``http://``
-    version and UTF-16 documents that the poller reads."""
-    document: dict[str, object] = {"title": "J", "items": items}
+    """``feeds add`` (``feed_kind``, ``json_feed_title``) and the poller (``parse``)
+    answer alike for any version, items, encoding, media type and leading whitespace:
+    `feeds add` took a version-less document served as application/feed+json that every
+    poll then refused, refused 1.0's ``http://`` version and UTF-16 documents that the
+    poller reads, took documents without a list of items, and a JSON Feed after 64
+    bytes of whitespace, that the poller refused; and it read no title where the poller
+    read one."""
+    document: dict[str, object] = {"title": "Desk"}
+    if items is not _NO_ITEMS:
+        document["items"] = items
     if version is not None:
         document["version"] = version
-    body = json.dumps(document).encode(encoding)
+    body = leading + json.dumps(document).encode(encoding)
     fetched = Fetched(
         url=PAGE,
         final_url=PAGE,
@@ -386,8 +412,10 @@ def test_feeds_add_takes_a_json_feed_exactly_when_the_poller_reads_it(
         fetched_at=datetime(2024, 5, 31, tzinfo=UTC),
     )
     try:
-        parse(fetched)
+        title = parse(fetched).title
         read = True
     except ParseError:
-        read = False
+        title, read = None, False
     assert (feed_kind(body, content_type) == "json") == read
+    if read:
+        assert json_feed_title(body, content_type) == title

@@ -69,7 +69,7 @@ def _get(fetcher: Fetcher, url: str) -> Fetched:
 def _title(feed: Fetched) -> str | None:
     """The feed's own title; CommandExit when the daemon could not read the feed."""
     if feed_kind(feed.body, feed.content_type) == "json":
-        return json_feed_title(feed.body)
+        return json_feed_title(feed.body, feed.content_type)
     try:
         return parse(feed).title
     except FeedError as e:
