@@ -21,13 +21,12 @@ fragmented heap) never accumulates. ADR 0011 has the measurements.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from monitor.errors import ExtractError
 from monitor.extract import Page, extract_page
-from monitor.workers import DEFAULT_MEMORY_LIMIT, PoolFront, StartMethod, WorkerPool, WorkFailed
+from monitor.workers import DEFAULT_MEMORY_LIMIT, PoolFront, StartMethod, WorkerPool, WorkFailed, usable_cpus
 
 if TYPE_CHECKING:
     from monitor.config import Settings  # only for types: workers need not import pydantic
@@ -63,9 +62,10 @@ class ExtractPool(PoolFront):
 
     @classmethod
     def for_settings(cls, settings: Settings) -> ExtractPool:
-        """``fetch.page_workers`` workers (default: one per CPU, at least 2; extraction is
-        CPU-bound), ``fetch.page_timeout`` per page, 1 GiB of address space each."""
-        workers = settings.fetch.page_workers or max(2, os.cpu_count() or 1)
+        """``fetch.page_workers`` workers (default: one per usable CPU, at least 2;
+        extraction is CPU-bound), ``fetch.page_timeout`` per page, 1 GiB of address
+        space each."""
+        workers = settings.fetch.page_workers or max(2, usable_cpus())
         return cls(timeout=settings.fetch.page_timeout.total_seconds(), size=workers)
 
     def extract(self, page: Page, *, wait: float | None = None) -> str:

@@ -24,7 +24,6 @@ mechanics (shared with article pages, ADR 0011).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -38,6 +37,7 @@ from monitor.workers import (
     StartMethod,
     WorkerPool,
     WorkFailed,
+    usable_cpus,
 )
 
 if TYPE_CHECKING:
@@ -74,11 +74,12 @@ class ParsePool(PoolFront):
 
     @classmethod
     def for_settings(cls, settings: Settings) -> ParsePool:
-        """``fetch.parse_workers`` workers (default: one per CPU, never more than poll
-        threads; parsing is CPU-bound, so more only costs memory and switching),
-        ``fetch.parse_timeout`` per body, and an address space of 1 GiB per worker (more
-        if ``fetch.max_bytes`` is over 10 MiB)."""
-        workers = settings.fetch.parse_workers or max(2, os.cpu_count() or 1)
+        """``fetch.parse_workers`` workers (default: one per usable CPU, at least 2, never
+        more than poll threads; parsing is CPU-bound, so more only costs memory and
+        switching: one more than the CPUs was measured on a 2-CPU cold cycle and gained
+        nothing, ADR 0008), ``fetch.parse_timeout`` per body, and an address space of
+        1 GiB per worker (more if ``fetch.max_bytes`` is over 10 MiB)."""
+        workers = settings.fetch.parse_workers or max(2, usable_cpus())
         return cls(
             timeout=settings.fetch.parse_timeout.total_seconds(),
             size=min(workers, settings.poll.concurrency),

@@ -41,6 +41,7 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import threading
@@ -70,6 +71,17 @@ DEFAULT_MEMORY_LIMIT = 1024**3  # address space per worker (ADR 0008, ADR 0011)
 _numbers = itertools.count(1)
 _preload: set[str] = {"__main__", __name__}
 _preload_lock = threading.Lock()
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask (a container's cpuset,
+    ``taskset``, a pinned service unit), else the machine's count. ``os.cpu_count``
+    alone names every CPU of the host, so a container limited to two of 64 would
+    start 64 workers."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no affinity on this platform
+        return os.cpu_count() or 1
 
 
 class WorkFailed(Exception):

@@ -8,9 +8,12 @@ for bugs that we hope not to have, and run in the workers like ``parse`` does.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -256,3 +259,39 @@ def test_close_stops_the_workers_and_refuses_more_work() -> None:
 def test_nonsense_limits_are_refused(timeout: float, size: int) -> None:
     with pytest.raises(ValueError):
         ParsePool(timeout=timeout, size=size)
+
+
+_POOL_SIZES = """
+import json, os, sys
+from monitor.config import Settings
+from monitor.extract_pool import ExtractPool
+from monitor.parse_pool import ParsePool
+from monitor.workers import usable_cpus
+cpus = json.loads(sys.argv[1])
+if cpus:
+    os.sched_setaffinity(0, cpus)
+settings = Settings.model_validate(
+    {"channels": {"hook": "json://127.0.0.1:9/never"}, "feeds": [], "rules": [], "poll": {"concurrency": 32}}
+)
+sizes = [usable_cpus(), ParsePool.for_settings(settings).size, ExtractPool.for_settings(settings).size]
+print(json.dumps(sizes))
+"""
+
+
+def _pool_sizes(cpus: list[int]) -> list[int]:
+    """(usable CPUs, parse workers, page workers) of a fresh process limited to ``cpus``."""
+    done = subprocess.run(
+        [sys.executable, "-c", _POOL_SIZES, json.dumps(cpus)], capture_output=True, text=True, check=True
+    )
+    return list(json.loads(done.stdout))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this platform")
+def test_default_pools_follow_the_cpus_the_process_may_use() -> None:
+    """One parser and one page worker per CPU the process may use, at least two of each:
+    a process pinned to one CPU (a container's cpuset, ``taskset``) counts one, not the
+    machine's (``os.cpu_count`` counts every CPU of the host)."""
+    mine = sorted(os.sched_getaffinity(0))
+    usable, parsers, pages = _pool_sizes([])
+    assert (usable, parsers, pages) == (len(mine), max(2, len(mine)), max(2, len(mine)))
+    assert _pool_sizes(mine[:1]) == [1, 2, 2]
