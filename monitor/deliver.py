@@ -391,12 +391,25 @@ class Courier:
                 self._record(outcomes, self._send_batch(channel, batch))
 
     def _singles(self, claim: Claim) -> list[Outcome]:
-        """Send a claim's alerts in turn; at shutdown, give back those not started."""
+        """Send a claim's alerts in turn; at shutdown, give back those not started.
+
+        Each send's heartbeat renews the claim only while that send runs, so sends that
+        each end before their first renewal could together outlast the lease, and another
+        worker take (and send) the last ones while this one still holds them. Before a
+        send that starts with less than two thirds of the lease left, the claim is renewed
+        first; if it is no longer ours, the rest are another worker's to send."""
         outcomes = [Outcome(a.delivery_id, a.channel, a.title, "held") for a in claim.held]
-        for alert in claim.alerts:
+        until = claim.until
+        for n, alert in enumerate(claim.alerts):
             if self._dispatch.closing.is_set():
                 self._store.release(claim.token)
                 break
+            now = self._clock()
+            if n and until - now < self.lease * 2 / 3:
+                until = now + self.lease
+                if not self._store.renew(claim.token, until):
+                    outcomes += [self._lost(a) for a in claim.alerts[n:]]
+                    break
             outcomes.append(self._single(claim, alert))
         return outcomes
 
