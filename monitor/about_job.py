@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -72,7 +73,7 @@ class AboutReport:
 
 
 def drain(
-    deps: PollDeps,
+    current: Callable[[], AbstractContextManager[PollDeps]],
     owner: str,
     *,
     stop: Callable[[], bool] = lambda: False,
@@ -80,11 +81,15 @@ def drain(
     batch: int = BATCH,
 ) -> AboutReport:
     """Judge batches until the queue has nothing due, ``stop()`` says so, or ``budget``
-    seconds have passed (the next tick goes on)."""
+    seconds have passed (the next tick goes on). Each batch is claimed, screened and
+    judged with the dependencies ``current()`` gives then (the app's generation in use):
+    a reload during a long drain reaches the next batch, so no batch alerts for a rule
+    the reload removed, nor drops an article only a rule it added is open for."""
     started = time.monotonic()
     total = AboutReport()
     while not stop():
-        report, claimed = judge_batch(deps, owner, batch)
+        with current() as deps:
+            report, claimed = judge_batch(deps, owner, batch)
         total += report
         if not claimed or (budget is not None and time.monotonic() - started >= budget):
             break

@@ -324,11 +324,16 @@ class App:
         return self.poll(feeds)
 
     def judge_about(
-        self, owner: str, *, stop: Callable[[], bool] = lambda: False, budget: float | None = None
+        self,
+        owner: str,
+        *,
+        stop: Callable[[], bool] = lambda: False,
+        budget: float | None = None,
+        batch: int = about_job.BATCH,
     ) -> AboutReport:
         """Drain the about queue (``monitor.about_job``): every due article, or until
-        ``stop()`` or ``budget`` seconds; the alerts go out as each batch is stored."""
-        with self._generations.use() as deps:
-            report = about_job.drain(deps, owner, stop=stop, budget=budget)
+        ``stop()`` or ``budget`` seconds, ``batch`` articles a claim; each batch with the
+        configuration current when it starts; the alerts go out as each batch is stored."""
+        report = about_job.drain(self._generations.use, owner, stop=stop, budget=budget, batch=batch)
         self.metrics.observe_about(report)
         return report

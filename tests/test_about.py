@@ -767,3 +767,59 @@ def test_run_once_judges_the_queue_after_its_polls_and_says_so(
     [post] = json_sink.inbox.wait_for(1)
     assert ON_TOPIC["en"].title in post["title"]
     assert "about_judged=3 about_failed=0" in capsys.readouterr().err
+
+
+def _reload_before_the_second_batch(app: App, then: Callable[[], None]) -> Callable[[], bool]:
+    """A ``stop`` for the drain that runs ``then`` (a reload) just before its second batch."""
+    calls: list[int] = []
+
+    def stop() -> bool:
+        calls.append(1)
+        if len(calls) == 2:
+            then()
+        return False
+
+    return stop
+
+
+def test_a_reload_during_a_drain_reaches_its_next_batch_and_a_removed_rule_alerts_no_more(
+    settings_factory: SettingsFactory, feeds: Feeds, counting: CountingEmbedder, clock: Clock
+) -> None:
+    """A drain runs up to a minute on a backlog; it used to judge every batch with the
+    rules of its start, so a rule the reload removed went on alerting for its rest."""
+    clock.now = NOW
+    feeds.publish("news-en", [ON_TOPIC["en"]])
+    feeds.publish("news-de", [ON_TOPIC["de"]])
+    both = [ENERGY, {**ENERGY, "name": "removed"}]
+    settings = settings_factory(feeds=feeds.specs(), rules=both)
+    with App.from_settings(settings, clock=clock, strict=True, embedder=_loader(counting)) as app:
+        app.poll_all("d1")
+        reload = lambda: app.reload(settings_factory(feeds=feeds.specs(), rules=[ENERGY]))  # noqa: E731
+        report = app.judge_about("d1", stop=_reload_before_the_second_batch(app, reload), batch=1)
+    assert report.judged == 2
+    assert sorted(report.rules) == ["energy", "energy", "removed"], "removed only before the reload"
+
+
+def test_an_article_queued_for_a_rule_a_reload_added_is_judged_by_the_same_drain(
+    settings_factory: SettingsFactory, feeds: Feeds, counting: CountingEmbedder, clock: Clock
+) -> None:
+    """A poll after the reload queues an article only the new rule is open for; the drain
+    that began before the reload used to screen it with the old rules, find nothing open,
+    and drop it from the queue unjudged, for good."""
+    clock.now = NOW
+    feeds.publish("news-de", [ON_TOPIC["de"]])
+    old = [{**ENERGY, "name": "energy-de", "feeds": ["news-de"]}]
+    added = [*old, {**ENERGY, "name": "energy-en", "feeds": ["news-en"]}]
+    settings = settings_factory(feeds=feeds.specs(), rules=old)
+    with App.from_settings(settings, clock=clock, strict=True, embedder=_loader(counting)) as app:
+        app.poll_all("d1")
+
+        def reload_and_poll() -> None:
+            feeds.publish("news-en", [ON_TOPIC["en"]])
+            app.reload(settings_factory(feeds=feeds.specs(), rules=added))
+            app.poll_all("d1")  # queues the English article, open for energy-en only
+
+        report = app.judge_about("d1", stop=_reload_before_the_second_batch(app, reload_and_poll), batch=1)
+        backlog = app.store.about_backlog()
+    assert sorted(report.hits) == [("news-de", "energy-de"), ("news-en", "energy-en")]
+    assert backlog.pending == 0 and backlog.gave_up == 0
