@@ -794,7 +794,10 @@ def test_a_reload_during_a_drain_reaches_its_next_batch_and_a_removed_rule_alert
     settings = settings_factory(feeds=feeds.specs(), rules=both)
     with App.from_settings(settings, clock=clock, strict=True, embedder=_loader(counting)) as app:
         app.poll_all("d1")
-        reload = lambda: app.reload(settings_factory(feeds=feeds.specs(), rules=[ENERGY]))  # noqa: E731
+
+        def reload() -> None:
+            app.reload(settings_factory(feeds=feeds.specs(), rules=[ENERGY]))
+
         report = app.judge_about("d1", stop=_reload_before_the_second_batch(app, reload), batch=1)
     assert report.judged == 2
     assert sorted(report.rules) == ["energy", "energy", "removed"], "removed only before the reload"
