@@ -26,7 +26,13 @@ WRITER_WAIT_S = 60.0  # a writer's wait for this process's other writers (SQLite
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE."""
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE.
+
+    PostgreSQL transactions are READ COMMITTED whatever the server, database or role
+    default: the story step's advisory lock serialises two daemons only if the one that
+    waited then sees what the other committed, and a REPEATABLE READ snapshot, taken at
+    the transaction's first statement before the lock, would not (two stories, two
+    alerts for one event)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
@@ -35,7 +41,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, isolation_level="READ COMMITTED"
+    )
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
