@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
+from sqlalchemy import text
 
 from monitor.app import App
 from monitor.cli import main
@@ -377,3 +378,45 @@ def test_stories_show_lists_a_report_whose_explanation_is_damaged(
         shown = app.store.story(story.id)
     assert shown is not None
     assert [(r.feed, r.started) for r in shown.reports] == [("o0", False), ("o1", False)]
+
+
+def _save_matched(store: Store, feed_id: int, report: Report, now: datetime) -> None:
+    """One poll that stores ``report`` matched by the folding rule, with its story step."""
+    entry = _entry(report, now)
+    match = Match("polygamy", "content", ("polygamist",), Snippet("polygamist"))
+    plan = StoryPlan({entry.key: story_article(entry, "A")}, frozenset(["polygamy"]), stats=STATS)
+    store.save_poll(
+        feed_id,
+        PollResult(None, None, "A"),
+        [entry],
+        {entry.key: [match]},
+        {"polygamy": ["hook"]},
+        now,
+        now + timedelta(hours=1),
+        stories=plan,
+    )
+
+
+def test_a_pruned_articles_id_given_again_by_sqlite_starts_a_story_of_its_own(tmp_path: Path) -> None:
+    """SQLite takes a new row's id from the largest one left, so the next article after
+    the newest was pruned gets its id again, while its story stays (stories outlive
+    their reports). The new article's story key used to be that story's (``a1``): every
+    poll of the feed then failed on the unique key, and stored nothing, for good."""
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    try:
+        store.sync_feeds([("A", "https://a.example/f")], START)
+        feed_id = store.feeds()[0].id
+        first, later = reports(JEFFS, 1)[0], reports(CANADA, 2)
+        _save_matched(store, feed_id, first, START)
+        with store.engine.begin() as conn:  # its alert went out: nothing keeps the article
+            conn.execute(text("UPDATE deliveries SET state = 'sent'"))
+        then = START + timedelta(days=60)
+        pruned = store.prune(then, timedelta(days=30), timedelta(days=30))
+        for n, report in enumerate(later):
+            _save_matched(store, feed_id, report, then + timedelta(minutes=n))
+        stories = store.stories()
+    finally:
+        store.close()
+    assert pruned.articles == 1
+    assert sum(s.articles for s in stories) == 3, "both later reports stored, each in a story"
+    assert len({s.id for s in stories}) == len(stories) >= 2

@@ -16,6 +16,7 @@ unique on the pair); later reports are recorded on the story.
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import threading
 from collections import OrderedDict
@@ -253,7 +254,7 @@ def assign(
     stories: dict[str, int] = {}
     for key, article_id in ordered:
         article = plan.articles[key]
-        done = assigner.assign(_keyed(article, article_id))
+        done = assigner.assign(_keyed(article, _unused_key(conn, article_id)))
         story_id = index.ids[done.story.id]
         conn.execute(
             _INSERT_STORY_ARTICLE,
@@ -293,10 +294,27 @@ def _insert_ignore(dialect: str, table: Table, unique: tuple[str, ...], returnin
     return statement.returning(table.c.id) if returning_id else statement
 
 
-def _keyed(article: StoryArticle, article_id: int) -> StoryArticle:
-    """The article under a key unique in the database (entry keys are unique per feed only)."""
+def _unused_key(conn: Connection, article_id: int) -> str:
+    """``a<article id>``, a key no story has taken: entry keys are unique per feed only,
+    and SQLite gives a pruned article's id to the next one (its ids come from the
+    largest one left), while the pruned article's story stays; such a key gets the
+    first free ``.<n>`` (``a12.1``), each looked up on the unique index of ``key``.
+    Stories are never deleted, so a key is never given twice."""
+    base = key = f"a{article_id}"
+    for n in itertools.count(1):
+        if conn.execute(_KEY_TAKEN, {"key": key}).first() is None:
+            break
+        key = f"{base}.{n}"
+    return key
+
+
+_KEY_TAKEN = select(STORIES.c.id).where(STORIES.c.key == bindparam("key"))
+
+
+def _keyed(article: StoryArticle, key: str) -> StoryArticle:
+    """The article under a key unique in the database (``_unused_key``)."""
     return StoryArticle(
-        key=f"a{article_id}",
+        key=key,
         title=article.title,
         text=article.text,
         published=article.published,
