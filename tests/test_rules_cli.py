@@ -276,3 +276,11 @@ def test_a_text_over_ten_mib_is_refused_before_it_is_read_whole(
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"an ATACMS strike"), encoding="utf-8"))
     assert main(["rules", "test", "--query", "ATACMS", "--file", "-"]) == 0
     assert "«ATACMS»" in capsys.readouterr().out
+
+
+def test_a_window_longer_than_the_calendar_reads_every_article(config: Path, capsys: Capsys) -> None:
+    """``--since 900000d`` reaches before year 1 (it raised OverflowError): all articles."""
+    assert main(["rules", "test", "prisoner exchange", "-c", str(config), "--since", "900000d"]) == 0
+    long_window = capsys.readouterr().out
+    assert main(["rules", "test", "prisoner exchange", "-c", str(config)]) == 0
+    assert long_window.splitlines()[0] == capsys.readouterr().out.splitlines()[0]

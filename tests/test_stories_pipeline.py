@@ -346,6 +346,8 @@ def test_monitor_stories_lists_stories_and_shows_one(
     assert listing[1].split()[0] == str(story.id) and "polygamy" in listing[1]
     assert main(["stories", "--rule", "nothing", "-c", str(config)]) == 0
     assert "No stories yet" in capsys.readouterr().out
+    assert main(["stories", "--since", "900000d", "-c", str(config)]) == 0  # before year 1: all of them
+    assert capsys.readouterr().out.splitlines()[1].split()[0] == str(story.id)
     assert main(["stories", "show", str(story.id), "-c", str(config)]) == 0
     shown = capsys.readouterr().out
     assert shown.startswith(f"Story {story.id}: ") and "2 article(s) from 2 outlet(s)" in shown

@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 from monitor.commands._common import EXIT_CONFIG, EXIT_OK, CommandExit, add_config_option
 from monitor.commands.rule_stories import Grouping, folded_line, group
 from monitor.config import Settings, WatchRule, load_settings, parse_duration
+from monitor.decide import before
 from monitor.files import TooLarge, read_at_most, read_stream_at_most
 from monitor.match import Explanation, Matcher, Screened
 from monitor.models import Entry, Snippet, StoredArticle
@@ -300,7 +301,7 @@ def _scan(
         if args.feed:
             glob = args.feed.lower()
             feeds = [f.name for f in store.feed_statuses() if fnmatchcase(f.name.lower(), glob)]
-        since = datetime.now(UTC) - args.since if args.since else None
+        since = before(datetime.now(UTC), args.since) if args.since else None
         total, batches = store.read_articles(since=since, feeds=feeds)
         with Progress.on(sys.stderr, total) as progress:
             for batch in batches:

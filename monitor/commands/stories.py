@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from monitor.commands._common import EXIT_FAILURE, EXIT_OK, add_config_option, table, when
 from monitor.config import load_settings, parse_duration
+from monitor.decide import before
 from monitor.log import install_redactor
 from monitor.models import StoryDetail, StorySummary
 from monitor.store import Store
@@ -72,7 +73,7 @@ def _open(args: argparse.Namespace) -> tuple[Store, str]:
 def _list(args: argparse.Namespace) -> int:
     store, zone = _open(args)
     try:
-        since = datetime.now(UTC) - args.since if args.since else None
+        since = before(datetime.now(UTC), args.since) if args.since else None
         found = store.stories(since=since, rule=args.rule)
     finally:
         store.close()
