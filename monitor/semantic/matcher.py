@@ -107,8 +107,12 @@ class AboutMatcher:
         return [ArticleEmbedding(self.tag, rows[article.whole]) for article in articles]
 
     def content_key(self, article: Segments) -> str:
-        """A key for the passage this matcher embeds: equal keys, equal vectors (a cache can share them)."""
-        return hashlib.sha256(f"{self.tag}\n{article.whole}".encode()).hexdigest()[:32]
+        """A key for the texts this matcher embeds: equal keys, equal vectors (a cache can
+        share them). The sentences count too: the cached row keeps their vectors for
+        explanations, and two articles whose passages agree (the same title and first
+        480 characters) can go on differently."""
+        texts = "\n".join((self.tag, article.whole, *article.sentences))
+        return hashlib.sha256(texts.encode()).hexdigest()[:32]
 
     def score(
         self,
