@@ -486,7 +486,7 @@ def test_long_sentences_stop_the_explanation_list_at_the_lead() -> None:
 def test_a_blob_of_another_size_decodes_to_none_for_a_model_of_known_size() -> None:
     """A row whose size is not the model's (a model that shares the tag, a damaged
     header) would fail every batch it is scored in: it reads as a cache miss."""
-    blob = encode(ArticleEmbedding("m#seg1", np.ones(16, dtype=np.float32) / 4))
+    blob = encode(ArticleEmbedding("m#seg1", np.full(16, 0.25, dtype=np.float32)))
     assert decode(blob, "m#seg1") is not None
     assert decode(blob, "m#seg1", 16) is not None
     assert decode(blob, "m#seg1", 8) is None
