@@ -422,3 +422,50 @@ def test_a_pruned_articles_id_given_again_by_sqlite_starts_a_story_of_its_own(tm
     assert pruned.articles == 1
     assert sum(s.articles for s in stories) == 3, "both later reports stored, each in a story"
     assert len({s.id for s in stories}) == len(stories) >= 2
+
+
+def test_a_poll_with_two_reports_of_a_new_event_alerts_for_the_first_and_keeps_the_hours_update(
+    tmp_path: Path,
+) -> None:
+    """Feeds list newest first. The story step takes a poll's reports in publication order,
+    so the older report starts the story, but the alert used to be claimed in feed order:
+    it named the newer report, the story's own first report then counted as a later one
+    and queued a threaded update in the same poll, and that update used the hour's slot,
+    so another outlet's report twenty minutes later sent nothing."""
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    now = START + timedelta(hours=6)
+    first, second, third = reports(JEFFS, 3)
+    match = Match("polygamy", "content", ("polygamist",), Snippet("polygamist"))
+
+    def save(feed: str, found: list[tuple[Report, datetime]], when: datetime) -> None:
+        entries = [_entry(report, published) for report, published in found]
+        plan = StoryPlan(
+            {e.key: story_article(e, feed) for e in entries},
+            frozenset(["polygamy"]),
+            updates={"hook": "thread"},
+            stats=STATS,
+        )
+        store.save_poll(
+            feeds[feed],
+            PollResult(None, None, feed),
+            entries,
+            {e.key: [match] for e in entries},
+            {"polygamy": ["hook"]},
+            when,
+            when + timedelta(hours=1),
+            stories=plan,
+        )
+
+    try:
+        store.sync_feeds([("A", "https://a.example/f"), ("B", "https://b.example/f")], now)
+        feeds = {f.name: f.id for f in store.feeds()}
+        save("A", [(second, now - timedelta(hours=1)), (first, now - timedelta(hours=3))], now)
+        save("B", [(third, now + timedelta(minutes=15))], now + timedelta(minutes=20))
+        with store.engine.connect() as conn:
+            keys = dict(conn.execute(text("SELECT id, key FROM articles")).all())
+            alerted = conn.execute(text("SELECT article_id FROM story_alerts")).scalars().all()
+            sent = conn.execute(text("SELECT article_id, kind FROM deliveries ORDER BY id")).all()
+    finally:
+        store.close()
+    assert [keys[a] for a in alerted] == [first.key], "the alert names the story's first report"
+    assert [(keys[a], kind) for a, kind in sent] == [(first.key, "alert"), (third.key, "update")]

@@ -28,7 +28,14 @@ from monitor.store.migrate import READ_ONLY
 from monitor.store.outbox import Outbox
 from monitor.store.retention import Retention
 from monitor.store.schedule import FeedSchedule, claim_held, success_values
-from monitor.store.stories import DecodedStories, SqlStoryIndex, StoryPlan, assign, new_alerts
+from monitor.store.stories import (
+    DecodedStories,
+    SqlStoryIndex,
+    StoryPlan,
+    assign,
+    assignment_order,
+    new_alerts,
+)
 from monitor.store.story_reads import StoryReads
 from monitor.store.tables import ABOUT_QUEUE, ARTICLES, DELIVERIES, EMBEDDINGS, FEEDS, MATCHES, STORY_ARTICLES
 
@@ -257,20 +264,28 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
         now: datetime,
     ) -> tuple[int, list[int]]:
         """The matches of these articles (key -> id) and their deliveries: alerts, or
-        story updates for rules that alerted on the story already. (matched, delivery ids)."""
+        story updates for rules that alerted on the story already. (matched, delivery ids).
+
+        Articles go in the order the story step assigned them (``assignment_order``:
+        publication, then id), so a story's alert names its first report, not a newer one
+        the feed listed first; and a report of a story that alerts in this same poll sends
+        no update: its alert is still to go out, and would have used the hour's update."""
         matched, match_rows, alert_rows_, updates = 0, [], [], []
-        for key, article_id in ids.items():
+        alerted_here: set[int] = set()
+        for key, article_id in assignment_order(stories, ids):
             found = matches.get(key, ())
             if not found:
                 continue
             matched += 1
             match_rows += [match_row(article_id, m, now) for m in found]
-            alerting, later = self._alerting(conn, stories, story_of.get(key), article_id, found, now)
-            rows = alert_rows(feed_id, key, article_id, alerting, routing, now, story_of.get(key))
+            story = story_of.get(key)
+            alerting, later = self._alerting(conn, stories, story, article_id, found, now)
+            rows = alert_rows(feed_id, key, article_id, alerting, routing, now, story)
             alert_rows_ += rows
-            if later:
+            if alerting and story is not None:
+                alerted_here.add(story)
+            if later and story is not None and story not in alerted_here:
                 alerted = {r["channel"] for r in rows}
-                story = story_of[key]
                 updates += update_rows(feed_id, key, article_id, later, routing, now, story, alerted)
         delivery_ids = self._insert_ignore(conn, DELIVERIES, alert_rows_, ["article_id", "channel"])
         delivery_ids += self._insert_ignore(conn, DELIVERIES, updates, None)

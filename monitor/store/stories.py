@@ -250,9 +250,8 @@ def assign(
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
     index = SqlStoryIndex(conn, now, decoded)
     assigner = StoryAssigner(index, plan.stats, window=plan.window)
-    ordered = sorted(wanted, key=lambda kv: (*_published(plan.articles[kv[0]]), kv[1]))
     stories: dict[str, int] = {}
-    for key, article_id in ordered:
+    for key, article_id in assignment_order(plan, dict(wanted)):
         article = plan.articles[key]
         done = assigner.assign(_keyed(article, _unused_key(conn, article_id)))
         story_id = index.ids[done.story.id]
@@ -270,6 +269,21 @@ def assign(
             conn.execute(_UPDATE_STORY, {"row_id": story_id, "first_article_id": article_id})
         stories[key] = story_id
     return stories
+
+
+def assignment_order(plan: StoryPlan | None, ids: Mapping[str, int]) -> list[tuple[str, int]]:
+    """(entry key, article id) in the order the story step assigns them: publication
+    time, undated last, then article id (articles the plan has no story for last)."""
+    if plan is None:
+        return list(ids.items())
+
+    def order(item: tuple[str, int]) -> tuple[bool, bool, datetime | None, int]:
+        article = plan.articles.get(item[0])
+        if article is None:
+            return (True, True, None, item[1])
+        return (False, *_published(article), item[1])
+
+    return sorted(ids.items(), key=order)
 
 
 def new_alerts(
