@@ -462,7 +462,9 @@ def test_a_poll_with_two_reports_of_a_new_event_alerts_for_the_first_and_keeps_t
         save("A", [(second, now - timedelta(hours=1)), (first, now - timedelta(hours=3))], now)
         save("B", [(third, now + timedelta(minutes=15))], now + timedelta(minutes=20))
         with store.engine.connect() as conn:
-            keys = dict(conn.execute(text("SELECT id, key FROM articles")).all())
+            keys: dict[int, str] = {
+                int(i): str(k) for i, k in conn.execute(text("SELECT id, key FROM articles"))
+            }
             alerted = conn.execute(text("SELECT article_id FROM story_alerts")).scalars().all()
             sent = conn.execute(text("SELECT article_id, kind FROM deliveries ORDER BY id")).all()
     finally:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import gzip
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import pytest
@@ -22,11 +23,12 @@ from sqlalchemy import select, update
 from monitor.folding import story_article
 from monitor.models import Entry, Match, Snippet
 from monitor.store import PollResult, Store
-from monitor.store.stories import DecodedStories, StoryPlan
+from monitor.store.stories import DecodedStories, SqlStoryIndex, StoryPlan
 from monitor.store.tables import ARTICLES, STORIES, STORY_ARTICLES, STORY_TERMS
 from monitor.stories import MemoryIndex, StoryAssigner, WordfreqStats
 from monitor.stories.codec import dump, load
-from monitor.stories.index import story_terms
+from monitor.stories.index import MAX_POSTINGS, story_terms
+from monitor.stories.state import StoryState
 from tests.corpora import corpus
 
 STATS = WordfreqStats()
@@ -154,3 +156,53 @@ def test_a_story_row_that_cannot_be_read_closes_that_story_and_the_poll_goes_on(
         assert set(stories) == {first.key, "again"} and stories[first.key] != stories["again"]
     finally:
         store.close()
+
+
+def _story(key: str, words: tuple[tuple[str, float], ...], at: datetime) -> StoryState:
+    return StoryState(
+        id=key,
+        first_article=key,
+        first_seen=at,
+        last_seen=at,
+        articles=1,
+        lang="en",
+        words=words,
+        names=(),
+        numbers=(),
+        name_counts=(),
+        lead_counts=(),
+    )
+
+
+def test_a_story_that_keeps_getting_reports_stays_a_candidate_for_its_common_terms(any_store: Store) -> None:
+    """A term's candidates are its newest MAX_POSTINGS postings. The store posted only
+    the terms a story's previous state lacked, so once more than that many stories had
+    posted a common term (``ukraine``) after it, an active story could never be found by
+    that term again, however many reports it got; the memory index posts the term again
+    on the story's next update, and so does the store now."""
+    start = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    decoded = DecodedStories()
+    memory = MemoryIndex()
+
+    def step(now: datetime, act: Callable[[SqlStoryIndex], Any]) -> Any:
+        with any_store.transaction() as conn:
+            return act(SqlStoryIndex(conn, now, decoded))
+
+    active = _story("a-active", (("ukraine", 0.8), ("zaporizhzhia", 0.6)), start)
+    memory.put(active)
+    step(start, lambda index: index.put(active))
+    for n in range(MAX_POSTINGS + 8):  # stories that post the common term after it
+        other = _story(f"o{n:02d}", (("ukraine", 0.8), (f"other{n}", 0.6)), start + timedelta(minutes=n + 1))
+        memory.put(other)
+        step(other.last_seen or start, partial(SqlStoryIndex.put, story=other))
+    later = start + timedelta(hours=2)
+
+    def report(index: SqlStoryIndex | MemoryIndex) -> None:  # found by its rare term, updated
+        [found] = [s for s in index.candidates([("w:zaporizhzhia", 1.0)], 16) if s.id == "a-active"]
+        index.put(replace(found, articles=found.articles + 1, last_seen=later))
+
+    report(memory)
+    step(later, report)
+    common = [("w:ukraine", 1.0)]
+    assert "a-active" in [s.id for s in memory.candidates(common, 100)]
+    assert step(later, lambda index: "a-active" in [s.id for s in index.candidates(common, 100)])

@@ -187,13 +187,19 @@ class SqlStoryIndex:
         return int(self._conn.execute(delete(STORY_TERMS).where(STORY_TERMS.c.story_id.in_(closed))).rowcount)
 
     def _post(self, row_id: int, story: StoryState, before: StoryState | None) -> None:
-        """Post the story's index terms that its previous state (``before``, which posted
-        its own) did not have; a term posted by an older state is left as it is."""
-        fresh = story_terms(story) - (story_terms(before) if before is not None else frozenset())
-        rows = [{"term": t, "story_id": row_id, "posted_at": self._now} for t in sorted(fresh)]
-        if rows:
-            posting = _insert_ignore(self._conn.dialect.name, STORY_TERMS, ("term", "story_id"))
-            self._conn.execute(posting, rows)
+        """Post the story's index terms as of now. A new story inserts them; an updated
+        one also moves its older postings up to now: a term's candidates are its newest
+        MAX_POSTINGS postings, and a story that keeps getting reports must not fall out
+        of a common term's list because other stories posted it since (the memory index
+        posts such a term again as well)."""
+        rows = [{"term": t, "story_id": row_id, "posted_at": self._now} for t in sorted(story_terms(story))]
+        if not rows:
+            return
+        if before is None:
+            statement = _insert_ignore(self._conn.dialect.name, STORY_TERMS, ("term", "story_id"))
+        else:
+            statement = _repost(self._conn.dialect.name)
+        self._conn.execute(statement, rows)
 
     def _load(self, row_ids: Sequence[int]) -> list[StoryState | None]:
         known = {v: k for k, v in self.ids.items()}
@@ -323,6 +329,16 @@ def _unused_key(conn: Connection, article_id: int) -> str:
 
 
 _KEY_TAKEN = select(STORIES.c.id).where(STORIES.c.key == bindparam("key"))
+
+
+@cache
+def _repost(dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT (term, story_id) DO UPDATE SET posted_at``, built once."""
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert_for(STORY_TERMS)
+    return statement.on_conflict_do_update(
+        index_elements=["term", "story_id"], set_={"posted_at": statement.excluded.posted_at}
+    )
 
 
 def _keyed(article: StoryArticle, key: str) -> StoryArticle:
