@@ -216,7 +216,10 @@ def entry_of(row: Any) -> Entry:
 
 def held_ids(conn: Connection, token: str, ids: Sequence[int]) -> set[int]:
     """Of these ids, the rows this claim still holds (a row whose claim expired and went
-    to another owner is that owner's to settle)."""
+    to another owner is that owner's to settle), locked on PostgreSQL until the
+    transaction ends, so another daemon cannot claim one between this read and the
+    settling writes (SQLite's writer already holds the whole database)."""
     if not ids:
         return set()
-    return set(conn.execute(select(ABOUT_QUEUE.c.article_id).where(*ours(token, ids))).scalars())
+    query = select(ABOUT_QUEUE.c.article_id).where(*ours(token, ids)).with_for_update()
+    return set(conn.execute(query).scalars())

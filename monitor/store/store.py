@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitor.errors import StorageError
 from monitor.identity import alias_key
 from monitor.models import Entry, Match, SavedPoll, StoredArticle
-from monitor.store.about_queue import AboutClaim, AboutQueue, Queued, entry_of, held_ids, queue_rows
+from monitor.store.about_queue import AboutClaim, AboutQueue, Queued, entry_of, held_ids, ours, queue_rows
 from monitor.store.alerts import Routing, alert_rows, match_row, update_rows
 from monitor.store.engine import STORE_REFUSALS, create_schema, make_engine, writer_gate
 from monitor.store.migrate import READ_ONLY
@@ -236,7 +236,7 @@ class Store(FeedSchedule, Outbox, Retention, StoryReads, AboutQueue):
                 self._put_embeddings(conn, embeddings, now)
             settled = [i for i in done if i in held]
             if settled:
-                conn.execute(delete(ABOUT_QUEUE).where(ABOUT_QUEUE.c.article_id.in_(settled)))
+                conn.execute(delete(ABOUT_QUEUE).where(*ours(claim.token, settled)))
         return SavedPoll(new=0, matched=matched, queued=len(delivery_ids), delivery_ids=tuple(delivery_ids))
 
     def _stories_of(
