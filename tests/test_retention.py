@@ -3,6 +3,7 @@ the daily job, ``monitor db vacuum`` and the ``retention`` config keys."""
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -253,3 +254,97 @@ def test_entries_older_than_the_alert_horizon_never_alert_again(
     with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
         app.run_once()
     assert [a.title for a in notifier.sent] == ["ATACMS fresh"]
+
+
+def _undated(title: str, link: str, text: str) -> str:
+    return (
+        f"<item><title>{html.escape(title)}</title><link>{html.escape(link)}</link>"
+        f"<guid>{html.escape(link)}</guid><description>{html.escape(text)}</description></item>"
+    )
+
+
+def _still_listed_after_prune(
+    httpserver: HTTPServer,
+    settings_factory: SettingsFactory,
+    notifier: RecordingNotifier,
+    clock: Clock,
+    item: str,
+    retention: dict[str, str | None],
+    first_poll: str = "recent",
+) -> list[str]:
+    """Poll a feed of ``item``; past retention, prune; then the feed gains an unrelated
+    item (a changed body: parsed again) and still lists ``item``. The titles sent."""
+    served = httpserver.expect_request("/f")
+    served.respond_with_data(rss_feed("F", "https://x.example/", [item]), content_type="application/rss+xml")
+    settings = settings_factory(
+        poll={"first_poll": first_poll},
+        retention=retention,
+        feeds=[{"name": "F", "url": httpserver.url_for("/f")}],
+        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"], "stories": "each"}],
+    )
+    with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
+        app.run_once()
+        clock.advance(120 * DAY)
+        app.store.prune(clock.now, settings.retention.articles, settings.retention.alerts)
+        other = rss_item("Sunny weekend ahead", "https://x.example/w", clock.now, "Sunny.")
+        served.respond_with_data(
+            rss_feed("F", "https://x.example/", [other, item]), content_type="application/rss+xml"
+        )
+        app.run_once()
+        clock.advance(120 * DAY)  # and once more: the article stays while the feed lists it
+        app.store.prune(clock.now, settings.retention.articles, settings.retention.alerts)
+        app.run_once()
+    return [a.title for a in notifier.sent]
+
+
+def test_an_entry_seeded_on_the_first_poll_and_still_listed_never_alerts_after_a_prune(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, notifier: RecordingNotifier, clock: Clock
+) -> None:
+    """First-poll seeding holds back an entry three days old: it must never alert. Pruned
+    at 90 days while its feed still listed it, it was new again at the next changed
+    body, and alerted 91 days late."""
+    old = rss_item("ATACMS battery destroyed", "https://x.example/old", clock.now - 3 * DAY, "ATACMS.")
+    sent = _still_listed_after_prune(httpserver, settings_factory, notifier, clock, old, {"articles": "90d"})
+    assert sent == []
+
+
+@pytest.mark.parametrize(
+    "when", [pytest.param(None, id="undated"), pytest.param(365 * DAY, id="dated-a-year-ahead")]
+)
+def test_an_alerted_entry_still_listed_alerts_once_with_alerts_retention(
+    httpserver: HTTPServer,
+    settings_factory: SettingsFactory,
+    notifier: RecordingNotifier,
+    clock: Clock,
+    when: timedelta | None,
+) -> None:
+    """With ``retention.alerts``, an alert and its article go after that period; an entry
+    whose date is the fetch time (undated, or a future date clamped to it) passed the
+    guard against alerting old entries again, and alerted a second time."""
+    if when is None:
+        item = _undated("ATACMS strike", "https://x.example/u", "ATACMS.")
+    else:
+        item = rss_item("ATACMS strike", "https://x.example/u", clock.now + when, "ATACMS.")
+    retention: dict[str, str | None] = {"articles": "30d", "alerts": "30d"}
+    sent = _still_listed_after_prune(httpserver, settings_factory, notifier, clock, item, retention, "all")
+    assert sent == ["ATACMS strike"]
+
+
+def test_an_article_its_feed_no_longer_lists_is_pruned_as_before(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, notifier: RecordingNotifier, clock: Clock
+) -> None:
+    served = httpserver.expect_request("/f")
+    first = rss_item("Quiet day", "https://x.example/a", clock.now - DAY, "Nothing.")
+    served.respond_with_data(rss_feed("F", "https://x.example/", [first]), content_type="application/rss+xml")
+    settings = settings_factory(feeds=[{"name": "F", "url": httpserver.url_for("/f")}], rules=[])
+    with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
+        app.run_once()
+        clock.advance(DAY)
+        later = rss_item("Another day", "https://x.example/b", clock.now, "Nothing.")
+        served.respond_with_data(
+            rss_feed("F", "https://x.example/", [later]), content_type="application/rss+xml"
+        )
+        app.run_once()
+        clock.advance(100 * DAY)
+        pruned = app.store.prune(clock.now, timedelta(days=90), None)
+    assert pruned.articles == 1, "the article the feed dropped goes; the one it lists stays"

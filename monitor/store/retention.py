@@ -16,14 +16,28 @@ from __future__ import annotations
 
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, delete, exists, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    Select,
+    delete,
+    exists,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from monitor.errors import StorageError
+from monitor.items import Record, key_digest
 from monitor.store.engine import STORE_REFUSALS
 from monitor.store.tables import (
     ABOUT_QUEUE,
@@ -88,19 +102,19 @@ class Retention(ABC):
             while True:
                 with self.transaction() as conn:
                     query = (
-                        select(ARTICLES.c.id)
+                        select(ARTICLES.c.id, ARTICLES.c.feed_id, ARTICLES.c.key)
                         .where(ARTICLES.c.id > after, *prunable)
                         .order_by(ARTICLES.c.id)
                         .limit(batch)
                     )
-                    ids = list(conn.execute(query).scalars())
-                    total += _delete_articles(conn, ids)
-                if len(ids) < batch:
+                    rows = conn.execute(query).all()
+                    total += _delete_articles(conn, _not_listed(conn, rows))
+                if len(rows) < batch:
                     break
                 if stop():
                     finished = False
                     break
-                after = ids[-1]
+                after = rows[-1].id
             if finished:
                 self._prune_embeddings(now - articles_older_than, batch, stop)
         if alerts_older_than is not None and not stop():
@@ -196,7 +210,6 @@ def _delete_articles(conn: Connection, ids: list[int]) -> Pruned:
         delete(MATCHES).where(MATCHES.c.article_id.in_(ids), MATCHES.c.article_id.not_in(held))
     ).rowcount
     _forget_in_stories(conn, ids, held)
-    _forget_items(conn, ids, held)
     conn.execute(  # a row still waiting for the model: its article may no longer alert
         delete(ABOUT_QUEUE).where(ABOUT_QUEUE.c.article_id.in_(ids), ABOUT_QUEUE.c.article_id.not_in(held))
     )
@@ -206,11 +219,21 @@ def _delete_articles(conn: Connection, ids: list[int]) -> Pruned:
     return Pruned(articles, matches, deliveries)
 
 
-def _forget_items(conn: Connection, ids: list[int], held: Select[tuple[int | None]]) -> None:
-    """A feed whose articles go parses its next changed body whole (ADR 0019): a pruned
-    entry still in the feed is new again, as it was before item skipping."""
-    feeds = select(ARTICLES.c.feed_id).where(ARTICLES.c.id.in_(ids), ARTICLES.c.id.not_in(held))
-    conn.execute(update(FEEDS).where(FEEDS.c.id.in_(feeds)).values(item_hashes=None))
+def _not_listed(conn: Connection, rows: Sequence[Row[Any, Any, Any]]) -> list[int]:
+    """The ids of these articles that their feed's latest document no longer lists.
+
+    An article its feed still lists must stay, however old: deleted, it would be new
+    again at the feed's next changed body, and alert, months after the fact (an entry
+    that first-poll seeding held back, one whose alert retention let go, an undated
+    one). The feed's record of stored items (``items.Record``, ADR 0019) names the key
+    of every item of that document; a feed without one (its document could not be
+    split into items) keeps the old rule: past retention, the article goes."""
+    listed: dict[int, frozenset[str]] = {}
+    feed_ids = sorted({row.feed_id for row in rows})
+    if feed_ids:
+        records = conn.execute(select(FEEDS.c.id, FEEDS.c.item_hashes).where(FEEDS.c.id.in_(feed_ids)))
+        listed = {feed_id: frozenset(Record.decode(text).values()) for feed_id, text in records}
+    return [row.id for row in rows if key_digest(row.key) not in listed.get(row.feed_id, frozenset())]
 
 
 def _forget_in_stories(conn: Connection, ids: list[int], held: Select[tuple[int | None]]) -> None:
