@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 from monitor.config import FeedSpec, Settings, format_duration
 from monitor.decide import alertable, error_backoff, polite_interval, unchanged, within_retention
 from monitor.deliver import Courier, DeliveryReport
-from monitor.errors import FeedError, GoneError, LeaseLost, StorageError
+from monitor.errors import FeedError, FetchError, GoneError, LeaseLost, StorageError
 from monitor.faults import Faults, describe
 from monitor.fetch import Fetcher
 from monitor.folding import story_plan
@@ -104,6 +104,10 @@ def _poll(poll: Poll, deps: PollDeps) -> PollOutcome:
     feed = poll.feed
     fetched, fetch_ms = _fetch(poll, deps)
     if isinstance(fetched, NotModified):
+        if feed.etag is None and feed.last_modified is None:
+            # Nothing was asked to be reused: taken as "unchanged", a first poll would end
+            # as a success with nothing stored, and the next 200 alert every old entry.
+            raise FetchError(feed.url, "fetch: 304 Not Modified to a request without validators")
         return _unchanged(poll, deps, fetched.max_age, fetch_ms)
     _note_move(poll, fetched, deps)
     body_hash = hashlib.sha256(fetched.body).hexdigest()

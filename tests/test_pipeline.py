@@ -326,3 +326,28 @@ def test_retries_run_out_into_a_dead_letter(
         [hook] = app.store.channel_statuses()
     assert (report.failed, report.dead) == (1, 1)
     assert (hook.pending, hook.retrying, hook.dead) == (0, 0, 1)
+
+
+def test_a_304_to_a_first_request_without_validators_is_an_error_and_seeding_still_holds(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, notifier: RecordingNotifier, clock: Clock
+) -> None:
+    """A server (or a cache in front of it) that answers 304 to a request that named no
+    validators: taken as "unchanged", the first poll ended as a success with nothing
+    stored, so the next 200 was no first poll and every old entry alerted, whatever
+    ``poll.first_poll`` said. It is the feed's fetch error; the first real body seeds."""
+    answers = [Response(status=304), Response(voa_feed(), content_type="application/rss+xml")]
+    httpserver.expect_request("/voa.xml").respond_with_handler(lambda request: answers.pop(0))
+    settings = settings_factory(
+        poll={"first_poll": "none"},
+        feeds=[{"name": "VOA", "url": httpserver.url_for("/voa.xml")}],
+        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
+    )
+    with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
+        first = app.run_once()
+        clock.advance(timedelta(hours=1))
+        second = app.run_once()
+    [refused] = first.outcomes
+    assert refused.status == "error"
+    assert refused.error == "fetch: 304 Not Modified to a request without validators"
+    assert [(o.status, o.new) for o in second.outcomes] == [("ok", 1)]
+    assert notifier.sent == [], "the first body was still the first poll: seeded, no alert"
