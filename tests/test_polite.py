@@ -151,3 +151,29 @@ def test_rss_ttl_asks_for_slower_polling(
         app.run_once()
         [status] = app.store.feed_statuses()
     assert status.next_poll_at == clock.now + timedelta(minutes=45)
+
+
+def test_a_gone_feed_taken_out_of_the_config_and_put_back_is_polled_again(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, clock: Clock, notifier: RecordingNotifier
+) -> None:
+    """A 410 that was a publisher's (or a CDN's) mistake: the README's way back was a
+    new URL, since the old row came back still disabled; now removing the feed from the
+    config and adding it again enables it."""
+    served = httpserver.expect_request("/f")
+    served.respond_with_data("", status=410)
+    url = httpserver.url_for("/f")
+    with _app(settings_factory, url, clock, notifier) as app:
+        app.run_once()
+        app.reload(settings_factory(feeds=[], rules=[]))
+        app.sync_feeds()
+        served.respond_with_data(voa_feed(), content_type="application/rss+xml")
+        settings = settings_factory(
+            feeds=[{"name": "VOA", "url": url}],
+            rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
+        )
+        app.reload(settings)
+        clock.advance(timedelta(minutes=1))
+        again = app.run_once()
+        [status] = app.store.feed_statuses()
+    assert [(o.status, o.new) for o in again.outcomes] == [("ok", 1)]
+    assert status.disabled is None

@@ -56,7 +56,9 @@ class FeedSchedule(ABC):
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=unique)
 
     def sync_feeds(self, feeds: Sequence[tuple[str, str]], now: datetime) -> None:
-        """Make the feeds table match the config: (name, url) pairs, matched by url."""
+        """Make the feeds table match the config: (name, url) pairs, matched by url. A feed
+        that comes back to the config is enabled again, due now: a feed disabled by a
+        410 is re-enabled by taking it out of the config and putting it back."""
         wanted = dict((url, name) for name, url in feeds)
         with self.transaction() as conn:
             existing = {row.url: row for row in conn.execute(select(FEEDS))}
@@ -65,8 +67,11 @@ class FeedSchedule(ABC):
                 if row is None:  # another daemon may insert it at the same moment
                     new = {"url": url, "name": name, "active": True, "created_at": now, "next_poll_at": now}
                     conn.execute(self._ignore_conflicts(FEEDS, ["url"]), [new])
-                elif row.name != name or not row.active:
-                    conn.execute(update(FEEDS).where(FEEDS.c.id == row.id).values(name=name, active=True))
+                elif not row.active:
+                    back = {"name": name, "active": True, "disabled_reason": None, "next_poll_at": now}
+                    conn.execute(update(FEEDS).where(FEEDS.c.id == row.id).values(**back))
+                elif row.name != name:
+                    conn.execute(update(FEEDS).where(FEEDS.c.id == row.id).values(name=name))
             gone = [row.id for url, row in existing.items() if url not in wanted and row.active]
             if gone:
                 conn.execute(update(FEEDS).where(FEEDS.c.id.in_(gone)).values(active=False))
