@@ -213,16 +213,21 @@ def _ascii_safe(label: str) -> bool:
 
 def split_json(document: object, final_url: str) -> Split | None:
     """A loaded JSON Feed cut into its items (objects only: parsing ignores the rest), or
-    None when it has no ``items`` list."""
+    None when it has no ``items`` list, or holds a number that JSON cannot write back
+    (``1e999`` loads as infinity, which would come back as no value: a shorter document
+    would key that item apart from the whole one)."""
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
         return None
-    items = tuple(_canonical(item) for item in document["items"] if isinstance(item, dict))
-    rest = {k: v for k, v in document.items() if k != "items"}
-    head = _canonical(rest)[:-1] + (b', "items": [' if rest else b'"items": [')
+    try:
+        items = tuple(_canonical(item) for item in document["items"] if isinstance(item, dict))
+        rest = {k: v for k, v in document.items() if k != "items"}
+        head = _canonical(rest)[:-1] + (b', "items": [' if rest else b'"items": [')
+    except ValueError:  # a non-finite number
+        return None
     context = b"\0".join([b"json", final_url.encode("utf-8", "replace")])
     return Split(head, items, b"]}", context, separator=b", ")
 
 
 def _canonical(value: object) -> bytes:
     """JSON that loads back to the same value (ASCII escapes keep lone surrogates)."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=True, allow_nan=True).encode("ascii")
+    return json.dumps(value, sort_keys=True, ensure_ascii=True, allow_nan=False).encode("ascii")

@@ -227,6 +227,16 @@ def test_json_feed_items() -> None:
     assert skip.skipped == [0, 2, 2]
 
 
+def test_a_json_feed_item_with_an_overflowing_number_is_keyed_alike_on_both_paths() -> None:
+    """``1e999`` loads as infinity, which JSON writes back as no value: the shorter
+    document keyed that item by its link, a whole parse by its id, so it came back as
+    new (and alerted) at the next whole parse. Such a document is parsed whole."""
+    doc = b'{"version": "https://jsonfeed.org/version/1.1", "items": [%s{"id": 1e999, "url": "https://example.org/x"}]}'
+    first, second = doc % b"", doc % b'{"id": "a", "url": "https://example.org/a"}, '
+    skip, _ = both([first, second, second + b" "], "application/feed+json")
+    assert skip.skipped == [0, 0, 0]
+
+
 def test_the_record_is_bounded() -> None:
     many = [Item(f"g{n}", f"https://example.org/{n}", f"T{n}", "x") for n in range(MAX_RECORDED + 50)]
     parsed = parse(fetched(rss(many)))
@@ -298,19 +308,29 @@ def test_a_server_without_validators_whose_body_always_changes(
     assert [a.title for a in notifier.sent] == ["ATACMS delivered"]
 
 
-def test_pruning_a_feeds_articles_forgets_its_items(any_db_url: str) -> None:
+def test_pruning_keeps_what_the_feed_still_lists_and_its_record(any_db_url: str) -> None:
+    """Past retention, an article the feed no longer lists goes; one it still lists stays
+    (deleted, it would be new again at the next changed body), and so does the record
+    (it used to be reset, and the next prune then knew nothing of what the feed lists)."""
     store = Store.open(any_db_url)
     try:
         store.sync_feeds([("F", "https://example.org/feed")], NOW)
         feed = store.feeds()[0]
-        parsed: ParsedFeed = parse(fetched(rss([A, B])))
-        result = PollResult(None, None, "Feed", "hash", None, parsed.items)
-        store.save_poll(feed.id, result, parsed.entries, {}, {}, NOW, NOW + timedelta(hours=1))
-        assert store.feeds()[0].items == parsed.items
-        store.prune(NOW + timedelta(days=30), timedelta(days=7), None)
-        assert store.feeds()[0].items is None
+        first: ParsedFeed = parse(fetched(rss([A, B])))
+        result = PollResult(None, None, "Feed", "hash", None, first.items)
+        store.save_poll(feed.id, result, first.entries, {}, {}, NOW, NOW + timedelta(hours=1))
+        later: ParsedFeed = parse(fetched(rss([C, B]), known=first.items))
+        result = PollResult(None, None, "Feed", "hash2", None, later.items)
+        store.save_poll(feed.id, result, later.entries, {}, {}, NOW, NOW + timedelta(hours=1))
+        pruned = store.prune(NOW + timedelta(days=30), timedelta(days=7), None)
+        record = store.feeds()[0].items
+        every = parse(fetched(rss([A, B, C]))).entries
+        stored = store.seen(feed.id, every)
     finally:
         store.close()
+    assert pruned.articles == 1, "A, which the feed dropped"
+    assert record == later.items
+    assert stored == {e.key for e in every if e.title != "Alpha"}, "B and C are still stored"
 
 
 # -- real feeds ---------------------------------------------------------------
