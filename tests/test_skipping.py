@@ -237,6 +237,30 @@ def test_a_json_feed_item_with_an_overflowing_number_is_keyed_alike_on_both_path
     assert skip.skipped == [0, 0, 0]
 
 
+def test_a_document_whose_items_carry_xml_base_is_parsed_whole() -> None:
+    """feedparser keeps an item's ``xml:base`` for the items after it, so an item's
+    relative link depends on the items before it: in the shorter document it was keyed
+    against the feed's address, in the whole one against its neighbour's base, and came
+    back as new at the next whole parse. Such a document is not split."""
+    based = (
+        b'<item xml:base="https://cdn.example.net/other/"><title>First</title><link>p.html</link>'
+        b'<guid isPermaLink="false">p</guid></item>'
+    )
+    plain = b"<item><title>Second story</title><link>/articles/q.html</link></item>"
+
+    def doc(*items: bytes) -> bytes:
+        return (
+            b'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>'
+            + b"".join(items)
+            + b"</channel></rss>"
+        )
+
+    assert split_xml(doc(based, plain), RSS, "https://example.org/feed") is None
+    assert split_xml(doc(plain), RSS, "https://example.org/feed") is not None
+    skip, _ = both([doc(based), doc(based, plain), doc(based, plain) + b" "])
+    assert skip.skipped == [0, 0, 0]
+
+
 def test_the_record_is_bounded() -> None:
     many = [Item(f"g{n}", f"https://example.org/{n}", f"T{n}", "x") for n in range(MAX_RECORDED + 50)]
     parsed = parse(fetched(rss(many)))
