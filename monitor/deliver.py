@@ -281,7 +281,7 @@ class Courier:
         earlier, recorded = self.settle_earlier()
         if not recorded:  # the store still refuses to record: it would refuse a claim too
             return DeliveryReport(outcomes=tuple(earlier))
-        channels = self._store.due_channels(self._clock(), ids=ids)
+        channels = self._store.due_channels(self._clock(), ids=ids, lease=self.lease)
         if not channels:
             return DeliveryReport(outcomes=tuple(earlier))
         if len(channels) == 1:

@@ -265,3 +265,24 @@ def test_equally_due_feeds_are_claimed_in_id_order_however_the_rows_were_updated
         store.record_failure(feed_id, "fetch: refused", NOW, NOW)
     claimed = store.claim_feeds(NOW, timedelta(minutes=5), "me", 5)
     assert [f.id for f in claimed] == sorted(ids)
+
+
+def test_a_lease_a_fast_clock_wrote_does_not_hold_its_feed_or_messages_for_as_long(store: Store) -> None:
+    """A daemon whose clock ran 400 days ahead (a VM restored, NTP stepping back) leased a
+    feed and claimed a message until then, and died. Nobody could claim either until the
+    wrong date came round; a lease further ahead than any claim made now could be (the
+    lease and ``CLOCK_SLACK``) is free. One that may be another daemon's, within the
+    slack of its clock, is not."""
+    feed = _feed_id(store)
+    store.save_poll(feed, RESULT, [_entry("k")], {"k": [_match("r")]}, {"r": ["a"]}, NOW, NOW)
+    lease = timedelta(minutes=2)
+    ahead = NOW + timedelta(days=400)
+    assert [f.id for f in store.claim_feeds(ahead, lease, "fast", 5, due_only=False)] == [feed]
+    assert len(store.claim_due(ahead, lease).alerts) == 1
+    assert [f.id for f in store.claim_feeds(NOW, lease, "right", 5, due_only=False)] == [feed]
+    assert store.due_channels(NOW, lease=lease) == ["a"]
+    assert len(store.claim_due(NOW, lease).alerts) == 1
+
+    skewed = NOW + timedelta(hours=6)  # another daemon's clock, six hours ahead: its lease holds
+    assert [f.id for f in store.claim_feeds(skewed + 2 * lease, lease, "skewed", 5, due_only=False)] == [feed]
+    assert store.claim_feeds(NOW + 2 * lease, lease, "right", 5, due_only=False) == []

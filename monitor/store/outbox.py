@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.models import Alert, ChannelStatus, Snippet, StoryRef
 from monitor.store.json_columns import read_json
+from monitor.store.schedule import CLOCK_SLACK
 from monitor.store.story_refs import story_refs
 from monitor.store.tables import ARTICLES, DELIVERIES, FEEDS, MATCHES, QUOTA
 
@@ -87,13 +88,14 @@ def new_token() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
 
 
-def _due(now: datetime) -> list[ColumnElement[bool]]:
-    """Pending, due, and not claimed by anyone (or the claim's deadline has passed)."""
-    return [
-        DELIVERIES.c.state == "pending",
-        DELIVERIES.c.next_attempt_at <= now,
-        or_(DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= now),
-    ]
+def _due(now: datetime, lease: timedelta | None = None) -> list[ColumnElement[bool]]:
+    """Pending, due, and not claimed by anyone (or the claim's deadline has passed, or,
+    knowing the ``lease``, lies further ahead than a claim made now could: a fast clock
+    wrote it, ``schedule.CLOCK_SLACK``)."""
+    free = [DELIVERIES.c.claimed_until.is_(None), DELIVERIES.c.claimed_until <= now]
+    if lease is not None:
+        free.append(DELIVERIES.c.claimed_until > now + lease + CLOCK_SLACK)
+    return [DELIVERIES.c.state == "pending", DELIVERIES.c.next_attempt_at <= now, or_(*free)]
 
 
 def _ours(token: str, ids: Collection[int]) -> list[ColumnElement[bool]]:
@@ -121,9 +123,12 @@ class Outbox(ABC):
     def reading(self) -> AbstractContextManager[Connection]:
         """One read-only transaction (on SQLite it does not take the write lock)."""
 
-    def due_channels(self, now: datetime, *, ids: Sequence[int] | None = None) -> list[str]:
+    def due_channels(
+        self, now: datetime, *, ids: Sequence[int] | None = None, lease: timedelta | None = None
+    ) -> list[str]:
         """Channels with a delivery due now that nobody is sending (of ``ids``, if given)."""
-        query = select(DELIVERIES.c.channel).where(*_due(now)).distinct().order_by(DELIVERIES.c.channel)
+        due = _due(now, lease)
+        query = select(DELIVERIES.c.channel).where(*due).distinct().order_by(DELIVERIES.c.channel)
         if ids is not None:
             query = query.where(DELIVERIES.c.id.in_(list(ids)))
         with self.reading() as conn:
@@ -152,7 +157,7 @@ class Outbox(ABC):
         """
         due = (
             select(DELIVERIES.c.id)
-            .where(*_due(now))
+            .where(*_due(now, lease))
             .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)

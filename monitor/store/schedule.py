@@ -33,6 +33,14 @@ LEASE_SETTLED: dict[str, Any] = {"leased_until": None, "leased_by": None}
 """Every poll outcome ends the lease."""
 
 
+CLOCK_SLACK = timedelta(days=1)
+"""How far apart the clocks of daemons sharing a database may be. A lease is always set
+to the claimer's ``now`` plus the lease, so one that ends further ahead than the lease
+and this was written by a clock that ran fast (a VM restored, NTP stepping back days):
+it is free, instead of keeping its feed, or its messages, unpolled or unsent for as long
+as the clock was ahead."""
+
+
 class FeedSchedule(ABC):
     """Feed methods of the Store."""
 
@@ -108,10 +116,12 @@ class FeedSchedule(ABC):
         when = [FEEDS.c.next_poll_at.is_(None), FEEDS.c.next_poll_at <= now]
         if horizon is not None:
             when.append(FEEDS.c.next_poll_at > now + horizon)
+        free = [FEEDS.c.leased_until.is_(None), FEEDS.c.leased_until <= now]
+        free.append(FEEDS.c.leased_until > now + lease + CLOCK_SLACK)  # written by a clock running fast
         due = select(FEEDS.c.id).where(
             FEEDS.c.active.is_(True),
             FEEDS.c.disabled_reason.is_(None),
-            or_(FEEDS.c.leased_until.is_(None), FEEDS.c.leased_until <= now),
+            or_(*free),
         )
         if due_only:
             due = due.where(or_(*when))
