@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
+from sqlalchemy import func, select
 
 from monitor.app import App
 from monitor.cli import main
@@ -20,6 +21,7 @@ from monitor.models import Entry, Match, Snippet
 from monitor.samples import rss_feed, rss_item
 from monitor.scheduler import Daemon
 from monitor.store import PollResult, Pruned, Store
+from monitor.store.tables import STORIES, STORY_ALERTS, STORY_TERMS
 from tests.conftest import Clock, RecordingNotifier, SettingsFactory
 
 NOW = datetime(2024, 5, 31, 18, 0, tzinfo=UTC)
@@ -348,3 +350,46 @@ def test_an_article_its_feed_no_longer_lists_is_pruned_as_before(
         clock.advance(100 * DAY)
         pruned = app.store.prune(clock.now, timedelta(days=90), None)
     assert pruned.articles == 1, "the article the feed dropped goes; the one it lists stays"
+
+
+def _story_rows(app: App) -> dict[str, int]:
+    with app.store.engine.connect() as conn:
+        return {
+            table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in (STORIES, STORY_TERMS, STORY_ALERTS)
+        }
+
+
+def test_alerts_retention_lets_go_of_a_story_whose_reports_are_all_gone(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, notifier: RecordingNotifier, clock: Clock
+) -> None:
+    """Every report of a story and its alert went with ``retention.alerts``, but the story
+    row, its postings and its (story, rule) alert stayed for ever: the stories tables grew
+    without bound. A story with no report left and none since the cutoff goes too."""
+    items = [
+        rss_item(
+            f"ATACMS strike on {place}", f"https://x.example/{n}", clock.now - timedelta(hours=n), "ATACMS."
+        )
+        for n, place in enumerate(["Kherson", "Crimea"])
+    ]
+    served = httpserver.expect_request("/f")
+    served.respond_with_data(rss_feed("F", "https://x.example/", items), content_type="application/rss+xml")
+    settings = settings_factory(
+        retention={"articles": "30d", "alerts": "30d"},
+        feeds=[{"name": "F", "url": httpserver.url_for("/f")}],
+        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
+    )
+    with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
+        app.run_once()
+        before = _story_rows(app)
+        quiet = rss_item("Sunny weekend", "https://x.example/w", clock.now, "Sunny.")
+        served.respond_with_data(
+            rss_feed("F", "https://x.example/", [quiet]), content_type="application/rss+xml"
+        )
+        clock.advance(DAY)
+        app.run_once()  # the feed no longer lists the reports
+        clock.advance(100 * DAY)
+        app.store.prune(clock.now, timedelta(days=30), timedelta(days=30))
+        after = _story_rows(app)
+    assert before["stories"] >= 1 and before["story_alerts"] >= 1 and before["story_terms"] >= 1
+    assert after == {"stories": 0, "story_terms": 0, "story_alerts": 0}

@@ -382,9 +382,11 @@ def test_stories_show_lists_a_report_whose_explanation_is_damaged(
     assert [(r.feed, r.started) for r in shown.reports] == [("o0", False), ("o1", False)]
 
 
-def _save_matched(store: Store, feed_id: int, report: Report, now: datetime) -> None:
+def _save_matched(
+    store: Store, feed_id: int, report: Report, now: datetime, published: datetime | None = None
+) -> None:
     """One poll that stores ``report`` matched by the folding rule, with its story step."""
-    entry = _entry(report, now)
+    entry = _entry(report, published or now)
     match = Match("polygamy", "content", ("polygamist",), Snippet("polygamist"))
     plan = StoryPlan({entry.key: story_article(entry, "A")}, frozenset(["polygamy"]), stats=STATS)
     store.save_poll(
@@ -408,8 +410,9 @@ def test_a_pruned_articles_id_given_again_by_sqlite_starts_a_story_of_its_own(tm
     try:
         store.sync_feeds([("A", "https://a.example/f")], START)
         feed_id = store.feeds()[0].id
-        first, later = reports(JEFFS, 1)[0], reports(CANADA, 2)
-        _save_matched(store, feed_id, first, START)
+        first, later = reports(JEFFS, 1)[0], reports("t02-ecb", 2)
+        # dated late, so its story is still recent when its article goes: the story stays
+        _save_matched(store, feed_id, first, START, published=START + timedelta(days=59))
         with store.engine.begin() as conn:  # its alert went out: nothing keeps the article
             conn.execute(text("UPDATE deliveries SET state = 'sent'"))
         then = START + timedelta(days=60)

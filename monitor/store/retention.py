@@ -30,6 +30,7 @@ from sqlalchemy import (
     Select,
     delete,
     exists,
+    func,
     or_,
     select,
     text,
@@ -49,6 +50,7 @@ from monitor.store.tables import (
     STORIES,
     STORY_ALERTS,
     STORY_ARTICLES,
+    STORY_TERMS,
 )
 
 BATCH = 500
@@ -119,7 +121,32 @@ class Retention(ABC):
                 self._prune_embeddings(now - articles_older_than, batch, stop)
         if alerts_older_than is not None and not stop():
             total += self._prune_notices(now - alerts_older_than, batch, stop)
+        if alerts_older_than is not None and not stop():
+            self._prune_stories(now - alerts_older_than, batch, stop)
         return total
+
+    def _prune_stories(self, cutoff: datetime, batch: int, stop: Callable[[], bool]) -> None:
+        """Stories with no report left and none since the alerts cutoff, with their
+        postings and their (story, rule) alerts: what ``retention.alerts`` lets go of an
+        alert goes of its story too (without it, the tables grew for ever)."""
+        when = func.coalesce(STORIES.c.last_seen, STORIES.c.created_at)
+        reported = exists().where(STORY_ARTICLES.c.story_id == STORIES.c.id)
+        delivering = exists().where(DELIVERIES.c.story_id == STORIES.c.id)
+        query = (
+            select(STORIES.c.id)
+            .where(when < cutoff, ~reported, ~delivering)
+            .order_by(STORIES.c.id)
+            .limit(batch)
+        )
+        while True:
+            with self.transaction() as conn:
+                ids = list(conn.execute(query).scalars())
+                if ids:
+                    conn.execute(delete(STORY_TERMS).where(STORY_TERMS.c.story_id.in_(ids)))
+                    conn.execute(delete(STORY_ALERTS).where(STORY_ALERTS.c.story_id.in_(ids)))
+                    conn.execute(delete(STORIES).where(STORIES.c.id.in_(ids)))
+            if len(ids) < batch or stop():
+                return
 
     def _prune_embeddings(self, cutoff: datetime, batch: int, stop: Callable[[], bool]) -> None:
         """Embeddings made before the articles cutoff (a cache: made again if still needed)."""
