@@ -257,20 +257,8 @@ def test_two_daemons_on_postgresql_racing_on_one_story_end_with_one_story(
         barrier = threading.Barrier(len(stores))
 
         def save(store: Store, feed: str, report: Report) -> None:
-            entry = _entry(report, now)
-            match = Match("polygamy", "content", ("polygamist",), Snippet("polygamist"))
-            plan = StoryPlan({entry.key: story_article(entry, feed)}, frozenset(["polygamy"]), stats=STATS)
             barrier.wait(10)
-            store.save_poll(
-                feeds[feed],
-                PollResult(None, None, feed),
-                [entry],
-                {entry.key: [match]},
-                {"polygamy": ["hook"]},
-                now,
-                now + timedelta(hours=1),
-                stories=plan,
-            )
+            _save_matched(store, feeds[feed], report, now, feed=feed)
 
         threads = [
             threading.Thread(target=save, args=(store, name, report))
@@ -383,15 +371,20 @@ def test_stories_show_lists_a_report_whose_explanation_is_damaged(
 
 
 def _save_matched(
-    store: Store, feed_id: int, report: Report, now: datetime, published: datetime | None = None
+    store: Store,
+    feed_id: int,
+    report: Report,
+    now: datetime,
+    published: datetime | None = None,
+    feed: str = "A",
 ) -> None:
-    """One poll that stores ``report`` matched by the folding rule, with its story step."""
+    """One poll of ``feed`` that stores ``report`` matched by the folding rule, with its story step."""
     entry = _entry(report, published or now)
     match = Match("polygamy", "content", ("polygamist",), Snippet("polygamist"))
-    plan = StoryPlan({entry.key: story_article(entry, "A")}, frozenset(["polygamy"]), stats=STATS)
+    plan = StoryPlan({entry.key: story_article(entry, feed)}, frozenset(["polygamy"]), stats=STATS)
     store.save_poll(
         feed_id,
-        PollResult(None, None, "A"),
+        PollResult(None, None, feed),
         [entry],
         {entry.key: [match]},
         {"polygamy": ["hook"]},
