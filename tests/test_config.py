@@ -360,6 +360,11 @@ BROKEN = [
         id="database-not-a-url",
     ),
     pytest.param(
+        _yaml("database: sqlite:// sqlite:///monitor.db"),
+        "config.yaml:1:1: database: not a database URL (write it like sqlite:///monitor.db or postgresql://host/db)",
+        id="database-url-with-a-port-that-is-no-number",
+    ),
+    pytest.param(
         _yaml("timezone: UTC", "database: mysql://u@db/monitor"),
         "config.yaml:2:1: database: unsupported database 'mysql' (use sqlite or postgresql)",
         id="database-unsupported",

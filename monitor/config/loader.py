@@ -422,7 +422,7 @@ def _check_database(doc: Document, url: str, *, from_env: bool) -> list[ConfigPr
     """
     try:
         backend = make_url(url).get_backend_name()
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number (``sqlite:// x``)
         reason = "not a database URL (write it like sqlite:///monitor.db or postgresql://host/db)"
     else:
         if backend in _BACKENDS:
