@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -38,6 +38,30 @@ ABOUT_BUDGET = 60.0  # seconds of model work per tick; the next tick goes on (a 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
 MAX_POLL_THREADS = 64  # poll.concurrency's upper bound in the config schema
 PRUNE_AT = {"hour": 3, "minute": 30}  # daily, UTC: old articles and alerts go (``retention``)
+INTERVAL_JOBS = ("poll", "deliver", "about", "leases")
+CLOCK_STEP_S = 5.0
+"""A wall clock that falls this far behind the monotonic one between two looks (0.25 s
+apart) was stepped back: NTP correcting a VM's clock, a restored snapshot."""
+
+
+class ClockStep:
+    """Tells when the wall clock was stepped back, against the monotonic clock.
+
+    APScheduler 3 plans interval jobs on wall time: after a step back of an hour, no
+    poll, send or lease renewal would run for that hour. The daemon's loop asks this at
+    every turn and, on a step, has the interval jobs run at once (they plan on from there).
+    """
+
+    def __init__(self, wall: Callable[[], datetime], monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._wall, self._monotonic = wall, monotonic
+        self._last = (self._monotonic(), self._wall())
+
+    def stepped_back(self) -> float:
+        """Seconds the wall clock lost since the last look (0.0 when it kept time)."""
+        now = (self._monotonic(), self._wall())
+        (mono_then, wall_then), self._last = self._last, now
+        lost = (now[0] - mono_then) - (now[1] - wall_then).total_seconds()
+        return lost if lost >= CLOCK_STEP_S else 0.0
 
 
 class Daemon:
@@ -50,8 +74,10 @@ class Daemon:
         poll_tick: timedelta = POLL_TICK,
         delivery_tick: timedelta = DELIVERY_TICK,
         load_config: Callable[[], Settings] | None = None,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.app = app
+        self._wall = wall  # the wall clock the job scheduler plans on (a test steps it)
         self._load_config = load_config
         self._reload_wanted = threading.Event()
         self.reloads = 0
@@ -113,8 +139,14 @@ class Daemon:
             len(self.app.settings.rules),
             len(self.app.settings.channels),
         )
+        steps = ClockStep(self._wall)
         try:
             while not stop.wait(0.25):
+                lost = steps.stepped_back()
+                if lost:
+                    log.warning("daemon clock stepped back by %.0fs: the periodic jobs run now", lost)
+                    for job in INTERVAL_JOBS:
+                        scheduler.modify_job(job, next_run_time=self._wall())
                 if self._reload_wanted.is_set():
                     self._reload_wanted.clear()
                     self.reload()

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
+import apscheduler.executors.base
+import apscheduler.schedulers.base
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from monitor.app import App
-from monitor.models import Entry
+from monitor.models import Entry, Match, Snippet
 from monitor.samples import voa_feed
-from monitor.scheduler import JOB_DEFAULTS, Daemon
+from monitor.scheduler import JOB_DEFAULTS, ClockStep, Daemon
 from monitor.store import PollResult
 from tests.conftest import WAIT, Clock, JsonSink, SettingsFactory, free_port
 
@@ -150,3 +152,85 @@ def test_a_reload_applies_concurrency_the_listen_address_and_the_pools_and_names
                 daemon.http.stop()
     [line] = [r.getMessage() for r in caplog.records if "reload status=ok" in r.getMessage()]
     assert "needs_restart=database_upgrade " in line
+
+
+class _SteppedDatetime(datetime):
+    """APScheduler's own ``datetime``, on a wall clock the test can step (the daemon's
+    scheduler reads nothing else): an NTP step or a restored snapshot, on demand."""
+
+    offset = timedelta(0)
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _SteppedDatetime:
+        real = datetime.now(tz) + cls.offset
+        return (
+            cls.fromtimestamp(real.timestamp(), tz) if tz is not None else cls.fromtimestamp(real.timestamp())
+        )
+
+
+def test_the_daemon_goes_on_when_the_wall_clock_steps_back(
+    httpserver: HTTPServer,
+    settings_factory: SettingsFactory,
+    json_sink: JsonSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """APScheduler 3 plans interval jobs on wall time: after the clock stepped back an
+    hour, no send (nor poll, nor lease renewal) ran for that hour. The daemon sees the
+    step against the monotonic clock and has its periodic jobs run at once."""
+    for module in (apscheduler.schedulers.base, apscheduler.executors.base):  # all it reads time from
+        monkeypatch.setattr(module, "datetime", _SteppedDatetime)
+    monkeypatch.setattr(_SteppedDatetime, "offset", timedelta(0))
+    httpserver.expect_request("/voa.xml").respond_with_data(voa_feed())
+    settings = settings_factory(
+        channels={"hook": json_sink.url()},
+        feeds=[{"name": "VOA", "url": httpserver.url_for("/voa.xml")}],
+        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
+    )
+    stop = threading.Event()
+    with App.from_settings(settings, strict=True) as app:
+        wall = lambda: datetime.now(UTC) + _SteppedDatetime.offset  # noqa: E731
+        daemon = Daemon(app, poll_tick=timedelta(seconds=1), delivery_tick=timedelta(seconds=1), wall=wall)
+        thread = threading.Thread(target=daemon.run, args=(stop,))
+        thread.start()
+        try:
+            json_sink.inbox.wait_for(1)  # running: the feed's alert went out
+            _SteppedDatetime.offset = timedelta(hours=-1)
+            feed_id = app.store.feeds()[0].id
+            now = app.clock()
+            entry = Entry(
+                "late", "ATACMS strike", "https://news.example/late", None, now, "", "ATACMS", "", ""
+            )
+            match = Match("ATACMS", "summary", ("ATACMS",), Snippet("ATACMS"))
+            app.store.save_poll(
+                feed_id,
+                PollResult(None, None, "VOA"),
+                [entry],
+                {"late": [match]},
+                {"ATACMS": ["hook"]},
+                now,
+                now,
+            )
+            posts = json_sink.inbox.wait_for(2)  # the next send, due now, goes out
+        finally:
+            stop.set()
+            thread.join(WAIT)
+    assert posts[1]["title"] == "[ATACMS] ATACMS strike"
+
+
+def test_a_clock_step_is_told_from_drift_and_from_steps_forward() -> None:
+    """Only a wall clock that falls behind the monotonic one by CLOCK_STEP_S is a step
+    back; a little drift, a busy machine (both clocks move on together) or a step
+    forward (APScheduler runs what it missed) is none."""
+    mono, wall = [100.0], [datetime(2026, 12, 1, tzinfo=UTC)]
+    steps = ClockStep(lambda: wall[0], lambda: mono[0])
+
+    def move(seconds: float, wall_seconds: float) -> float:
+        mono[0] += seconds
+        wall[0] += timedelta(seconds=wall_seconds)
+        return steps.stepped_back()
+
+    assert move(0.25, 0.25) == 0.0
+    assert move(30.0, 29.0) == 0.0  # drift and a long pause: no step
+    assert move(0.25, 3600.0) == 0.0  # forward
+    assert move(0.25, -3600.0) == pytest.approx(3600.25)
+    assert move(0.25, 0.25) == 0.0
