@@ -15,6 +15,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from monitor.app import App
+from monitor.config import Settings
 from monitor.models import Entry, Match, Snippet
 from monitor.samples import voa_feed
 from monitor.scheduler import JOB_DEFAULTS, ClockStep, Daemon
@@ -22,15 +23,20 @@ from monitor.store import PollResult
 from tests.conftest import WAIT, Clock, JsonSink, SettingsFactory, free_port
 
 
-def test_daemon_polls_alerts_and_stops(
-    httpserver: HTTPServer, settings_factory: SettingsFactory, json_sink: JsonSink
-) -> None:
+def _voa_to_hook(httpserver: HTTPServer, settings_factory: SettingsFactory, json_sink: JsonSink) -> Settings:
+    """One loopback VOA feed whose article the ATACMS rule sends to the JSON sink."""
     httpserver.expect_request("/voa.xml").respond_with_data(voa_feed())
-    settings = settings_factory(
+    return settings_factory(
         channels={"hook": json_sink.url()},
         feeds=[{"name": "VOA", "url": httpserver.url_for("/voa.xml")}],
         rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
     )
+
+
+def test_daemon_polls_alerts_and_stops(
+    httpserver: HTTPServer, settings_factory: SettingsFactory, json_sink: JsonSink
+) -> None:
+    settings = _voa_to_hook(httpserver, settings_factory, json_sink)
     stop = threading.Event()
     with App.from_settings(settings, strict=True) as app:
         daemon = Daemon(app, poll_tick=timedelta(milliseconds=200), delivery_tick=timedelta(seconds=1))
@@ -180,12 +186,7 @@ def test_the_daemon_goes_on_when_the_wall_clock_steps_back(
     for module in (apscheduler.schedulers.base, apscheduler.executors.base):  # all it reads time from
         monkeypatch.setattr(module, "datetime", _SteppedDatetime)
     monkeypatch.setattr(_SteppedDatetime, "offset", timedelta(0))
-    httpserver.expect_request("/voa.xml").respond_with_data(voa_feed())
-    settings = settings_factory(
-        channels={"hook": json_sink.url()},
-        feeds=[{"name": "VOA", "url": httpserver.url_for("/voa.xml")}],
-        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
-    )
+    settings = _voa_to_hook(httpserver, settings_factory, json_sink)
     stop = threading.Event()
     with App.from_settings(settings, strict=True) as app:
         wall = lambda: datetime.now(UTC) + _SteppedDatetime.offset  # noqa: E731
