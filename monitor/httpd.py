@@ -93,6 +93,33 @@ class StatusServer:
         self._server.server_close()
 
 
+def _path(target: str) -> str | None:
+    """The path of a request target, or None for one urllib refuses
+    (``http://[oops/healthz``), which used to escape as a traceback and no answer."""
+    try:
+        return urlsplit(target).path
+    except ValueError:
+        return None
+
+
+def _route(target: str, health: Health, metrics: Callable[[], bytes]) -> tuple[int, str, bytes]:
+    """(status, content type, body) for a request target; a bug in a reader is a 500,
+    an answer rather than a dropped connection."""
+    path = _path(target)
+    if path is None:
+        return 400, "text/plain", b"bad request target\n"
+    try:
+        if path == "/healthz":
+            ok, detail = health()
+            return 200 if ok else 503, "application/json", json.dumps(detail).encode()
+        if path == "/metrics":
+            return 200, CONTENT_TYPE, metrics()
+        return 404, "text/plain", b"not found\n"
+    except Exception:
+        log.exception("http: %s failed", path[:100])
+        return 500, "text/plain", b"internal error\n"
+
+
 def _handler(
     health: Health, metrics: Callable[[], bytes], read_timeout: float
 ) -> type[BaseHTTPRequestHandler]:
@@ -109,19 +136,7 @@ def _handler(
             """Route on the path alone: a probe may add a query (``/healthz?probe=k8s``)
             or send the absolute form (``GET http://host/healthz``), which HTTP/1.1
             servers must accept; both were a 404, so such a probe saw the daemon down."""
-            path = urlsplit(self.path).path
-            try:
-                if path == "/healthz":
-                    ok, detail = health()
-                    answer = (200 if ok else 503, "application/json", json.dumps(detail).encode())
-                elif path == "/metrics":
-                    answer = (200, CONTENT_TYPE, metrics())
-                else:
-                    answer = (404, "text/plain", b"not found\n")
-            except Exception:  # a bug in a reader: an answer, not a dropped connection
-                log.exception("http: %s failed", path[:100])
-                answer = (500, "text/plain", b"internal error\n")
-            self._send(*answer, with_body=with_body)
+            self._send(*_route(self.path, health, metrics), with_body=with_body)
 
         def _send(self, status: int, content_type: str, body: bytes, *, with_body: bool) -> None:
             self.send_response(status)

@@ -95,6 +95,13 @@ def test_a_probe_with_a_query_or_the_absolute_form_reaches_healthz(server: Statu
     assert answer.startswith(b"HTTP/1.0 200 ") and answer.endswith(b'{"ok": true}')
 
 
+def test_a_request_target_urllib_refuses_is_a_400_and_the_server_goes_on(server: StatusServer) -> None:
+    """``GET http://[oops/healthz`` raised before the handler's guard: no answer at all, and
+    a traceback on standard error past the log's redaction. Any client could do it."""
+    assert _raw(server, b"GET http://[oops/healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 400 ")
+    assert _raw(server, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 ")
+
+
 def test_head_answers_the_headers_of_get_without_the_body(server: StatusServer) -> None:
     got = _raw(server, b"GET /metrics HTTP/1.0\r\n\r\n")
     head = _raw(server, b"HEAD /metrics HTTP/1.0\r\n\r\n")
