@@ -27,6 +27,7 @@ from monitor.decide import longest_wait
 from monitor.errors import ConfigError, MonitorError, StorageError
 from monitor.faults import Faults
 from monitor.httpd import StatusServer
+from monitor.log import install_redactor
 from monitor.models import FeedState
 from monitor.store import Pruned
 
@@ -194,24 +195,27 @@ class Daemon:
         """
         if self._load_config is None:
             return False
+        running = self.app.settings
         try:
-            settings = self._load_config()
+            settings = self._load_config()  # from here on, the log hides the new file's secrets
             pending = self.app.reload(settings)
             self._move_http(settings.http.listen)
         except ConfigError as e:
-            self._refused()
+            self._refused(running)
             log.error("reload status=refused problems=%d (the running configuration stays)", len(e.problems))
             for problem in e.problems:
                 log.error("reload %s", problem)
             return False
         except MonitorError as e:
-            self._refused()
+            self._refused(running)
             log.error('reload status=refused error="%s" (the running configuration stays)', e)
             return False
         except Exception as e:  # the daemon outlives any edit; the bug is logged, not lost
-            self._refused()
+            self._refused(running)
             self._faults.log(log, e, "reload status=refused (the running configuration stays)")
             return False
+        hide_new, hide_old = settings.redactor(), running.redactor()  # polls of the old one may still run
+        install_redactor(lambda text: hide_new(hide_old(text)))
         self.reloads += 1
         self.app.metrics.reloads.labels("ok").inc()
         log.info(
@@ -223,7 +227,10 @@ class Daemon:
         )
         return True
 
-    def _refused(self) -> None:
+    def _refused(self, running: Settings) -> None:
+        """Count a refused reload; the log hides the running configuration's secrets
+        again (loading the refused file had put its own in their place)."""
+        install_redactor(running.redactor())
         self.reload_failures += 1
         self.app.metrics.reloads.labels("failed").inc()
 

@@ -16,6 +16,7 @@ from werkzeug import Request, Response
 
 from monitor.app import App
 from monitor.config import Settings
+from monitor.log import install_redactor, redact_text
 from monitor.samples import rss_feed, rss_item
 from monitor.scheduler import Daemon as Scheduler
 from tests.conftest import Daemon, JsonSink, SettingsFactory
@@ -166,3 +167,34 @@ def test_any_exception_in_a_reload_is_a_refused_reload(
     ]
     assert daemon.reload_failures == 3
     assert 'monitor_config_reloads_total{result="failed"} 3.0' in metrics
+
+
+def test_a_refused_reload_leaves_the_running_secrets_hidden_and_a_good_one_hides_both(
+    settings_factory: SettingsFactory, tmp_path: Path
+) -> None:
+    """Loading a config installs its secrets' redactor at once (``cli.load``), before the
+    daemon may refuse it: the running channels' tokens then went into log lines in the
+    clear. A refused reload puts the running config's redactor back; an accepted one
+    hides both configs' secrets (the old one's polls may still be finishing)."""
+    running = settings_factory(channels={"hook": "json://alerts:RunningS3cret@127.0.0.1:9/x"})
+    moved = settings_factory(
+        database=f"sqlite:///{tmp_path / 'other.db'}",
+        channels={"hook": "json://alerts:NewS3cret@127.0.0.1:9/x"},
+    )
+    edited = settings_factory(channels={"hook": "json://alerts:EditedS3cret@127.0.0.1:9/x"})
+    files = [moved, edited]
+
+    def load() -> Settings:  # what cli.load does: validate, then hide that file's secrets
+        settings = files.pop(0)
+        install_redactor(settings.redactor())
+        return settings
+
+    install_redactor(running.redactor())
+    with App.from_settings(running) as app:
+        daemon = Scheduler(app, load_config=load)
+        assert daemon.reload() is False  # a database change waits for a restart: refused
+        after_refusal = redact_text("the hook answered 401 to RunningS3cret")
+        assert daemon.reload() is True
+        after_reload = redact_text("RunningS3cret and EditedS3cret")
+    assert "RunningS3cret" not in after_refusal
+    assert "RunningS3cret" not in after_reload and "EditedS3cret" not in after_reload
