@@ -3,12 +3,15 @@
 It may listen on every interface (the container image does), so its clients are outside
 values too: a client that connects and never sends its request (or sends it a byte at a
 time) held a thread for ever, and enough of them took the daemon's memory. A client now
-has ``read_timeout`` seconds for each read, and at most ``clients`` requests are served
-at once; a connection past that is closed at once (a probe then fails and is retried).
+has ``read_timeout`` seconds for each read and twice that for the whole exchange (one
+that drips a byte just inside each read's timeout is cut there), and at most
+``clients`` requests are served at once; a connection past that is closed at once (a
+probe then fails and is retried).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 Health = Callable[[], tuple[bool, dict[str, object]]]
 MAX_CLIENTS = 16  # requests served at once
 READ_TIMEOUT = 5.0  # seconds a client may take for each read of its request
+DEADLINE_READS = 2  # a whole request and its answer: at most this many read timeouts
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -31,8 +35,11 @@ class _BoundedServer(ThreadingHTTPServer):
 
     request_queue_size = 64  # the listen backlog: a burst of probes is accepted, not left to SYN retries
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], clients: int) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], clients: int, deadline: float
+    ) -> None:
         self._slots = threading.BoundedSemaphore(clients)
+        self._deadline = deadline
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -46,10 +53,22 @@ class _BoundedServer(ThreadingHTTPServer):
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # A client that sends a byte just inside each read's timeout never times out: the
+        # whole exchange has a deadline, past which its socket is shut and its slot freed.
+        cut = threading.Timer(self._deadline, _shut, (request,))
+        cut.daemon = True
+        cut.start()
         try:
             super().process_request_thread(request, client_address)
         finally:
+            cut.cancel()
             self._slots.release()
+
+
+def _shut(connection: socket.socket) -> None:
+    """End a connection that outlived its deadline (its reads return at once)."""
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)
 
 
 class _IPv6Server(_BoundedServer):
@@ -72,7 +91,8 @@ class StatusServer:
         host, _, port = listen.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
         server_class = _IPv6Server if ":" in host else _BoundedServer
-        self._server = server_class((host, int(port)), _handler(health, metrics, read_timeout), clients)
+        handler = _handler(health, metrics, read_timeout)
+        self._server = server_class((host, int(port)), handler, clients, read_timeout * DEADLINE_READS)
         self._thread = threading.Thread(target=self._server.serve_forever, name="httpd", daemon=True)
 
     @property

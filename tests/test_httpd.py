@@ -120,3 +120,31 @@ def test_a_reader_that_raises_is_a_500_not_a_dropped_connection() -> None:
         assert _raw(status, b"GET /metrics HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 ")
     finally:
         status.stop()
+
+
+def test_a_client_that_drips_its_request_is_cut_at_the_deadline(server: StatusServer) -> None:
+    """A byte just inside each read's timeout never timed out: a handful of such clients
+    held every slot for as long as they kept dripping. The whole exchange has a deadline
+    (twice the read timeout); past it the server closes the connection."""
+    host, port = server.address.rsplit(":", 1)
+    cut = threading.Event()
+    started = time.monotonic()
+
+    def drip(connection: socket.socket) -> None:
+        header = b"GET /healthz HTTP/1.0\r\nX-Slow: " + b"a" * 10_000
+        for byte in header:
+            try:
+                connection.sendall(bytes([byte]))
+            except OSError:
+                break
+            readable, _, _ = select.select([connection], [], [], READ_TIMEOUT / 3)  # a slow client's pace
+            if readable and connection.recv(1) == b"":
+                break
+        cut.set()
+
+    with socket.create_connection((host, int(port))) as connection:
+        thread = threading.Thread(target=drip, args=(connection,), daemon=True)
+        thread.start()
+        assert cut.wait(READ_TIMEOUT * 6), "the dripping client was never cut"
+        lasted = time.monotonic() - started
+    assert lasted >= READ_TIMEOUT * 2 - 1, "not before its deadline"
