@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pytest_httpserver import HTTPServer
 
 from monitor.config import Settings, TemplateSpec
 from monitor.errors import NotifyError
@@ -249,3 +250,21 @@ _alerts = st.builds(
 def test_any_alert_renders_in_every_format_and_zone(alert: Alert, tz: ZoneInfo) -> None:
     for rendered in _every_rendering(alert, tz):
         assert_escaped(rendered)
+
+
+def test_a_service_without_a_title_field_gets_the_title_escaped_into_its_body(httpserver: HTTPServer) -> None:
+    """Apprise puts the title into the body, as a heading in the body's format and as
+    written, for services with no title field of their own (``title_maxlen`` 0: Google
+    Chat, Rocket.Chat, Webex, Evolution). A feed title's ``[x](https://evil.example)``
+    then became a live link in the message; its ``*`` bold. Real Apprise (its Evolution
+    plugin, a self-hosted WhatsApp gateway) posting to a loopback server."""
+    httpserver.expect_request("/message/sendText/inst").respond_with_json({})
+    url = f"evolution://key123@127.0.0.1:{httpserver.port}/inst/15551234567"
+    [plugin] = [instantiate(url)]
+    assert plugin is not None and plugin.title_maxlen == 0 and plugin_format(plugin) == "markdown"
+    notifier = AppriseNotifier(Settings.model_validate({"channels": {"c": url}}))
+    notifier.send(_alert(title="Read [this](https://evil.example/phish) *now*"))
+    [(request, _)] = httpserver.log
+    heading = request.get_json()["text"].splitlines()[0]
+    assert "this (https://evil.example/phish)" not in heading, "read as a link"
+    assert "Read [this](https://evil.example/phish) *now*" in heading, "shown as the feed wrote it"

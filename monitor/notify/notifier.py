@@ -7,6 +7,7 @@ channels can be sent in parallel and each failure still says why.
 
 from __future__ import annotations
 
+import html
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,7 +20,7 @@ import apprise
 from monitor.config import Settings, TemplateSpec
 from monitor.errors import NotifyError
 from monitor.models import Alert
-from monitor.notify.render import Format, Rendered, render, render_batch
+from monitor.notify.render import Format, Rendered, md_escape, render, render_batch
 from monitor.notify.targets import instantiate
 from monitor.text import one_line
 
@@ -175,7 +176,7 @@ class AppriseNotifier:
             try:
                 ok = plugin.notify(
                     body=message.body,
-                    title=message.title,
+                    title=_title_for(plugin, message),
                     notify_type=apprise.NotifyType.INFO,
                     body_format=apprise.NotifyFormat(message.format),
                 )
@@ -185,6 +186,21 @@ class AppriseNotifier:
             reason = one_line(" ".join(lines), 300) or "the service refused the message"
             raise NotifyError(f"notify: {channel} ({where}): {reason}")
         log.debug("sent channel=%s target=%s", channel, where)
+
+
+def _title_for(plugin: Any, message: Rendered) -> str:
+    """The title as the plugin gets it. A service with no title field of its own
+    (``title_maxlen`` 0: Google Chat, Rocket.Chat, Webex, Evolution...) gets it from
+    Apprise inside the body, as a heading in the body's format and as written: a feed
+    title holding ``[x](https://...)`` or ``<users/all>`` then became a link or a mention
+    there. For those, the title is escaped for the body's format first."""
+    if getattr(plugin, "title_maxlen", None) != 0 or not message.title:
+        return message.title
+    if message.format == "markdown":
+        return md_escape(message.title)
+    if message.format == "html":
+        return html.escape(message.title)
+    return message.title
 
 
 def _bounded(plugin: Any, timeout: float) -> Any:
