@@ -97,7 +97,7 @@ MAX_TTL_MINUTES = 7 * 24 * 60  # a week: the longest wait any hint may ask for (
 def parse(fetched: Fetched) -> ParsedFeed:
     """Parse a fetched body into entries with identity, UTC times and plain text; with
     ``fetched.known``, only the items not stored yet (``skipping``, ADR 0019)."""
-    if is_json(fetched):
+    if reads_as_json(fetched.body, fetched.content_type):
         return parse_json_feed(fetched)
     split = split_xml(fetched.body, fetched.content_type, fetched.final_url)
     return skim(fetched, split, parse_noted)
@@ -237,12 +237,6 @@ def _ttl(feed: Any) -> float | None:
     if not minutes:
         return None
     return float(min(minutes, MAX_TTL_MINUTES) * 60)
-
-
-def is_json(fetched: Fetched) -> bool:
-    """A JSON Feed: the body opens with ``{``, or is not XML and is served as JSON
-    (``jsonfeed.reads_as_json``)."""
-    return reads_as_json(fetched.body, fetched.content_type)
 
 
 def _refuse_entity_declarations(fetched: Fetched, document: bytes) -> None:

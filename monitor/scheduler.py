@@ -146,8 +146,9 @@ class Daemon:
                 lost = steps.stepped_back()
                 if lost:
                     log.warning("daemon clock stepped back by %.0fs: the periodic jobs run now", lost)
+                    now = self._wall()
                     for job in INTERVAL_JOBS:
-                        scheduler.modify_job(job, next_run_time=self._wall())
+                        scheduler.modify_job(job, next_run_time=now)
                 if self._reload_wanted.is_set():
                     self._reload_wanted.clear()
                     self.reload()

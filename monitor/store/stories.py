@@ -159,7 +159,7 @@ class SqlStoryIndex:
         return None if row is None else self._remember(row.id, row.state)
 
     def put(self, story: StoryState) -> None:
-        """Insert or update the story's row; post the terms it has not posted yet."""
+        """Insert or update the story's row; post its terms as of now (``_post``)."""
         state = json.dumps(dump(story), ensure_ascii=False)
         values = {
             "first_seen": story.first_seen,
@@ -169,7 +169,6 @@ class SqlStoryIndex:
             "state": state,
         }
         row_id = self.ids.get(story.id)
-        before = self._cache.get(story.id) if row_id is not None else None
         if row_id is None:
             row_id = self._conn.execute(
                 _INSERT_STORY, {"key": story.id, "created_at": self._now, **values}
@@ -179,27 +178,22 @@ class SqlStoryIndex:
             self._conn.execute(_UPDATE_STORY, {"row_id": row_id, **values})
         self._cache[story.id] = story
         self._decoded.keep(row_id, state, story)
-        self._post(row_id, story, before)
+        self._post(row_id, story)
 
     def expire(self, before: datetime) -> int:
         """Take closed stories (latest report before ``before``) out of the index."""
         closed = select(STORIES.c.id).where(STORIES.c.last_seen < before)
         return int(self._conn.execute(delete(STORY_TERMS).where(STORY_TERMS.c.story_id.in_(closed))).rowcount)
 
-    def _post(self, row_id: int, story: StoryState, before: StoryState | None) -> None:
-        """Post the story's index terms as of now. A new story inserts them; an updated
-        one also moves its older postings up to now: a term's candidates are its newest
-        MAX_POSTINGS postings, and a story that keeps getting reports must not fall out
-        of a common term's list because other stories posted it since (the memory index
-        posts such a term again as well)."""
+    def _post(self, row_id: int, story: StoryState) -> None:
+        """Post the story's index terms as of now, moving older postings of them up: a
+        term's candidates are its newest MAX_POSTINGS postings, and a story that keeps
+        getting reports must not fall out of a common term's list because other stories
+        posted it since (the memory index posts such a term again as well). A new story
+        has no postings yet, so the same statement inserts them."""
         rows = [{"term": t, "story_id": row_id, "posted_at": self._now} for t in sorted(story_terms(story))]
-        if not rows:
-            return
-        if before is None:
-            statement = _insert_ignore(self._conn.dialect.name, STORY_TERMS, ("term", "story_id"))
-        else:
-            statement = _repost(self._conn.dialect.name)
-        self._conn.execute(statement, rows)
+        if rows:
+            self._conn.execute(_repost(self._conn.dialect.name), rows)
 
     def _load(self, row_ids: Sequence[int]) -> list[StoryState | None]:
         known = {v: k for k, v in self.ids.items()}
@@ -318,8 +312,8 @@ def _unused_key(conn: Connection, article_id: int) -> str:
     """``a<article id>``, a key no story has taken: entry keys are unique per feed only,
     and SQLite gives a pruned article's id to the next one (its ids come from the
     largest one left), while the pruned article's story stays; such a key gets the
-    first free ``.<n>`` (``a12.1``), each looked up on the unique index of ``key``.
-    Stories are never deleted, so a key is never given twice."""
+    first free ``.<n>`` (``a12.1``), each looked up on the unique index of ``key``. (A
+    story the alerts retention deleted frees its key with its row.)"""
     base = key = f"a{article_id}"
     for n in itertools.count(1):
         if conn.execute(_KEY_TAKEN, {"key": key}).first() is None:
