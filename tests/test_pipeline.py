@@ -193,6 +193,15 @@ def test_failing_feeds_do_not_stop_the_others(
     assert statuses["good"].error_count == 0 and statuses["good"].articles == 1
 
 
+def _voa_atacms(settings_factory: SettingsFactory, httpserver: HTTPServer, **overrides: Any) -> Settings:
+    """Settings with the loopback VOA feed and its ATACMS rule alerting ``hook``."""
+    return settings_factory(
+        feeds=[{"name": "VOA", "url": httpserver.url_for("/voa.xml")}],
+        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
+        **overrides,
+    )
+
+
 def _conditional(request: Request) -> Response:
     if request.headers.get("If-None-Match") == '"v1"':
         assert request.headers.get("If-Modified-Since") == "Fri, 31 May 2024 17:45:00 GMT"
@@ -208,10 +217,7 @@ def test_validators_are_sent_and_304_parses_nothing(
     httpserver: HTTPServer, settings_factory: SettingsFactory, notifier: RecordingNotifier, clock: Clock
 ) -> None:
     httpserver.expect_request("/voa.xml").respond_with_handler(_conditional)
-    settings = settings_factory(
-        feeds=[{"name": "VOA", "url": httpserver.url_for("/voa.xml")}],
-        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
-    )
+    settings = _voa_atacms(settings_factory, httpserver)
     with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
         first = app.run_once()
         clock.advance(timedelta(minutes=10))
@@ -313,11 +319,7 @@ def test_retries_run_out_into_a_dead_letter(
     httpserver: HTTPServer, settings_factory: SettingsFactory, notifier: RecordingNotifier, clock: Clock
 ) -> None:
     httpserver.expect_request("/voa.xml").respond_with_data(voa_feed())
-    settings = settings_factory(
-        delivery={"backoff": ["1m"]},
-        feeds=[{"name": "VOA", "url": httpserver.url_for("/voa.xml")}],
-        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
-    )
+    settings = _voa_atacms(settings_factory, httpserver, delivery={"backoff": ["1m"]})
     notifier.failing.add("hook")
     with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
         app.run_once()
@@ -337,11 +339,7 @@ def test_a_304_to_a_first_request_without_validators_is_an_error_and_seeding_sti
     ``poll.first_poll`` said. It is the feed's fetch error; the first real body seeds."""
     answers = [Response(status=304), Response(voa_feed(), content_type="application/rss+xml")]
     httpserver.expect_request("/voa.xml").respond_with_handler(lambda request: answers.pop(0))
-    settings = settings_factory(
-        poll={"first_poll": "none"},
-        feeds=[{"name": "VOA", "url": httpserver.url_for("/voa.xml")}],
-        rules=[{"name": "ATACMS", "all": ["ATACMS"], "notify": ["hook"]}],
-    )
+    settings = _voa_atacms(settings_factory, httpserver, poll={"first_poll": "none"})
     with App.from_settings(settings, clock=clock, notifier=notifier, strict=True) as app:
         first = app.run_once()
         clock.advance(timedelta(hours=1))
